@@ -1,0 +1,93 @@
+"""Fixes that make mmaction2 1.2.0 + mmengine 0.10.7 + mmcv-lite 2.1.0 work on torch 2.13.
+
+Imported once by ``jedi_repro/__init__.py``; every fix is idempotent and has a test in
+``tests/test_compat.py``. See ../shared/STACK.md for how each breakage was measured.
+
+1. ``mmaction.models.localizers`` imports ``.drn.drn``, which the 1.2.0 wheel does not ship. A stub
+   package is put into ``sys.modules`` so ``import mmaction.models`` works; only the DRN localizer is
+   lost, and building it raises a clear error.
+2. torch >= 2.6 loads checkpoints with ``weights_only=True``; mmengine checkpoints carry a
+   ``message_hub`` with ``HistoryBuffer`` objects and numpy arrays/scalars, so ``load_checkpoint`` and
+   ``Runner(resume=True)`` fail with ``UnpicklingError``. Instead of falling back to
+   ``weights_only=False`` (arbitrary code on load), the few classes these checkpoints need are added to
+   torch's allow-list of safe globals, and ``HistoryBuffer`` no longer pickles its statistics methods
+   (bound methods, pickled through ``getattr``, which must never be allow-listed): they are class-level
+   and rebuilt on load. Loading stays restricted for every file; checkpoints written by an unpatched
+   mmengine still fail to load, with torch's error, unless the user passes a trust flag.
+3. mmcv-lite lacks compiled ops; mmcv warns about ``MultiScaleDeformableAttention`` at import. No
+   recognizer the project uses needs it, so that one warning is silenced.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import types
+import warnings
+
+_APPLIED = False
+
+
+def _stub_drn() -> None:
+    """Register ``mmaction.models.localizers.drn(.drn)`` with a ``DRN`` that refuses to build."""
+    if 'mmaction.models.localizers.drn.drn' in sys.modules:
+        return
+    spec = importlib.util.find_spec('mmaction')  # finds the top package without importing mmaction.models
+    if spec is None:
+        return  # nothing to patch
+    for loc in spec.submodule_search_locations or []:
+        if os.path.isfile(os.path.join(loc, 'models', 'localizers', 'drn', 'drn.py')):
+            return  # a wheel that ships DRN needs no stub
+
+    class DRN:  # noqa: D401 - placeholder with the real name, so the registry entry is explicit
+        """Placeholder for mmaction2's DRN localizer, which the 1.2.0 wheel does not ship."""
+
+        def __init__(self, *args, **kwargs):
+            raise ImportError('mmaction2 1.2.0 wheels do not ship the DRN localizer '
+                              '(mmaction/models/localizers/drn); it is unavailable in jedi_repro.')
+
+    pkg = types.ModuleType('mmaction.models.localizers.drn')
+    pkg.__path__ = []  # a package, so that ``.drn.drn`` resolves
+    mod = types.ModuleType('mmaction.models.localizers.drn.drn')
+    mod.DRN = DRN
+    pkg.drn = mod
+    pkg.DRN = DRN
+    sys.modules[pkg.__name__] = pkg
+    sys.modules[mod.__name__] = mod
+
+
+def mmengine_checkpoint_safe_globals() -> list:
+    """The classes an mmengine 0.10.7 checkpoint pickles besides tensors (allow-listed, not trusted)."""
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    classes = [HistoryBuffer, np.ndarray, np.dtype, np._core.multiarray._reconstruct,
+               np._core.multiarray.scalar]
+    # numpy >= 1.25 pickles dtypes as instances of ``np.dtypes.*DType`` classes.
+    classes += [getattr(np.dtypes, name) for name in dir(np.dtypes) if name.endswith('DType')]
+    return classes
+
+
+def _history_buffer_getstate(self) -> dict:
+    state = dict(self.__dict__)
+    state.pop('statistics_methods', None)  # class-level registry; ``__setstate__`` restores it
+    return state
+
+
+def _allow_mmengine_checkpoints() -> None:
+    import torch.serialization
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    HistoryBuffer.__getstate__ = _history_buffer_getstate
+    torch.serialization.add_safe_globals(mmengine_checkpoint_safe_globals())
+
+
+def apply() -> None:
+    """Apply every fix once (cheap after the first call)."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+    _stub_drn()
+    _allow_mmengine_checkpoints()
+    _APPLIED = True

@@ -1,0 +1,1 @@
+"""jedi_repro.engine"""
