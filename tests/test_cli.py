@@ -1,0 +1,77 @@
+"""The `jedi` command line: help for every stage, clean errors, workspace resolution."""
+import subprocess
+import sys
+
+import pytest
+
+from jedi_repro import workspace
+from jedi_repro.cli import COMMANDS, build_parser, main
+from jedi_repro.errors import JediError
+
+
+def test_help_lists_every_stage(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(['--help'])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+
+
+@pytest.mark.parametrize('name', COMMANDS)
+def test_every_stage_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([name, '--help'])
+    assert exc.value.code == 0
+    assert f'jedi {name}' in capsys.readouterr().out
+
+
+def test_jedi_error_is_one_paragraph_and_exit_1(monkeypatch, capsys):
+    parser = build_parser()
+
+    def boom(args):
+        raise JediError('features/x.npy: expected 512 columns, found 256')
+
+    args = parser.parse_args(['ui'])
+    monkeypatch.setattr(args, 'func', boom)
+    monkeypatch.setattr('jedi_repro.cli.build_parser', lambda: _FixedParser(args))
+    assert main(['ui']) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: features/x.npy')
+    assert 'Traceback' not in err
+
+
+class _FixedParser:
+    def __init__(self, args):
+        self.args = args
+
+    def parse_args(self, argv):
+        return self.args
+
+
+def test_console_entry_point_runs():
+    out = subprocess.run([sys.executable, '-m', 'jedi_repro.cli', '--help'],
+                         capture_output=True, text=True, check=True).stdout
+    assert 'pipeline:' in out
+
+
+def test_workspace_root_follows_jedi_home(tmp_path, monkeypatch):
+    monkeypatch.setenv('JEDI_HOME', str(tmp_path / 'ws'))
+    assert workspace.root() == (tmp_path / 'ws').resolve()
+    assert workspace.mlflow_uri() == 'sqlite:///' + str((tmp_path / 'ws' / 'mlflow' / 'mlflow.db').resolve())
+    assert workspace.journal_path('abl').name == 'abl.journal'
+    monkeypatch.delenv('JEDI_HOME')
+    monkeypatch.chdir(tmp_path)
+    assert workspace.root() == (tmp_path / 'jedi_work').resolve()
+
+
+def test_mlflow_uri_env_wins(monkeypatch):
+    monkeypatch.setenv('MLFLOW_TRACKING_URI', 'http://127.0.0.1:5000')
+    assert workspace.mlflow_uri() == 'http://127.0.0.1:5000'
+
+
+def test_unbuilt_stage_says_so_and_exits_2(capsys):
+    from jedi_repro.cli._stub import not_built
+
+    assert not_built('bench')(None) == 2
+    assert 'not implemented yet' in capsys.readouterr().err

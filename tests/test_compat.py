@@ -1,0 +1,75 @@
+"""Each compat fix in jedi_repro/compat.py has a test here."""
+import io
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import jedi_repro  # noqa: F401
+from jedi_repro import compat
+
+
+def test_mmaction_models_import_and_registry():
+    import mmaction.models  # noqa: F401  (fails on the 1.2.0 wheel without the DRN stub)
+    from mmaction.registry import MODELS
+
+    assert MODELS.get('Recognizer3D') is not None
+    assert MODELS.get('X3D') is not None
+
+
+def test_drn_stub_refuses_to_build():
+    from mmaction.models.localizers.drn.drn import DRN
+
+    with pytest.raises(ImportError, match='DRN'):
+        DRN()
+
+
+def test_apply_is_idempotent():
+    compat.apply()
+    compat.apply()
+    import sys
+
+    assert 'mmaction.models.localizers.drn.drn' in sys.modules
+
+
+def test_mmengine_message_hub_loads_with_weights_only_default():
+    from mmengine.logging import HistoryBuffer
+
+    buf = HistoryBuffer()
+    buf.update(1.5)
+    buf.update(np.float64(2.5), count=2)
+    obj = {'state_dict': {'w': torch.ones(2)},
+           'meta': {'epoch': np.int64(3), 'seed': np.arange(3), 'lr': np.float32(0.1)},
+           'message_hub': {'log_scalars': {'train/loss': buf}}}
+    f = io.BytesIO()
+    torch.save(obj, f)
+    f.seek(0)
+    loaded = torch.load(f)  # weights_only=True is torch's default
+    restored = loaded['message_hub']['log_scalars']['train/loss']
+    assert restored.current() == pytest.approx(2.5)
+    assert restored.mean() == pytest.approx((1.5 + 2.5) / 3)  # sum of values / sum of counts
+    assert loaded['meta']['epoch'] == 3
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+        return (os.system, ('echo pwned',))
+
+
+def test_untrusted_pickle_is_still_refused():
+    """The allow-list is narrow: arbitrary callables in a checkpoint are still rejected."""
+    f = io.BytesIO()
+    torch.save({'x': _Evil()}, f, pickle_protocol=pickle.HIGHEST_PROTOCOL)
+    f.seek(0)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(f)
+
+
+def test_history_buffer_pickles_without_bound_methods():
+    from mmengine.logging import HistoryBuffer
+
+    buf = HistoryBuffer()
+    buf.update(1.0)
+    assert b'getattr' not in pickle.dumps(buf)
