@@ -1,6 +1,78 @@
-"""`jedi features`: import and inspect feature stores."""
-from jedi_repro.cli._stub import register_stub
+"""`jedi features`: import and inspect feature stores.
+
+``import-npz`` layout (other tools rely on it)::
+
+    jedi features import-npz --out STORE --dataset NAME=DATA.npz [--dataset ...] \\
+        --expert NAME=DATASET:HEAD.npz [--expert ...]
+
+DATA.npz: ``y_train``, ``y_val``, ``y_test`` (int ``[N]``, or multi-hot ``[N, C]``: multi-label),
+optional ``class_names``, optional ``labeled_train`` (bool ``[N_train]``), and ``feat__E__S``
+``[N_S, D_E]`` for every expert E and split S. HEAD.npz: ``weight [C_DATASET, D_E]``, ``bias [C_DATASET]``.
+"""
+from __future__ import annotations
+
+import argparse
+
+from jedi_repro.cli.features_mmaction import register as register_mmaction
 
 
 def register(sub):
-    register_stub(sub, 'features', 'Import and inspect feature stores')
+    p = sub.add_parser('features', help='Import and inspect feature stores',
+                       description='Import and inspect feature stores (frozen expert features, labels, heads).')
+    fsub = p.add_subparsers(dest='features_command', metavar='ACTION', required=True)
+
+    imp = fsub.add_parser(
+        'import-npz', help='Build a feature store from plain .npz arrays',
+        description=__doc__.split('\n', 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    imp.add_argument('--out', required=True, help='store directory to create')
+    imp.add_argument('--dataset', action='append', required=True, metavar='NAME=DATA.npz',
+                     help='a dataset and its arrays (repeat per dataset; order is kept)')
+    imp.add_argument('--expert', action='append', required=True, metavar='NAME=DATASET:HEAD.npz',
+                     help="an expert, its own dataset and its head (repeat per expert)")
+    imp.add_argument('--metric', action='append', default=[], metavar='DATASET=mAP',
+                     help='declare the main metric of a dataset (top1 or mAP; multi-label implies mAP)')
+    imp.add_argument('--overwrite', action='store_true', help='replace an existing store')
+    imp.set_defaults(func=_import_npz)
+
+    info = fsub.add_parser('info', help='Print a readable summary of a feature store',
+                           description='Validate a feature store and print its datasets, experts and sizes.')
+    info.add_argument('store', help='store directory')
+    info.add_argument('--verify', action='store_true', help="also recompute every array's sha256")
+    info.set_defaults(func=_info)
+
+    register_mmaction(fsub)
+    return p
+
+
+def _info(args) -> int:
+    from jedi_repro.data.feature_store import FeatureStore
+    store = FeatureStore.open(args.store, verify_hashes=args.verify)
+    print(store.summary())
+    return 0
+
+
+def _split_pair(text: str, what: str) -> tuple[str, str]:
+    from jedi_repro.errors import JediError
+    if '=' not in text:
+        raise JediError(f'{what} {text!r} must look like NAME=VALUE')
+    a, b = text.split('=', 1)
+    if not a or not b:
+        raise JediError(f'{what} {text!r} must look like NAME=VALUE')
+    return a, b
+
+
+def _import_npz(args) -> int:
+    from jedi_repro.data.importers_npz import import_npz
+    from jedi_repro.errors import JediError
+    datasets = [_split_pair(t, '--dataset') for t in args.dataset]
+    experts = []
+    for t in args.expert:
+        name, rest = _split_pair(t, '--expert')
+        if ':' not in rest:
+            raise JediError(f'--expert {t!r} must look like NAME=DATASET:HEAD.npz')
+        ds, head = rest.split(':', 1)
+        experts.append((name, ds, head))
+    metrics = dict(_split_pair(t, '--metric') for t in args.metric)
+    store = import_npz(args.out, datasets, experts, metrics=metrics, overwrite=args.overwrite)
+    print(store.summary())
+    return 0
