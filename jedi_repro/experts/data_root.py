@@ -1,0 +1,128 @@
+"""Reading a data root: the directory layout ``jedi synth`` writes and real datasets can mirror.
+
+::
+
+    ROOT/benchmark.json          {"format": "jedi-data-root", "datasets": ["kinetics_like", ...]}
+    ROOT/<dataset>/dataset.json  {"classes": [...], "metric": "top1"|"mAP", "multilabel": false,
+                                  "labeled_list": "train_labeled.txt", "video_prefix": ".",
+                                  "splits": {"train": {"list": "train.txt"}, "val": ..., "test": ...}}
+    ROOT/<dataset>/<split>.txt   MMAction2 VideoDataset lists: "relative/path.mp4 label"
+
+A real dataset (e.g. UCF101 with its official split lists) becomes usable by writing its dataset.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from jedi_repro.errors import JediError
+
+
+@dataclass
+class DatasetInfo:
+    """One dataset of a data root (paths absolute)."""
+    name: str
+    root: Path
+    classes: list[str]
+    metric: str
+    multilabel: bool
+    splits: dict[str, Path]          # split -> annotation list
+    labeled_list: Path | None        # labelled subset of train (None: all labelled)
+    video_prefix: Path               # directory the list's relative paths start from
+    labeled_fraction: float | None = None
+
+
+def _load_json(path: Path) -> dict:
+    if not path.is_file():
+        raise JediError(f'{path} does not exist (is this a data root written by `jedi synth`?)')
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise JediError(f'{path} is not valid JSON: {exc}') from exc
+
+
+def read_dataset(ds_dir: str | os.PathLike) -> DatasetInfo:
+    """Read ``<dataset>/dataset.json``; raises JediError naming the file and field at fault."""
+    ds_dir = Path(ds_dir).resolve()
+    path = ds_dir / 'dataset.json'
+    meta = _load_json(path)
+    for key in ('classes', 'splits'):
+        if key not in meta:
+            raise JediError(f'{path}: missing field `{key}`')
+    metric = meta.get('metric', 'top1')
+    if metric not in ('top1', 'mAP'):
+        raise JediError(f'{path}: field `metric` must be "top1" or "mAP", got {metric!r}')
+    splits = {}
+    for split, entry in meta['splits'].items():
+        rel = entry['list'] if isinstance(entry, dict) else entry
+        splits[split] = ds_dir / rel
+    labeled = meta.get('labeled_list')
+    return DatasetInfo(name=meta.get('name', ds_dir.name), root=ds_dir, classes=list(meta['classes']),
+                       metric=metric, multilabel=bool(meta.get('multilabel', False)), splits=splits,
+                       labeled_list=ds_dir / labeled if labeled else None,
+                       video_prefix=(ds_dir / meta.get('video_prefix', '.')).resolve(),
+                       labeled_fraction=meta.get('labeled_fraction'))
+
+
+def read_data_root(root: str | os.PathLike) -> list[DatasetInfo]:
+    """Every dataset of a data root, in ``benchmark.json`` order."""
+    root = Path(root).expanduser().resolve()
+    bench = _load_json(root / 'benchmark.json')
+    names = bench.get('datasets')
+    if not isinstance(names, list) or not names:
+        raise JediError(f'{root / "benchmark.json"}: field `datasets` must be a non-empty list')
+    return [read_dataset(root / name) for name in names]
+
+
+def read_annotations(list_path: str | os.PathLike, num_classes: int | None = None) -> list[tuple[str, int]]:
+    """Parse an MMAction2 VideoDataset list (``path label`` per line).
+
+    Args:
+        list_path: the annotation list.
+        num_classes: if given, labels must lie in [0, num_classes).
+
+    Returns:
+        ``[(relative_path, label), ...]``.
+
+    Raises:
+        JediError: missing file, a malformed line or an out-of-range label (file and line named).
+    """
+    list_path = Path(list_path)
+    if not list_path.is_file():
+        raise JediError(f'annotation list {list_path} does not exist')
+    entries = []
+    for lineno, line in enumerate(list_path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2:
+            raise JediError(f'{list_path}:{lineno}: expected "path label", got {line!r}')
+        try:
+            label = int(parts[1])
+        except ValueError:
+            raise JediError(f'{list_path}:{lineno}: label {parts[1]!r} is not an integer') from None
+        if label < 0 or (num_classes is not None and label >= num_classes):
+            raise JediError(f'{list_path}:{lineno}: label {label} is outside [0, {num_classes})')
+        entries.append((parts[0], label))
+    if not entries:
+        raise JediError(f'annotation list {list_path} is empty')
+    return entries
+
+
+def video_problem(path: str | os.PathLike) -> str | None:
+    """Why a video cannot be used (missing, unreadable, no frames), or None if decord decodes it."""
+    path = Path(path)
+    if not path.is_file():
+        return 'file does not exist'
+    try:
+        import decord
+        vr = decord.VideoReader(str(path), num_threads=1)
+        n = len(vr)
+        if n == 0:
+            return 'no frames'
+        vr.get_batch([0, n - 1]).asnumpy()  # decode first and last frame: truncated files fail here
+    except Exception as exc:  # decord raises DECORDError / RuntimeError for corrupt containers
+        return f'decord cannot decode it ({str(exc).strip().splitlines()[-1][:200]})'
+    return None

@@ -1,0 +1,132 @@
+"""Train one MMAction2 expert through mmengine's Runner, then export it for extraction.
+
+The Runner trains on the config's train list (for the synthetic data root: the labelled subset
+``train_labeled.txt``), validates every ``val_interval`` epochs and keeps the best checkpoint by val
+top-1. That checkpoint is evaluated on the test list and exported as ``WORK_DIR/expert.pth``: a plain
+``{'state_dict', 'meta'}`` file that loads with ``torch.load(weights_only=True)``, so it can be shared.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from jedi_repro import workspace
+from jedi_repro.errors import JediError
+from jedi_repro.experts.config import expert_name, load_expert_config, set_max_epochs
+from jedi_repro.experts.data_root import read_annotations
+
+EXPORT_NAME = 'expert.pth'
+
+
+def default_work_dir(config_path: str | os.PathLike) -> Path:
+    """Where ``jedi experts train CONFIG`` writes by default: ``$JEDI_HOME/work_dirs/experts/<name>``."""
+    return workspace.work_dir(f'experts/{expert_name(config_path)}')
+
+
+def _check_lists(cfg) -> None:
+    num_classes = cfg.model.cls_head.get('num_classes')
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if loader is None:
+            continue
+        ann = loader.dataset.get('ann_file')
+        if ann:
+            read_annotations(ann, num_classes)
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    import torch
+    tmp = path.with_name(path.name + '.tmp')
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None = None,
+                 work_dir: str | os.PathLike | None = None, max_epochs: int | None = None,
+                 cfg_options: dict | None = None, seed: int | None = None) -> dict:
+    """Train an expert on its own dataset and export it.
+
+    Args:
+        config: expert config path (``mm_configs/experts/*.py`` or any MMAction2 recognizer config with
+            ``data_root`` and ``dataset_name``).
+        data_root: replaces the config's ``data_root`` (e.g. the ``jedi synth --out`` directory).
+        work_dir: output directory; default ``default_work_dir(config)``.
+        max_epochs: override the schedule length (LR scheduler adjusted to match).
+        cfg_options: further config overrides.
+        seed: overrides ``randomness.seed``.
+
+    Returns:
+        ``{'name', 'dataset', 'checkpoint', 'best_checkpoint', 'val': {...}, 'test': {...}, 'wall_s'}``
+        (also written to ``WORK_DIR/expert.json``).
+
+    Raises:
+        JediError: bad config, missing/malformed annotation lists.
+    """
+    import torch
+    from mmengine.runner import Runner, load_checkpoint
+
+    t0 = time.time()
+    cfg = load_expert_config(config, data_root=data_root, cfg_options=cfg_options)
+    if max_epochs is not None:
+        set_max_epochs(cfg, max_epochs)
+    if seed is not None:
+        cfg.randomness = dict(cfg.get('randomness') or {}, seed=int(seed))
+    _check_lists(cfg)
+    work_dir = Path(work_dir) if work_dir else default_work_dir(config)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    cfg.work_dir = str(work_dir)
+    cfg.launcher = 'none'
+
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    best = sorted(work_dir.glob('best_*.pth'), key=os.path.getmtime)
+    best_ckpt = best[-1] if best else Path(runner.work_dir) / f'epoch_{runner.epoch}.pth'
+    if best:
+        load_checkpoint(runner.model, str(best_ckpt), map_location='cpu', logger='current')
+    val_metrics = runner.val_loop.run() if runner.val_loop is not None else {}
+    test_metrics = runner.test() if cfg.get('test_dataloader') is not None else {}
+
+    name = expert_name(config)
+    meta = dict(name=name, dataset=cfg.dataset_name, config=str(Path(config).resolve()),
+                config_text=cfg.pretty_text, num_classes=int(cfg.model.cls_head.num_classes),
+                best_checkpoint=str(best_ckpt))
+    state = {k: v.detach().cpu() for k, v in runner.model.state_dict().items()}
+    export = work_dir / EXPORT_NAME
+    _atomic_torch_save(dict(state_dict=state, meta=meta), export)
+    result = dict(name=name, dataset=cfg.dataset_name, checkpoint=str(export), best_checkpoint=str(best_ckpt),
+                  val={k: float(v) for k, v in val_metrics.items()},
+                  test={k: float(v) for k, v in test_metrics.items()},
+                  epochs=int(cfg.train_cfg.max_epochs), wall_s=round(time.time() - t0, 2))
+    tmp = work_dir / 'expert.json.tmp'
+    tmp.write_text(json.dumps(result, indent=1) + '\n')
+    os.replace(tmp, work_dir / 'expert.json')
+    del torch
+    return result
+
+
+def load_expert_state(path: str | os.PathLike) -> tuple[dict, dict]:
+    """Load an exported expert (or an mmengine checkpoint) without unpickling arbitrary objects.
+
+    ``torch.load(weights_only=True)``; mmengine's own checkpoint classes are allow-listed by
+    ``jedi_repro.compat``. Returns ``(state_dict, meta)``.
+
+    Raises:
+        JediError: missing file or a file that is not a weights-only checkpoint.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise JediError(f'expert checkpoint {path} does not exist (train it with `jedi experts train`)')
+    try:
+        obj = torch.load(str(path), map_location='cpu', weights_only=True)
+    except Exception as exc:
+        raise JediError(f'cannot load checkpoint {path} with weights_only=True: '
+                        f'{str(exc).splitlines()[0][:300]}') from exc
+    if isinstance(obj, dict) and 'state_dict' in obj:
+        return obj['state_dict'], obj.get('meta') or {}
+    if isinstance(obj, dict) and all(hasattr(v, 'shape') for v in obj.values()):
+        return obj, {}
+    raise JediError(f'{path} holds no `state_dict`')

@@ -1,0 +1,61 @@
+# TSM (temporal shift) on a ResNet-18: the 2D TSN-style expert, 4 segments, trained on the UCF-like data.
+# Every UCF-like class is closed under horizontal mirroring (slide_horizontal holds left and right, spin
+# both senses, ...), so Flip is a label-preserving augmentation here.
+_base_ = ['./_base_/runtime.py']
+
+dataset_name = 'ucf_like'
+data_root = 'data/jedi_synth'  # benchmark root (`jedi synth --out`); `jedi experts train --data-root` sets it
+num_classes = 8
+num_segments = 4
+jedi = dict(dataset=dataset_name, feature_layer='cls_head.fc_cls')
+
+model = dict(
+    type='Recognizer2D',
+    backbone=dict(type='ResNetTSM', depth=18, pretrained=None, pretrained2d=False, norm_eval=False,
+                  num_segments=num_segments, shift_div=8),
+    cls_head=dict(type='TSMHead', num_classes=num_classes, in_channels=512, num_segments=num_segments,
+                  spatial_type='avg', consensus=dict(type='AvgConsensus', dim=1), dropout_ratio=0.3,
+                  is_shift=True, average_clips='prob'),
+    data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5, 127.5, 127.5], std=[64.0, 64.0, 64.0],
+                           format_shape='NCHW'))
+
+train_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segments),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 36)),
+    dict(type='RandomCrop', size=32),
+    dict(type='Flip', flip_ratio=0.5),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs')]
+val_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segments, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(-1, 36)),
+    dict(type='CenterCrop', crop_size=32),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs')]
+test_pipeline = val_pipeline
+
+train_dataloader = dict(
+    batch_size=16, num_workers=0, persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/train_labeled.txt',
+                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=16, num_workers=0, persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/val.txt',
+                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=val_pipeline, test_mode=True))
+test_dataloader = dict(
+    batch_size=16, num_workers=0, persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/test.txt',
+                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=test_pipeline, test_mode=True))
+
+max_epochs = 12
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4), clip_grad=dict(max_norm=20))
+param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=1e-5, by_epoch=True,
+                        convert_to_iter_based=True)]
