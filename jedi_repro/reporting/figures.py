@@ -1,0 +1,126 @@
+"""Figures (matplotlib, Agg, no pyplot state): learning curves, ablation bars, label-fraction curve,
+parameter importances. Each function takes plain data and writes one PNG."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use('Agg')
+from matplotlib.figure import Figure  # noqa: E402 - after choosing the backend
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from jedi_repro.reporting import stats  # noqa: E402
+
+COLORS = {'expert': '#7f7f7f', 'student': '#1f77b4', 'teacher': '#d62728'}
+DPI = 110
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI, bbox_inches='tight')
+    return path
+
+
+def _band(per_run: list[list[tuple[int, float]]]) -> tuple[list[int], list[float], list[float]]:
+    """Mean over runs per step and the 95% half-width (0 where only one run has that step)."""
+    steps = sorted({s for h in per_run for s, _ in h})
+    means, cis = [], []
+    for step in steps:
+        vals = [v for h in per_run for s, v in h if s == step]
+        summ = stats.summarize(vals)
+        means.append(summ.mean)
+        cis.append(summ.ci or 0.0)
+    return steps, means, cis
+
+
+def learning_curves(history: dict[str, dict[str, list[list[tuple[int, float]]]]], datasets: dict[str, str],
+                    path: Path, title: str) -> Path | None:
+    """Validation metric per epoch, one panel per dataset, one line per role (mean ± 95% CI over seeds).
+
+    Args:
+        history: ``{dataset: {role: [per-seed [(epoch, value)], ...]}}``.
+        datasets: ``{dataset: metric}``.
+    """
+    panels = [d for d in datasets if any(history.get(d, {}).values())]
+    if not panels:
+        return None
+    fig = Figure(figsize=(4.2 * len(panels), 3.3))
+    for i, d in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        for role, runs in history[d].items():
+            runs = [h for h in runs if h]
+            if not runs:
+                continue
+            x, m, ci = _band(runs)
+            y = [v * 100 for v in m]
+            ax.plot(x, y, marker='o', ms=3, color=COLORS.get(role), label=f'{role} (n={len(runs)})')
+            ax.fill_between(x, [a - c * 100 for a, c in zip(y, ci)], [a + c * 100 for a, c in zip(y, ci)],
+                            color=COLORS.get(role), alpha=0.15, lw=0)
+        ax.set_title(f'{d}: val {datasets[d]}')
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel('epoch')
+        ax.set_ylabel(f'{datasets[d]} (%)')
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10, y=1.03)
+    return _save(fig, path)
+
+
+def ablation_bars(values: list[str], summaries: dict[str, list[stats.Summary]], path: Path, dimension: str,
+                  ylabel: str, title: str) -> Path:
+    """Grouped bars (one group per value of the dimension, one bar per role) with 95% CI error bars.
+
+    Args:
+        values: the dimension's values, in order.
+        summaries: ``{role: [Summary per value]}`` of the mean-over-datasets metric.
+    """
+    fig = Figure(figsize=(max(4.5, 1.3 * len(values) + 2), 3.4))
+    ax = fig.add_subplot(1, 1, 1)
+    roles = list(summaries)
+    width = 0.8 / max(1, len(roles))
+    for j, role in enumerate(roles):
+        xs = [i + (j - (len(roles) - 1) / 2) * width for i in range(len(values))]
+        ys = [s.mean * 100 for s in summaries[role]]
+        err = [(s.ci or 0.0) * 100 for s in summaries[role]]
+        ax.bar(xs, ys, width, yerr=err, capsize=3, color=COLORS.get(role), label=role)
+    lo = min(s.mean - (s.ci or 0) for ss in summaries.values() for s in ss) * 100
+    hi = max(s.mean + (s.ci or 0) for ss in summaries.values() for s in ss) * 100
+    pad = max(1.0, (hi - lo) * 0.15)
+    ax.set_ylim(max(0.0, lo - pad), min(100.0, hi + pad))
+    ax.set_xticks(range(len(values)), values)
+    ax.set_xlabel(dimension)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis='y', alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def label_fraction_curve(fractions: list[float], summaries: dict[str, list[stats.Summary]], path: Path,
+                         ylabel: str, title: str) -> Path:
+    """Metric against the labelled fraction, one line per role, 95% CI error bars."""
+    fig = Figure(figsize=(5, 3.4))
+    ax = fig.add_subplot(1, 1, 1)
+    for role, ss in summaries.items():
+        ax.errorbar([f * 100 for f in fractions], [s.mean * 100 for s in ss],
+                    yerr=[(s.ci or 0.0) * 100 for s in ss], marker='o', capsize=3, color=COLORS.get(role),
+                    label=role)
+    ax.set_xlabel('labelled fraction (%)')
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def importance_bars(importances: dict[str, float], path: Path, title: str) -> Path:
+    """Horizontal bars of Optuna parameter importances (largest on top)."""
+    items = sorted(importances.items(), key=lambda kv: kv[1])
+    fig = Figure(figsize=(5, 0.45 * len(items) + 1.2))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.barh([k for k, _ in items], [v for _, v in items], color='#1f77b4')
+    ax.set_xlabel('importance (fANOVA)')
+    ax.set_title(title, fontsize=10)
+    ax.grid(axis='x', alpha=0.3)
+    return _save(fig, path)

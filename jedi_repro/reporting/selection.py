@@ -1,0 +1,149 @@
+"""Which configuration is "the paper's", what each study varies, and which configuration is best.
+
+The rule for the main table (also printed in every report):
+
+1. Candidates are configurations with ``model.fusion.type == 'concat'`` and ``model.gamma > 0`` (a
+   parameter a run did not record does not exclude it).
+2. Among them, a configuration that agrees with ``mm_configs/jedi/jedi_default.py`` on every study
+   dimension it records is the paper configuration; of several such, the one with the most seeds, then
+   the first in study/trial order.
+3. Otherwise the best candidate: the highest mean over seeds of the students' mean-over-datasets metric.
+4. With no candidate at all, the best configuration overall, and the report says so.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from jedi_repro.reporting.runs import SEED_PARAMS, Configuration, RunSet
+
+#: Used when ``mm_configs/jedi/jedi_default.py`` cannot be read: the paper's setting (DESIGN.md).
+PAPER_DEFAULTS: dict[str, Any] = {'model.alpha': 1.0, 'model.beta': 1.0, 'model.gamma': 0.4,
+                                  'model.fusion.type': 'concat', 'model.kd_loss.type': 'ce'}
+#: Study dimensions in the order tables show them; others follow alphabetically.
+KNOWN_DIMENSIONS = ('model.gamma', 'model.fusion.type', 'model.kd_loss.type', 'data.labeled_fraction',
+                    'model.adjustment.enabled', 'data.unlabeled_datasets', 'model.kd_loss.temperature',
+                    'model.teacher_dropout', 'model.alpha', 'model.beta', 'optim_wrapper.optimizer.lr',
+                    'train_cfg.max_epochs')
+_NOT_DIMENSIONS = ('dir', 'path', 'file', 'hash', 'features', 'run_id', 'time', 'name')
+
+
+def default_config_path() -> Path:
+    return Path(__file__).resolve().parents[2] / 'mm_configs' / 'jedi' / 'jedi_default.py'
+
+
+def flatten(d: dict, prefix: str = '') -> dict[str, Any]:
+    """Nested dicts -> dotted keys (``{'model': {'gamma': 0.4}}`` -> ``{'model.gamma': 0.4}``)."""
+    out = {}
+    for k, v in d.items():
+        key = f'{prefix}{k}'
+        if isinstance(v, dict):
+            out.update(flatten(v, key + '.'))
+        else:
+            out[key] = v
+    return out
+
+
+def load_defaults(path: Path | None = None) -> tuple[dict[str, Any], str]:
+    """The default JEDI configuration, flattened, and where it came from."""
+    path = Path(path) if path else default_config_path()
+    if path.is_file():
+        try:
+            from mmengine.config import Config
+            return flatten(Config.fromfile(str(path)).to_dict()), str(path)
+        except Exception as exc:  # noqa: BLE001 - any parse failure falls back, and the report says why
+            return dict(PAPER_DEFAULTS), f'built-in paper defaults ({path} could not be read: {exc})'
+    return dict(PAPER_DEFAULTS), f'built-in paper defaults ({path} does not exist)'
+
+
+def same_value(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-12)
+    return str(a) == str(b)
+
+
+def _order(keys) -> list[str]:
+    known = [k for k in KNOWN_DIMENSIONS if k in keys]
+    return known + sorted(set(keys) - set(known))
+
+
+def study_dimensions(configs: list[Configuration]) -> list[str]:
+    """The parameters whose values differ between a study's configurations.
+
+    The trial runs' searched parameters when there are any, else every recorded parameter; seeds and
+    path-like keys (work dirs, hashes) never count.
+    """
+    if len(configs) < 2:
+        return []
+    searched = [c for c in configs if c.trial_run_id]
+    keys = set().union(*(c.params for c in configs))
+    keys -= set(SEED_PARAMS)
+    keys = {k for k in keys if not any(k.lower().endswith(s) for s in _NOT_DIMENSIONS)}
+    dims = []
+    for k in keys:
+        vals = [c.params.get(k) for c in configs]
+        if any(not same_value(v, vals[0]) for v in vals[1:]):
+            dims.append(k)
+    if searched:
+        searched_keys = set().union(*(c.params for c in searched if c.params))
+        trial_keys = {k for k in dims if k in searched_keys}
+        dims = [k for k in dims if k in trial_keys] or dims
+    return _order(dims)
+
+
+def sort_values(values: list) -> list:
+    """Numbers ascending, then everything else as text (None last)."""
+    nums = sorted({v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    rest = sorted({str(v) for v in values if v is not None and not (isinstance(v, (int, float))
+                                                                    and not isinstance(v, bool))})
+    out = nums + rest
+    if any(v is None for v in values):
+        out.append(None)
+    return out
+
+
+def score(frame: pd.DataFrame, config: Configuration, role: str = 'student') -> float:
+    """Mean over seeds of the role's mean-over-datasets metric (NaN if the runs have no such value)."""
+    sel = frame[(frame.config == config.key) & (frame.role == role) & (frame.column == 'mean')]
+    return float(sel.value.mean()) if len(sel) else float('nan')
+
+
+def best_configuration(frame: pd.DataFrame, configs: list[Configuration]) -> Configuration:
+    """The configuration with the highest student score (ties: the first in study/trial order)."""
+    scored = [(score(frame, c), i, c) for i, c in enumerate(configs)]
+    scored = [s for s in scored if not math.isnan(s[0])] or [(0.0, i, c) for i, c in enumerate(configs)]
+    return max(scored, key=lambda s: (s[0], -s[1]))[2]
+
+
+def _is_candidate(c: Configuration) -> bool:
+    gamma = c.params.get('model.gamma')
+    fusion = c.params.get('model.fusion.type')
+    ok_gamma = gamma is None or (isinstance(gamma, (int, float)) and gamma > 0)
+    return ok_gamma and (fusion is None or str(fusion) == 'concat')
+
+
+def paper_configuration(run_set: RunSet, frame: pd.DataFrame, defaults: dict[str, Any],
+                        dimensions: list[str]) -> tuple[Configuration, str]:
+    """Apply the module's rule; return the configuration and a sentence that says which step chose it."""
+    configs = run_set.configurations
+    cands = [c for c in configs if _is_candidate(c)]
+    if not cands:
+        best = best_configuration(frame, configs)
+        return best, (f'no configuration has fusion concat and gamma > 0, so the best configuration overall '
+                      f'({best.label}, highest mean student metric) is shown')
+    keys = [k for k in dimensions if k in defaults]
+    matching = [c for c in cands if all(same_value(c.params[k], defaults[k]) for k in keys if k in c.params)]
+    if matching:
+        top = max(matching, key=lambda c: (len(c.seeds), -configs.index(c)))
+        agreed = ', '.join(f'{k}={defaults[k]}' for k in keys if k in top.params) or 'no recorded dimension'
+        extra = f'; {len(matching)} configurations match, the one with the most seeds is shown' \
+            if len(matching) > 1 else ''
+        return top, f'{top.label} matches the default configuration ({agreed}){extra}'
+    best = best_configuration(frame, cands)
+    return best, (f'no configuration matches the default configuration on {", ".join(keys)}; the best '
+                  f'configuration with fusion concat and gamma > 0 ({best.label}) is shown')

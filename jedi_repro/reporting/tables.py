@@ -1,0 +1,177 @@
+"""Result tables with pandas: methods as rows, datasets as columns plus their mean.
+
+Every cell is ``mean ± ci (n)`` in percent over seeds (95% Student-t interval; no interval with one
+seed). Student and teacher cells carry the mark of a paired t-test against the expert of the same runs
+(``*`` p < 0.05, ``**`` p < 0.01); the delta rows give the mean paired difference with its own interval.
+The "mean" column is, per run, the average over datasets of the metric each dataset reports (top-1, or
+mAP where the dataset declares it), then summarised over seeds like any other column.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from jedi_repro.reporting import stats
+from jedi_repro.reporting.runs import ROLES, Configuration, RunSet
+
+ROW_LABELS = {'expert': 'expert (baseline)', 'student': 'JEDI student', 'teacher': 'JEDI teacher'}
+MEAN = 'mean'
+
+
+@dataclass
+class Table:
+    """A table in two forms: text cells to show, and tidy numbers to export.
+
+    Args:
+        name: file stem under ``tables/`` (e.g. ``main``, ``ablation_gamma_model.gamma``).
+        title: one-line caption.
+        display: string cells, columns in display order.
+        numeric: one row per (configuration, role, column): mean, ci95, n, std, delta, p, ...
+        notes: sentences printed under the table.
+    """
+    name: str
+    title: str
+    display: pd.DataFrame
+    numeric: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def long_frame(run_set: RunSet) -> pd.DataFrame:
+    """One row per (configuration, seed run, role, column) with the value of the shown metric.
+
+    ``column`` is a dataset name, or ``mean`` (the run's average over all datasets, only when the run
+    has every dataset).
+    """
+    rows = []
+    for c in run_set.configurations:
+        for s in c.seeds:
+            for role in ROLES:
+                vals = {}
+                for d, metric in run_set.datasets.items():
+                    v = s.final.get((d, role, metric))
+                    if v is not None:
+                        vals[d] = v
+                        rows.append((c.key, c.study, s.run_id, s.seed, role, d, metric, v))
+                if vals and len(vals) == len(run_set.datasets):
+                    rows.append((c.key, c.study, s.run_id, s.seed, role, MEAN, MEAN,
+                                 sum(vals.values()) / len(vals)))
+    return pd.DataFrame(rows, columns=['config', 'study', 'run_id', 'seed', 'role', 'column', 'metric',
+                                       'value'])
+
+
+def role_values(frame: pd.DataFrame, config: str, role: str, column: str) -> pd.Series:
+    """The values of one cell, indexed by run id (so roles of the same run pair up)."""
+    sel = frame[(frame.config == config) & (frame.role == role) & (frame.column == column)]
+    return sel.set_index('run_id').value
+
+
+def cell_stats(frame: pd.DataFrame, config: str, role: str, column: str) -> dict:
+    """Summary of one cell and, for student/teacher, the paired test against the expert."""
+    vals = role_values(frame, config, role, column)
+    s = stats.summarize(vals.tolist())
+    row = dict(role=role, column=column, mean=s.mean, ci95=s.ci, n=s.n, std=s.std, delta=None,
+               delta_ci95=None, t=None, p=None, mark='', note='', summary=s, diff=None)
+    if role != 'expert' and s.n:
+        ref = role_values(frame, config, 'expert', column)
+        both = vals.index.intersection(ref.index)
+        if len(both):
+            test = stats.paired_t_test(vals[both].tolist(), ref[both].tolist())
+            row.update(delta=test.diff.mean, delta_ci95=test.diff.ci, t=test.t, p=test.p,
+                       mark=stats.significance_mark(test.p), note=test.note, diff=test.diff)
+    return row
+
+
+def _cell(row: dict) -> str:
+    return stats.format_cell(row['summary']) + row['mark']
+
+
+def _delta_cell(row: dict) -> str:
+    if row['diff'] is None:
+        return '-'
+    text = stats.format_cell(row['diff'], signed=True) + row['mark']
+    return text + (' (no test)' if row['note'] and row['diff'].n >= 2 else '')
+
+
+def _tidy(rows: list[dict], **extra) -> list[dict]:
+    drop = ('summary', 'diff')
+    return [{**extra, **{k: v for k, v in r.items() if k not in drop}} for r in rows]
+
+
+def column_labels(datasets: dict[str, str]) -> dict[str, str]:
+    return {**{d: f'{d} ({m})' for d, m in datasets.items()}, MEAN: MEAN}
+
+
+def main_table(frame: pd.DataFrame, run_set: RunSet, config: Configuration) -> Table:
+    """The paper's table: expert, student, teacher rows; datasets and their mean as columns; deltas."""
+    labels = column_labels(run_set.datasets)
+    cols = list(labels)
+    disp, tidy, notes = [], [], set()
+    cells = {role: {col: cell_stats(frame, config.key, role, col) for col in cols} for role in ROLES}
+    for role in ROLES:
+        disp.append({'': ROW_LABELS[role], **{labels[c]: _cell(cells[role][c]) for c in cols}})
+        tidy += _tidy(list(cells[role].values()), table='main', config=config.label)
+    for role in ('student', 'teacher'):
+        disp.append({'': f'Δ {role} − expert', **{labels[c]: _delta_cell(cells[role][c]) for c in cols}})
+        notes |= {r['note'] for r in cells[role].values() if r['note']}
+    return Table('main', f'Main results ({config.label}), in percent', pd.DataFrame(disp), pd.DataFrame(tidy),
+                 sorted(notes))
+
+
+def _fmt_value(v) -> str:
+    return '-' if v is None else (f'{v:g}' if isinstance(v, float) else str(v))
+
+
+def ablation_table(frame: pd.DataFrame, run_set: RunSet, study: str, dimension: str,
+                   configs: list[Configuration]) -> Table:
+    """One study dimension: for each value, expert/student/teacher rows with the main table's statistics.
+
+    Args:
+        configs: the study's configurations (each has one value of ``dimension``).
+    """
+    from jedi_repro.reporting.selection import sort_values
+    labels = column_labels(run_set.datasets)
+    cols = list(labels)
+    by_value: dict = {}
+    for c in configs:
+        by_value.setdefault(_fmt_value(c.params.get(dimension)), []).append(c)
+    order = [_fmt_value(v) for v in sort_values([c.params.get(dimension) for c in configs])]
+    disp, tidy, notes = [], [], set()
+    for value in order:
+        for c in by_value.get(value, []):
+            for role in ROLES:
+                cells = {col: cell_stats(frame, c.key, role, col) for col in cols}
+                row = {dimension: value, 'role': role, **{labels[col]: _cell(cells[col]) for col in cols},
+                       'Δ mean vs expert': _delta_cell(cells[MEAN]) if role != 'expert' else ''}
+                if len(by_value[value]) > 1:
+                    row['role'] = f'{role} ({c.label})'
+                disp.append(row)
+                tidy += _tidy(list(cells.values()), table=f'ablation:{study}:{dimension}', config=c.label,
+                              value=value)
+                notes |= {r['note'] for r in cells.values() if r['note']}
+    name = f'ablation_{study}_{dimension}'
+    return Table(_safe(name), f'Ablation of {dimension} in study {study}, in percent', pd.DataFrame(disp),
+                 pd.DataFrame(tidy), sorted(notes))
+
+
+def search_table(frame: pd.DataFrame, run_set: RunSet, study: str, dimensions: list[str],
+                 configs: list[Configuration], top: int = 10) -> Table:
+    """A search over several dimensions: its best configurations by the students' mean metric."""
+    from jedi_repro.reporting.selection import score
+    scores = {c.key: score(frame, c) for c in configs}
+    ranked = sorted(configs, key=lambda c: -scores[c.key] if not math.isnan(scores[c.key]) else math.inf)
+    disp, tidy = [], []
+    for c in ranked[:top]:
+        st = cell_stats(frame, c.key, 'student', MEAN)
+        te = cell_stats(frame, c.key, 'teacher', MEAN)
+        disp.append({'configuration': c.label, **{d: _fmt_value(c.params.get(d)) for d in dimensions},
+                     'student mean': _cell(st), 'Δ student − expert': _delta_cell(st),
+                     'teacher mean': _cell(te), 'Δ teacher − expert': _delta_cell(te)})
+        tidy += _tidy([st, te], table=f'search:{study}', config=c.label)
+    title = f'Search {study}: the {min(top, len(ranked))} best of {len(ranked)} configurations, in percent'
+    return Table(_safe(f'search_{study}'), title, pd.DataFrame(disp), pd.DataFrame(tidy))
+
+
+def _safe(name: str) -> str:
+    return ''.join(ch if ch.isalnum() or ch in '-_.' else '_' for ch in name)
