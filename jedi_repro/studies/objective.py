@@ -1,0 +1,148 @@
+"""One trial: train its configuration once per seed, track it in MLflow, return the mean objective."""
+from __future__ import annotations
+
+import importlib
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from jedi_repro import workspace
+from jedi_repro.errors import JediError
+from jedi_repro.studies import recovery
+from jedi_repro.studies.space import suggest
+from jedi_repro.studies.spec import StudySpec
+from jedi_repro.tracking import provenance
+from jedi_repro.tracking.runs import (aggregate_seeds, end_run, log_metrics, log_params, log_seed_result,
+                                      metrics_from_json, set_tags, start_run)
+
+DEFAULT_TRAIN_FN = 'jedi_repro.engine.train:train'
+
+
+@dataclass
+class TrialContext:
+    """What every trial of one worker shares.
+
+    Args:
+        spec: the study spec.
+        client: a RetryingClient.
+        experiment_id: the study's MLflow experiment.
+        parent_run_id: the study's parent run.
+        tags: base tags (study, git sha, features hash, versions).
+        train_fn: ``train(cfg, features=, work_dir=, cfg_options=, extra_hooks=, seed=) -> metrics``.
+    """
+    spec: StudySpec
+    client: Any
+    experiment_id: str
+    parent_run_id: str
+    tags: dict
+    train_fn: Callable
+
+
+def resolve_callable(ref: str) -> Callable:
+    """``'package.module:function'`` -> the function."""
+    module, _, attr = ref.partition(':')
+    try:
+        fn = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise JediError(f'train function {ref!r} cannot be imported ({exc})') from exc
+    if not callable(fn):
+        raise JediError(f'train function {ref!r} is not callable')
+    return fn
+
+
+def objective_value(metrics: Mapping[str, Any], metric: str) -> float:
+    """Read ``{dataset|mean}/{role}/{metric}`` from a metrics.json dict.
+
+    Raises:
+        JediError: the key is missing or not a finite number.
+    """
+    scope, role, name = metric.split('/')
+    block = metrics.get('mean') if scope == 'mean' else metrics.get('datasets', {}).get(scope)
+    try:
+        value = float(block[role][name])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JediError(f'objective "{metric}" is not in the trained metrics (datasets: '
+                        f'{sorted(metrics.get("datasets", {}))})') from exc
+    if not math.isfinite(value):
+        raise JediError(f'objective "{metric}" is {value} (not finite)')
+    return value
+
+
+def run_trial(trial, ctx: TrialContext) -> list[float]:
+    """Train ``trial``'s configuration for every seed; MLflow runs end FINISHED/KILLED(pruned)/FAILED.
+
+    Returns:
+        The objective values (mean over seeds), in the spec's objective order.
+    """
+    import optuna
+
+    spec, client = ctx.spec, ctx.client
+    cfg_values = suggest(trial, spec.space)
+    tags = {**ctx.tags, 'jedi.trial': trial.number}
+    system_attrs = trial.study._storage.get_trial(trial._trial_id).system_attrs
+    if 'failed_trial' in system_attrs:
+        tags['jedi.retry_of'] = system_attrs['failed_trial']
+    trial_run = start_run(client, ctx.experiment_id, 'trial', f'trial-{trial.number:04d}', tags,
+                          parent_run_id=ctx.parent_run_id)
+    trial.set_user_attr(recovery.RUN_ATTR, trial_run)
+    try:
+        log_params(client, trial_run, cfg_values)
+        per_seed, values = [], []
+        for idx, seed in enumerate(spec.seeds):
+            metrics = _run_seed(trial, ctx, trial_run, cfg_values, idx, seed)
+            if idx == 0:
+                config = provenance.flatten(metrics.get('config') or {})
+                log_params(client, trial_run, {k: v for k, v in config.items()
+                                               if k not in cfg_values and k not in provenance.SEED_KEYS})
+                set_tags(client, trial_run, {'jedi.config_hash': provenance.config_hash(metrics.get('config') or {})})
+            per_seed.append(metrics_from_json(metrics))
+            values.append([objective_value(metrics, o.metric) for o in spec.objectives])
+        log_metrics(client, trial_run, aggregate_seeds(per_seed))
+        means = [sum(v[i] for v in values) / len(values) for i in range(len(spec.objectives))]
+        log_metrics(client, trial_run, {f'objective/{o.metric}': m for o, m in zip(spec.objectives, means)})
+    except optuna.TrialPruned:
+        set_tags(client, trial_run, {'jedi.state': 'PRUNED'})
+        end_run(client, trial_run, 'KILLED')
+        raise
+    except BaseException as exc:
+        set_tags(client, trial_run, {'jedi.state': 'FAILED', 'jedi.error': str(exc)[:4000]})
+        end_run(client, trial_run, 'FAILED')
+        raise
+    set_tags(client, trial_run, {'jedi.state': 'COMPLETE'})
+    end_run(client, trial_run, 'FINISHED')
+    return means
+
+
+def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: int, seed: int) -> dict:
+    import optuna
+
+    from jedi_repro.studies.pruning_hook import OptunaPruningHook
+    from jedi_repro.tracking.hook import MLflowMetricsHook
+
+    spec, client = ctx.spec, ctx.client
+    tags = {**ctx.tags, 'jedi.trial': trial.number, 'jedi.seed': seed}
+    run_id = start_run(client, ctx.experiment_id, 'seed', f'trial-{trial.number:04d}-seed-{seed}', tags,
+                       parent_run_id=trial_run)
+    hooks = [MLflowMetricsHook(client, run_id, prefix='val')]
+    if spec.pruner['type'] != 'none':
+        hooks.append(OptunaPruningHook(trial, spec.objectives[0].metric,
+                                       step_offset=idx * OptunaPruningHook.STEP_STRIDE))
+    work_dir = workspace.work_dir(f'{spec.name}/trial_{trial.number:04d}/seed_{seed}')
+    work_dir.mkdir(parents=True, exist_ok=True)
+    set_tags(client, run_id, {'jedi.work_dir': str(work_dir)})
+    try:
+        metrics = ctx.train_fn(str(spec.base_config), features=str(spec.features), work_dir=str(work_dir),
+                               cfg_options={**spec.cfg_options, **cfg_values, 'randomness.seed': seed},
+                               extra_hooks=hooks, seed=seed)
+        log_seed_result(client, run_id, metrics, metrics.get('config'), spec.features)
+    except optuna.TrialPruned:
+        set_tags(client, run_id, {'jedi.state': 'PRUNED'})
+        end_run(client, run_id, 'KILLED')
+        raise
+    except BaseException as exc:
+        set_tags(client, run_id, {'jedi.state': 'FAILED', 'jedi.error': str(exc)[:4000]})
+        end_run(client, run_id, 'FAILED')
+        raise
+    set_tags(client, run_id, {'jedi.state': 'COMPLETE'})
+    end_run(client, run_id, 'FINISHED')
+    return metrics

@@ -1,0 +1,177 @@
+"""Liveness of running trials: which worker runs a trial, and failing + retrying trials whose worker died.
+
+Optuna 5.0's heartbeat (``heartbeat_interval``) is implemented by ``RDBStorage`` only; ``JournalStorage``
+is not a ``BaseHeartbeat``, so a trial whose worker was SIGKILLed would stay RUNNING forever. Each worker
+therefore records on its trial who runs it (host, pid, process start time) and refreshes a heartbeat
+timestamp. A RUNNING trial is stale when its worker process is gone (same host) or its heartbeat is older
+than the grace period (another host). Stale trials are failed, their MLflow runs end FAILED, and the
+configuration is re-enqueued once (same bookkeeping as Optuna's ``RetryFailedTrialCallback``).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+WORKER_ATTR = 'jedi.worker'
+HEARTBEAT_ATTR = 'jedi.heartbeat'
+RUN_ATTR = 'jedi.mlflow_run_id'
+STALE_ATTR = 'jedi.stale'
+GRID_ATTR = 'jedi.grid_key'
+HEARTBEAT_S = 10.0
+GRACE_S = 120.0
+MAX_RETRY = 1
+
+
+def process_start_token(pid: int) -> str:
+    """The kernel's start time of ``pid`` (field 22 of /proc/PID/stat); '' where unknown.
+
+    Distinguishes a live worker from an unrelated process that reused its pid.
+    """
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            stat = f.read()
+    except OSError:
+        return ''
+    return stat.rsplit(')', 1)[1].split()[19]
+
+
+def worker_identity() -> dict[str, Any]:
+    pid = os.getpid()
+    return {'host': socket.gethostname(), 'pid': pid, 'start': process_start_token(pid)}
+
+
+def process_alive(pid: int, start: str) -> bool:
+    """Whether the process ``pid`` still runs and is the one that started at ``start``."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # exists, owned by someone else
+    token = process_start_token(pid)
+    return not start or not token or token == start
+
+
+def is_stale(trial, now: float | None = None, host: str | None = None, grace_s: float = GRACE_S) -> bool:
+    """Whether a RUNNING ``trial`` (FrozenTrial) has lost its worker.
+
+    Args:
+        trial: the frozen trial.
+        now: current time (seconds since epoch).
+        host: this machine's host name.
+        grace_s: how old a heartbeat may be before a worker on another host counts as dead.
+    """
+    now = time.time() if now is None else now
+    host = host or socket.gethostname()
+    ident = trial.user_attrs.get(WORKER_ATTR)
+    if ident and ident.get('host') == host:
+        return not process_alive(int(ident['pid']), str(ident.get('start', '')))
+    beat = trial.user_attrs.get(HEARTBEAT_ATTR)
+    if beat is None:
+        started = trial.datetime_start.timestamp() if trial.datetime_start else now
+        return now - started > grace_s
+    return now - float(beat) > grace_s
+
+
+class Heartbeat:
+    """Refresh ``jedi.heartbeat`` on a running trial from a daemon thread.
+
+    Args:
+        study: the Optuna study.
+        trial_id: the storage's trial id.
+        interval_s: seconds between beats.
+    """
+
+    def __init__(self, study, trial_id: int, interval_s: float = HEARTBEAT_S):
+        self.storage = study._storage
+        self.trial_id = trial_id
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name='jedi-heartbeat')
+
+    def __enter__(self):
+        self.beat()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def beat(self) -> None:
+        try:
+            self.storage.set_trial_user_attr(self.trial_id, HEARTBEAT_ATTR, time.time())
+        except Exception:  # noqa: BLE001 - trial already finished, or a transient storage error
+            pass
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.beat()
+
+
+def recover_stale_trials(study, client=None, grace_s: float = GRACE_S, max_retry: int = MAX_RETRY,
+                         retry: bool = True) -> list[int]:
+    """Fail RUNNING trials whose worker died, end their MLflow runs FAILED, retry each once.
+
+    Args:
+        study: the Optuna study.
+        client: a tracking client (None: MLflow is left alone).
+        grace_s: see :func:`is_stale`.
+        max_retry: retries per configuration (1: a configuration runs at most twice).
+        retry: enqueue a copy of each failed trial (grid studies re-enqueue missing points themselves).
+
+    Returns:
+        The numbers of the trials that were failed.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_stale(trial, grace_s=grace_s):
+            continue
+        storage = study._storage
+        try:
+            storage.set_trial_user_attr(trial._trial_id, STALE_ATTR, True)
+            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # finished or failed by someone else meanwhile
+        failed.append(trial.number)
+        if client is not None and trial.user_attrs.get(RUN_ATTR):
+            fail_mlflow_runs(client, trial.user_attrs[RUN_ATTR])
+        if retry:
+            enqueue_retry(study, storage.get_trial(trial._trial_id), max_retry)
+    return failed
+
+
+def fail_mlflow_runs(client, trial_run_id: str) -> None:
+    """End a dead trial's run and its seed runs FAILED (finished seeds too: the retry supersedes them)."""
+    from jedi_repro.tracking.runs import end_run, set_tags
+
+    run = client.get_run(trial_run_id)
+    children = client.search_runs([run.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{trial_run_id}'")
+    for r in [*children, run]:
+        set_tags(client, r.info.run_id, {'jedi.state': 'STALE'})
+        end_run(client, r.info.run_id, 'FAILED')
+
+
+def enqueue_retry(study, trial, max_retry: int = MAX_RETRY) -> bool:
+    """Add a WAITING copy of ``trial`` (same params) unless it has been retried ``max_retry`` times."""
+    import optuna
+    from optuna.trial import TrialState
+
+    history = list(trial.system_attrs.get('retry_history', [])) + [trial.number]
+    if len(history) > max_retry or not trial.params:  # no params: died before sampling, nothing to redo
+        return False
+    user_attrs = {k: v for k, v in trial.user_attrs.items() if k == GRID_ATTR}
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+        user_attrs=user_attrs,
+        system_attrs={'failed_trial': trial.system_attrs.get('failed_trial', trial.number),
+                      'retry_history': history}))
+    return True

@@ -1,0 +1,225 @@
+"""Declarative study specs (``studies/*.yaml``, safe YAML): loading and validation.
+
+Every error names the spec file and the field at fault. See ``studies/README.md`` for the format.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jedi_repro import workspace
+from jedi_repro.errors import JediError
+from jedi_repro.studies.space import ParamSpec, parse_space
+
+TOP_KEYS = {'name', 'description', 'base_config', 'features', 'cfg_options', 'seeds', 'space', 'sampler',
+            'objective', 'objectives', 'pruner', 'budget'}
+SAMPLERS = {'grid', 'brute-force', 'tpe', 'random'}
+PRUNERS = {'median', 'none'}
+DIRECTIONS = {'maximize', 'minimize'}
+ROLES = {'expert', 'student', 'teacher'}
+METRICS = {'top1', 'top5', 'mean_class', 'mAP'}
+NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
+DEFAULT_FEATURES = '${JEDI_HOME}/features/demo'
+
+
+class SpecError(JediError):
+    """A study spec that cannot be used; the message names the file and field."""
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective: ``metric`` is ``{dataset|mean}/{role}/{metric}`` of the final (test) metrics."""
+    metric: str
+    direction: str = 'maximize'
+
+    def key(self, split: str) -> str:
+        return f'{split}/{self.metric}'
+
+
+@dataclass
+class StudySpec:
+    """A validated study spec."""
+    name: str
+    path: Path
+    base_config: Path
+    features: Path
+    seeds: list[int]
+    space: dict[str, ParamSpec]
+    objectives: list[Objective]
+    sampler: dict[str, Any] = field(default_factory=lambda: {'type': 'tpe'})
+    pruner: dict[str, Any] = field(default_factory=lambda: {'type': 'none'})
+    cfg_options: dict[str, Any] = field(default_factory=dict)
+    n_trials: int | None = None
+    timeout_s: float | None = None
+    description: str = ''
+
+    @property
+    def is_grid(self) -> bool:
+        return self.sampler['type'] in ('grid', 'brute-force')
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+
+def load_spec(path: str | Path, check_paths: bool = True) -> StudySpec:
+    """Read and validate a study spec.
+
+    Args:
+        path: the YAML file.
+        check_paths: also require ``base_config`` to exist (the features are checked when a run starts).
+
+    Raises:
+        SpecError: naming the file and the field.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f'study spec {path}: no such file')
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f'study spec {path}: not valid YAML ({exc})') from exc
+    return parse_spec(raw, path, check_paths=check_paths)
+
+
+def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
+    """Validate an already-parsed spec mapping (see :func:`load_spec`)."""
+    where = f'study spec {path}'
+    if not isinstance(raw, dict):
+        raise SpecError(f'{where}: the top level must be a mapping of fields')
+    unknown = sorted(set(raw) - TOP_KEYS)
+    if unknown:
+        raise SpecError(f'{where}: unknown field(s) {unknown}; allowed: {sorted(TOP_KEYS)}')
+
+    name = str(raw.get('name', path.stem))
+    if not NAME_RE.match(name):
+        raise SpecError(f'{where}: field "name" = {name!r} must be letters, digits, "_", "-", "."')
+
+    if 'base_config' not in raw:
+        raise SpecError(f'{where}: field "base_config" is required (e.g. mm_configs/jedi/jedi_default.py)')
+    base_config = _resolve_path(str(raw['base_config']), path, f'{where}: field "base_config"')
+    if check_paths and not base_config.is_file():
+        raise SpecError(f'{where}: field "base_config": {base_config} does not exist')
+
+    features = Path(expand_vars(str(raw.get('features', DEFAULT_FEATURES)), f'{where}: field "features"'))
+    if not features.is_absolute():
+        features = (Path.cwd() / features).resolve()
+
+    seeds = raw.get('seeds', [0])
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise SpecError(f'{where}: field "seeds" must be a non-empty list of integers, got {seeds!r}')
+    if len(set(seeds)) != len(seeds):
+        raise SpecError(f'{where}: field "seeds" has duplicates: {seeds}')
+
+    cfg_options = raw.get('cfg_options') or {}
+    if not isinstance(cfg_options, dict):
+        raise SpecError(f'{where}: field "cfg_options" must be a mapping of config keys to values')
+
+    space = parse_space(raw.get('space'), where)
+    clash = sorted(set(space) & set(cfg_options))
+    if clash:
+        raise SpecError(f'{where}: key(s) {clash} are both in "space" and "cfg_options"')
+    if 'randomness.seed' in space or 'randomness.seed' in cfg_options:
+        raise SpecError(f'{where}: "randomness.seed" is set by field "seeds", not by "space"/"cfg_options"')
+
+    objectives = _parse_objectives(raw, where)
+    sampler = _parse_typed(raw.get('sampler', {'type': 'tpe'}), 'sampler', SAMPLERS, {'seed'}, where)
+    pruner = _parse_typed(raw.get('pruner', {'type': 'none'}), 'pruner', PRUNERS,
+                          {'n_startup_trials', 'n_warmup_steps', 'interval_steps'}, where)
+    if pruner['type'] != 'none' and len(objectives) > 1:
+        raise SpecError(f'{where}: field "pruner": pruning needs a single objective, got {len(objectives)}')
+    if sampler['type'] in ('grid', 'brute-force'):
+        continuous = [k for k, p in space.items() if not p.is_discrete]
+        if continuous:
+            raise SpecError(f'{where}: field "sampler": a {sampler["type"]} sampler needs discrete '
+                            f'parameters; {continuous} are continuous (give "step" or use choices)')
+    if sampler.get('seed') is not None and not isinstance(sampler['seed'], int):
+        raise SpecError(f'{where}: field "sampler.seed" must be an integer')
+
+    budget = raw.get('budget') or {}
+    if not isinstance(budget, dict) or set(budget) - {'n_trials', 'timeout_s'}:
+        raise SpecError(f'{where}: field "budget" takes only "n_trials" and "timeout_s"')
+    n_trials = budget.get('n_trials')
+    if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
+        raise SpecError(f'{where}: field "budget.n_trials" must be a positive integer')
+    timeout_s = budget.get('timeout_s')
+    if timeout_s is not None and (not isinstance(timeout_s, (int, float)) or timeout_s <= 0):
+        raise SpecError(f'{where}: field "budget.timeout_s" must be a positive number of seconds')
+    if sampler['type'] in ('tpe', 'random') and n_trials is None and timeout_s is None:
+        raise SpecError(f'{where}: field "budget": a {sampler["type"]} study needs "n_trials" or "timeout_s"')
+
+    return StudySpec(name=name, path=path.resolve(), base_config=base_config, features=features, seeds=seeds,
+                     space=space, objectives=objectives, sampler=sampler, pruner=pruner,
+                     cfg_options=cfg_options, n_trials=n_trials, timeout_s=timeout_s,
+                     description=str(raw.get('description', '')))
+
+
+def expand_vars(text: str, where: str) -> str:
+    """Expand ``${VAR}``; ``${JEDI_HOME}`` is the workspace root even when the variable is unset."""
+    def sub(match: re.Match) -> str:
+        var = match.group(1)
+        if var == 'JEDI_HOME':
+            return str(workspace.root())
+        if var not in os.environ:
+            raise SpecError(f'{where}: environment variable ${{{var}}} is not set')
+        return os.environ[var]
+    return os.path.expanduser(re.sub(r'\$\{([A-Za-z_][A-Za-z0-9_]*)\}', sub, text))
+
+
+def _resolve_path(text: str, spec_path: Path, where: str) -> Path:
+    """Absolute as is; relative: the first that exists of cwd, the spec's dir, the spec dir's parent."""
+    p = Path(expand_vars(text, where))
+    if p.is_absolute():
+        return p
+    candidates = [Path.cwd() / p, spec_path.parent / p, spec_path.parent.parent / p]
+    for c in candidates:
+        if c.exists():
+            return c.resolve()
+    return candidates[-1].resolve()
+
+
+def _parse_objectives(raw: dict, where: str) -> list[Objective]:
+    if 'objective' in raw and 'objectives' in raw:
+        raise SpecError(f'{where}: give either "objective" or "objectives", not both')
+    items = raw.get('objectives', raw.get('objective', {'metric': 'mean/teacher/top1'}))
+    items = items if isinstance(items, list) else [items]
+    if not items:
+        raise SpecError(f'{where}: field "objectives" is empty')
+    out = []
+    for i, item in enumerate(items):
+        fld = f'objectives[{i}]'
+        if isinstance(item, str):
+            item = {'metric': item}
+        if not isinstance(item, dict) or set(item) - {'metric', 'direction'} or 'metric' not in item:
+            raise SpecError(f'{where}: field "{fld}" must be {{metric: ..., direction: maximize|minimize}}')
+        metric = str(item['metric'])
+        if metric.startswith(('test/', 'val/')):
+            metric = metric.split('/', 1)[1]
+        parts = metric.split('/')
+        if len(parts) != 3 or parts[1] not in ROLES or parts[2] not in METRICS:
+            raise SpecError(f'{where}: field "{fld}.metric" = {item["metric"]!r} must be '
+                            f'{{dataset|mean}}/{{{"|".join(sorted(ROLES))}}}/{{{"|".join(sorted(METRICS))}}}')
+        direction = item.get('direction', 'maximize')
+        if direction not in DIRECTIONS:
+            raise SpecError(f'{where}: field "{fld}.direction" = {direction!r}; use maximize or minimize')
+        out.append(Objective(metric, direction))
+    return out
+
+
+def _parse_typed(value: Any, fld: str, types: set[str], extra: set[str], where: str) -> dict:
+    if isinstance(value, str):
+        value = {'type': value}
+    if not isinstance(value, dict) or 'type' not in value:
+        raise SpecError(f'{where}: field "{fld}" must be a mapping with "type" (one of {sorted(types)})')
+    if value['type'] not in types:
+        raise SpecError(f'{where}: field "{fld}.type" = {value["type"]!r}; one of {sorted(types)}')
+    unknown = sorted(set(value) - {'type'} - extra)
+    if unknown:
+        raise SpecError(f'{where}: field "{fld}" has unknown key(s) {unknown}; allowed: {sorted(extra)}')
+    return dict(value)

@@ -1,0 +1,102 @@
+"""Optuna storage, samplers and pruners of a study.
+
+Default storage: a ``JournalStorage`` file under ``workspace.journal_path(study)`` (file locks, safe for
+parallel worker processes on one machine). ``--storage`` takes an RDB URL (``postgresql://...``; SQLite
+works for one worker but locks under several) or a journal file path.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from jedi_repro import workspace
+from jedi_repro.errors import JediError
+from jedi_repro.studies.spec import StudySpec
+
+RDB_SCHEMES = ('sqlite:', 'postgresql', 'mysql', 'oracle', 'mssql')
+
+
+def storage_url(spec: StudySpec, url: str | None = None) -> str:
+    """``url`` if given, else the study's default journal file."""
+    return url or str(workspace.journal_path(spec.name))
+
+
+def open_storage(url: str):
+    """An Optuna storage for ``url``: RDB for database URLs, else a journal file at that path."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if url.startswith(RDB_SCHEMES):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except Exception as exc:  # noqa: BLE001 - driver missing, server down, bad URL
+            raise JediError(f'--storage {url}: cannot open the Optuna RDB storage ({exc})') from exc
+    path = Path(url.removeprefix('journal://')).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def space_fingerprint(spec: StudySpec) -> str:
+    """A hash of what makes two runs of a study comparable: space, seeds, objectives, sampler type."""
+    blob = json.dumps({'space': {k: repr(p) for k, p in spec.space.items()}, 'seeds': spec.seeds,
+                       'objectives': [(o.metric, o.direction) for o in spec.objectives],
+                       'sampler': spec.sampler['type']}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def build_sampler(spec: StudySpec, worker_index: int = 0):
+    """The sampler of one worker. Grid points are enqueued by the runner, so grid studies never sample.
+
+    Each worker gets ``seed + worker_index`` so seeded parallel workers do not propose the same points.
+    """
+    import optuna
+
+    seed = spec.sampler.get('seed')
+    seed = None if seed is None else seed + worker_index
+    kind = spec.sampler['type']
+    if kind == 'tpe':
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def build_pruner(spec: StudySpec):
+    import optuna
+
+    if spec.pruner['type'] == 'median':
+        kwargs = {k: spec.pruner[k] for k in ('n_startup_trials', 'n_warmup_steps', 'interval_steps')
+                  if k in spec.pruner}
+        return optuna.pruners.MedianPruner(**kwargs)
+    return optuna.pruners.NopPruner()
+
+
+def load_study(spec: StudySpec, url: str, worker_index: int = 0, create: bool = False):
+    """Open (or with ``create`` create) the Optuna study named after the spec.
+
+    Raises:
+        JediError: the study does not exist, or it was created from a spec with another space.
+    """
+    import optuna
+
+    storage = open_storage(url)
+    kwargs = dict(study_name=spec.name, storage=storage, sampler=build_sampler(spec, worker_index),
+                  pruner=build_pruner(spec))
+    if create:
+        study = optuna.create_study(directions=spec.directions, load_if_exists=True, **kwargs)
+    else:
+        try:
+            study = optuna.load_study(**kwargs)
+        except KeyError as exc:
+            raise JediError(f'study "{spec.name}" does not exist in storage {url}; '
+                            f'run `jedi study run {spec.path}` first') from exc
+    stored = [d.name.lower() for d in study.directions]
+    if stored != spec.directions:
+        raise JediError(f'study spec {spec.path}: field "objectives" directions {spec.directions} differ from '
+                        f'the stored study\'s {stored}; give the changed spec a new "name"')
+    fp = study.user_attrs.get('jedi.spec_fingerprint')
+    if fp is None and create:
+        study.set_user_attr('jedi.spec_fingerprint', space_fingerprint(spec))
+    elif fp is not None and fp != space_fingerprint(spec):
+        raise JediError(f'study spec {spec.path}: "space", "seeds", "objectives" or "sampler" changed since '
+                        f'study "{spec.name}" was created in {url}; give the changed spec a new "name"')
+    return study

@@ -1,0 +1,137 @@
+"""A study worker: one process that claims trials from the shared storage and runs them until done.
+
+Started by :func:`jedi_repro.studies.runner.run_study` as ``python -m jedi_repro.studies.worker ...``; any
+number of workers (on any machine, with an RDB storage) can serve one study. Grid studies only claim the
+points the runner enqueued, so a point is never sampled twice and the worker stops when none is left.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from jedi_repro.errors import JediError
+from jedi_repro.studies import recovery
+from jedi_repro.studies.objective import DEFAULT_TRAIN_FN, TrialContext, resolve_callable, run_trial
+
+MAX_CONSECUTIVE_FAILURES = 3
+
+
+def budget_used(study) -> int:
+    """Trials that count against ``n_trials``: finished, running, and failed ones that were not stale."""
+    from optuna.trial import TrialState
+
+    used = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+            used += 1
+        elif t.state == TrialState.FAIL and not t.user_attrs.get(recovery.STALE_ATTR):
+            used += 1
+    return used
+
+
+def claim_waiting(study):
+    """Atomically claim one WAITING (enqueued) trial, or None when none is left.
+
+    The storage's compare-and-set on the state makes exactly one worker win each trial.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    for t in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            if storage.set_trial_state_values(t._trial_id, state=TrialState.RUNNING):
+                return optuna.trial.Trial(study, t._trial_id)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+    return None
+
+
+def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials: int | None = None,
+               deadline: float | None = None, train_fn: str = DEFAULT_TRAIN_FN) -> int:
+    """Run trials until the grid is done, the budget is used or the deadline passed.
+
+    Args:
+        spec_path: the study spec.
+        storage_url: the Optuna storage (journal path or RDB URL).
+        worker_index: this worker's index (sampler seed offset, log names).
+        n_trials: total trials of the study (None: grid size / unlimited until ``deadline``).
+        deadline: wall-clock time (epoch seconds) after which no new trial starts.
+        train_fn: ``module:function`` called per seed (the real ``train`` by default).
+
+    Returns:
+        The number of trials this worker ran.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    from jedi_repro.studies.spec import load_spec
+    from jedi_repro.studies.storage import load_study
+    from jedi_repro.tracking.client import RetryingClient
+    from jedi_repro.tracking.runs import base_tags
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = load_spec(spec_path)
+    study = load_study(spec, storage_url, worker_index)
+    parent = study.user_attrs.get('jedi.mlflow_parent_run_id')
+    experiment_id = study.user_attrs.get('jedi.mlflow_experiment_id')
+    if not parent or not experiment_id:
+        raise JediError(f'study "{spec.name}" has no MLflow parent run; start it with `jedi study run`')
+    client = RetryingClient()
+    ctx = TrialContext(spec, client, experiment_id, parent, base_tags(spec.name, spec.features),
+                       resolve_callable(train_fn))
+    ran = failures = 0
+    while True:
+        if deadline is not None and time.time() >= deadline:
+            break
+        if n_trials is not None and budget_used(study) >= n_trials:
+            break
+        trial = claim_waiting(study) if spec.is_grid else study.ask()
+        if trial is None:
+            break
+        trial.set_user_attr(recovery.WORKER_ATTR, recovery.worker_identity())
+        print(f'[worker {worker_index}] trial {trial.number} started', flush=True)
+        with recovery.Heartbeat(study, trial._trial_id):
+            try:
+                values = run_trial(trial, ctx)
+            except optuna.TrialPruned as exc:
+                study.tell(trial, state=TrialState.PRUNED)
+                print(f'[worker {worker_index}] trial {trial.number} pruned: {exc}', flush=True)
+                failures = 0
+            except Exception as exc:  # noqa: BLE001 - a failed trial is recorded, the study goes on
+                study.tell(trial, state=TrialState.FAIL)
+                failures += 1
+                print(f'[worker {worker_index}] trial {trial.number} FAILED: {type(exc).__name__}: {exc}',
+                      flush=True)
+                if failures >= MAX_CONSECUTIVE_FAILURES:
+                    raise JediError(f'worker {worker_index}: {failures} trials failed in a row, last: '
+                                    f'{type(exc).__name__}: {exc}') from exc
+            else:
+                study.tell(trial, values)
+                print(f'[worker {worker_index}] trial {trial.number} complete: {values}', flush=True)
+                failures = 0
+        ran += 1
+    return ran
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog='python -m jedi_repro.studies.worker', description=__doc__)
+    p.add_argument('--spec', required=True)
+    p.add_argument('--storage', required=True)
+    p.add_argument('--index', type=int, default=0)
+    p.add_argument('--n-trials', type=int, default=None)
+    p.add_argument('--deadline', type=float, default=None)
+    p.add_argument('--train-fn', default=DEFAULT_TRAIN_FN)
+    args = p.parse_args(argv)
+    try:
+        ran = run_worker(args.spec, args.storage, args.index, args.n_trials, args.deadline, args.train_fn)
+    except JediError as exc:
+        print(f'error: {exc}', file=sys.stderr, flush=True)
+        return 1
+    print(f'[worker {args.index}] done, {ran} trial(s)', flush=True)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

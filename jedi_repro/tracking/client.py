@@ -1,0 +1,83 @@
+"""A thin MlflowClient adapter that survives SQLite write locks from parallel workers.
+
+Several worker processes write to one SQLite MLflow database; SQLite serialises writers and a writer that
+waits longer than the driver's busy timeout gets ``database is locked``. Each call is retried with
+exponential backoff and jitter instead of failing the trial.
+"""
+from __future__ import annotations
+
+import functools
+import random
+import time
+from typing import Any, Callable
+
+from jedi_repro import workspace
+from jedi_repro.errors import JediError
+
+LOCK_MARKERS = ('database is locked', 'database table is locked', 'locking protocol')
+
+
+class TrackingError(JediError):
+    """MLflow could not be reached or kept refusing a write."""
+
+
+def is_lock_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or anything it chains) is a transient SQLite lock error."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if any(m in str(exc).lower() for m in LOCK_MARKERS):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def call_with_retry(fn: Callable, *args, retries: int = 12, base_delay: float = 0.05,
+                    max_delay: float = 5.0, sleep: Callable[[float], None] = time.sleep, **kwargs) -> Any:
+    """Call ``fn``; on a lock error wait ``base_delay * 2**k`` (capped, jittered) and try again.
+
+    Args:
+        fn: the MLflow call.
+        retries: how many retries after the first attempt before giving up.
+        base_delay: first backoff in seconds.
+        max_delay: cap of one backoff.
+        sleep: injectable for tests.
+    """
+    for attempt in range(retries + 1):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - filtered by is_lock_error below
+            if not is_lock_error(exc) or attempt == retries:
+                raise
+            delay = min(max_delay, base_delay * 2 ** attempt)
+            sleep(delay * (0.5 + random.random()))
+    raise AssertionError('unreachable')
+
+
+class RetryingClient:
+    """``MlflowClient`` whose methods retry on SQLite lock errors; same method names and arguments.
+
+    Args:
+        tracking_uri: defaults to ``workspace.mlflow_uri()``.
+        retries: passed to :func:`call_with_retry`.
+    """
+
+    def __init__(self, tracking_uri: str | None = None, retries: int = 12):
+        from mlflow.tracking import MlflowClient
+
+        self.tracking_uri = tracking_uri or workspace.mlflow_uri()
+        self.retries = retries
+        try:
+            self._client = call_with_retry(MlflowClient, tracking_uri=self.tracking_uri, retries=retries)
+        except Exception as exc:
+            raise TrackingError(f'cannot open the MLflow tracking store {self.tracking_uri}: {exc}') from exc
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._client, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def wrapped(*args, **kwargs):
+            return call_with_retry(attr, *args, retries=self.retries, **kwargs)
+        return wrapped

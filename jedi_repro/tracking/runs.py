@@ -1,0 +1,234 @@
+"""MLflow run management with explicit run ids (no fluent ``mlflow.start_run`` global state).
+
+Schema (docs/ARCHITECTURE.md): experiment = study name (``jedi-train`` for a lone ``jedi train``); one
+parent run per study (``jedi.role=study``), a child per trial (``jedi.role=trial``), a grandchild per seed
+(``jedi.role=seed``), linked by ``mlflow.parentRunId``. Metric keys ``{split}/{dataset}/{role}/{metric}``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from jedi_repro import workspace
+from jedi_repro.tracking import provenance
+from jedi_repro.tracking.client import RetryingClient
+
+PARAM_MAX_LEN = 6000  # MLflow 3's limit on one param value
+BATCH_PARAMS = 100
+BATCH_METRICS = 1000
+TRAIN_EXPERIMENT = 'jedi-train'
+
+
+def get_or_create_experiment(client: RetryingClient, name: str) -> str:
+    """The id of experiment ``name``, created with an explicit artifact location if missing.
+
+    Two workers may race to create it; the loser reads the winner's experiment.
+    """
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = (workspace.mlflow_artifacts_dir() / name).as_uri()
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except Exception:  # noqa: BLE001 - RESOURCE_ALREADY_EXISTS from a concurrent creator
+        exp = client.get_experiment_by_name(name)
+        if exp is None:
+            raise
+        return exp.experiment_id
+
+
+def base_tags(study: str, features: str | Path | None, git_sha: str | None = None) -> dict[str, str]:
+    """Tags every run carries: study, git sha, feature-store hash, package versions."""
+    tags = {'jedi.study': study, 'jedi.git_sha': git_sha or provenance.git_sha()}
+    tags['jedi.features_hash'] = provenance.features_hash(features) if features else 'unknown'
+    for pkg, ver in provenance.package_versions().items():
+        tags[f'jedi.version.{pkg}'] = ver
+    return tags
+
+
+def start_run(client: RetryingClient, experiment_id: str, role: str, name: str,
+              tags: Mapping[str, Any], parent_run_id: str | None = None) -> str:
+    """Create a RUNNING run and return its id.
+
+    Args:
+        client: the tracking client.
+        experiment_id: where the run lives.
+        role: ``study``, ``trial`` or ``seed`` (tag ``jedi.role``).
+        name: the run name shown in the UI.
+        tags: extra tags (stringified).
+        parent_run_id: sets ``mlflow.parentRunId`` (nesting in the UI).
+    """
+    all_tags = {k: str(v) for k, v in tags.items()}
+    all_tags['jedi.role'] = role
+    if parent_run_id:
+        all_tags['mlflow.parentRunId'] = parent_run_id
+    run = client.create_run(experiment_id, tags=all_tags, run_name=name)
+    return run.info.run_id
+
+
+def end_run(client: RetryingClient, run_id: str, status: str = 'FINISHED') -> None:
+    """Terminate a run as ``FINISHED``, ``FAILED`` or ``KILLED`` (also turns a finished run FAILED)."""
+    client.set_terminated(run_id, status=status)
+
+
+def metrics_from_json(metrics: Mapping[str, Any], split: str | None = None) -> dict[str, float]:
+    """Flatten a ``metrics.json`` dict to ``{split}/{dataset|mean}/{role}/{metric}`` floats.
+
+    Args:
+        metrics: the ``train`` result (DESIGN.md contract).
+        split: the prefix; default ``metrics['split']`` if present, else ``test``.
+    """
+    split = split or metrics.get('split', 'test')
+    out = {}
+    blocks = [(name, roles) for name, roles in metrics.get('datasets', {}).items()]
+    if 'mean' in metrics:
+        blocks.append(('mean', metrics['mean']))
+    for name, roles in blocks:
+        for role, values in roles.items():
+            for metric, value in values.items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    out[f'{split}/{name}/{role}/{metric}'] = float(value)
+    return out
+
+
+def log_metrics(client: RetryingClient, run_id: str, metrics: Mapping[str, float], step: int = 0) -> None:
+    """Log many metrics at one step in batches (one write per batch, fewer lock waits)."""
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    items = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
+    for i in range(0, len(items), BATCH_METRICS):
+        client.log_batch(run_id, metrics=items[i:i + BATCH_METRICS])
+
+
+def log_params(client: RetryingClient, run_id: str, params: Mapping[str, Any]) -> None:
+    """Log params (stringified, truncated to MLflow's limit) in batches."""
+    from mlflow.entities import Param
+
+    items = [Param(k, _param_value(v)) for k, v in params.items()]
+    for i in range(0, len(items), BATCH_PARAMS):
+        client.log_batch(run_id, params=items[i:i + BATCH_PARAMS])
+
+
+def set_tags(client: RetryingClient, run_id: str, tags: Mapping[str, Any]) -> None:
+    from mlflow.entities import RunTag
+
+    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+
+def _param_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= PARAM_MAX_LEN else text[:PARAM_MAX_LEN - 3] + '...'
+
+
+def config_text(cfg: Any) -> str:
+    """The resolved config as Python source (``mmengine.Config.pretty_text``), for the artifact."""
+    if isinstance(cfg, (str, Path)) and Path(cfg).is_file():
+        return Path(cfg).read_text()
+    try:
+        from mmengine.config import Config
+        if not isinstance(cfg, Config):
+            cfg = Config(dict(cfg))
+        return cfg.pretty_text
+    except Exception:  # noqa: BLE001 - pretty_text can choke on exotic values; JSON always works
+        return 'cfg = ' + json.dumps(_to_dict(cfg), indent=2, default=str) + '\n'
+
+
+def _to_dict(cfg: Any) -> dict:
+    if hasattr(cfg, 'to_dict'):
+        return cfg.to_dict()
+    return dict(cfg) if isinstance(cfg, Mapping) else {}
+
+
+def resolved_config(metrics: Mapping[str, Any], cfg: Any = None) -> dict:
+    """The resolved config as a plain dict: ``metrics['config']`` if present, else ``cfg``."""
+    if isinstance(metrics.get('config'), Mapping):
+        return dict(metrics['config'])
+    if isinstance(cfg, (str, Path)):
+        from mmengine.config import Config
+        return Config.fromfile(str(cfg)).to_dict()
+    return _to_dict(cfg) if cfg is not None else {}
+
+
+def log_seed_result(client: RetryingClient, run_id: str, metrics: Mapping[str, Any], cfg: Any,
+                    features: str | Path | None = None) -> None:
+    """Final metrics, flattened params, hashes and artifacts (``config.py``, ``metrics.json``) of a run."""
+    config = resolved_config(metrics, cfg)
+    log_params(client, run_id, provenance.flatten(config))
+    log_metrics(client, run_id, metrics_from_json(metrics), step=int(_last_epoch(config)))
+    tags = {'jedi.config_hash': provenance.config_hash(config)}
+    if features is not None:
+        tags['jedi.dataset_metrics'] = json.dumps(provenance.dataset_metrics(features, metrics))
+    if 'wall_s' in metrics:
+        log_metrics(client, run_id, {'wall_s': float(metrics['wall_s'])})
+    set_tags(client, run_id, tags)
+    client.log_text(run_id, config_text(cfg if cfg is not None else config), 'config.py')
+    client.log_dict(run_id, _jsonable(metrics), 'metrics.json')
+
+
+def _last_epoch(config: Mapping[str, Any]) -> int:
+    try:
+        return int(config.get('train_cfg', {}).get('max_epochs', 0))
+    except (TypeError, ValueError, AttributeError):
+        return 0
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str, allow_nan=True))
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value) of finite values; NaN if there are none."""
+    vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not vals:
+        return float('nan'), float('nan')
+    mean = sum(vals) / len(vals)
+    if len(vals) == 1:
+        return mean, 0.0
+    var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)
+    return mean, math.sqrt(var)
+
+
+def aggregate_seeds(per_seed: list[Mapping[str, float]]) -> dict[str, float]:
+    """Trial-run metrics: the mean over seeds under the seed keys, the spread under ``std/<key>``."""
+    keys = sorted(set().union(*per_seed)) if per_seed else []
+    out = {}
+    for key in keys:
+        mean, std = mean_std(m.get(key) for m in per_seed)
+        out[key] = mean
+        out[f'std/{key}'] = std
+    return out
+
+
+def log_train_run(metrics: Mapping[str, Any], cfg: Any, work_dir: str | Path,
+                  features: str | Path | None = None, experiment: str = TRAIN_EXPERIMENT,
+                  run_name: str | None = None, tags: Mapping[str, Any] | None = None,
+                  client: RetryingClient | None = None) -> str:
+    """Log one finished ``jedi train`` as a single run (``jedi.role=seed``) and return its run id.
+
+    Args:
+        metrics: the dict ``train()`` returned (also in ``WORK_DIR/metrics.json``).
+        cfg: the config path, ``mmengine.Config`` or dict that was trained.
+        work_dir: the run's work dir (recorded as a tag; its ``metrics.json`` is the artifact).
+        features: the feature store directory, for its hash and per-dataset metric.
+        experiment: the MLflow experiment; ``jedi-train`` by default.
+        run_name: the run name; default the work dir's name.
+        tags: extra tags.
+        client: a tracking client; default one on ``workspace.mlflow_uri()``.
+    """
+    client = client or RetryingClient()
+    exp_id = get_or_create_experiment(client, experiment)
+    all_tags = base_tags(experiment, features)
+    all_tags.update({'jedi.trial': '', 'jedi.seed': metrics.get('seed', ''), 'jedi.work_dir': str(work_dir)})
+    all_tags.update(tags or {})
+    run_id = start_run(client, exp_id, 'seed', run_name or Path(work_dir).name, all_tags)
+    try:
+        log_seed_result(client, run_id, metrics, cfg, features)
+    except BaseException:
+        end_run(client, run_id, 'FAILED')
+        raise
+    end_run(client, run_id, 'FINISHED')
+    return run_id
