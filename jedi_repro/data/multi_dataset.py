@@ -1,0 +1,265 @@
+"""Multi-dataset batches for mmengine: labelled blocks per dataset + an unlabelled pool, gathered whole.
+
+Batch composition (deterministic for a given seed and epoch):
+
+* Labelled set of dataset i: the train samples in the store's ``labeled_mask`` intersected with a seeded,
+  stratified ``labeled_fraction`` (per class: ``max(1, round(f * n_c))`` of the class's masked samples,
+  chosen with ``numpy.random.default_rng([seed, i])``; multi-label datasets stratify by the first positive
+  class).
+* Pool: every train sample (labels unused) of the datasets in ``unlabeled_datasets`` (default: all).
+* One iteration = one batch = for every dataset i, ``labeled_batch_size`` labelled samples of D_i, then
+  ``unlabeled_batch_size`` pool samples, concatenated in that order (``sup_sizes`` and ``pool_size`` say
+  where the blocks are). Each stream walks through back-to-back permutations drawn with
+  ``default_rng([seed, 1000 + epoch, stream])`` so every batch is full; within a block, rows are
+  sorted by (dataset, index) for memory-map locality (the loss is a mean, so the order is immaterial).
+* An epoch has ``max(ceil(N_pool / B_u), max_i ceil(N_lab_i / B_l))`` iterations: every pool sample and
+  every labelled sample is seen at least once per epoch.
+
+The sampler yields ``(epoch, iteration)`` keys and the DataLoader runs with ``batch_size=1`` and the
+``jedi_unwrap_collate`` collate function, so one ``__getitem__`` gathers a whole batch with one fancy
+index per (expert, dataset) memory map: no per-sample Python work, and features stay in their on-disk
+dtype (float16 -> float32 happens per batch in the model). Nothing copies the whole store.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from mmengine.registry import FUNCTIONS
+from torch.utils.data import Dataset, Sampler
+
+from jedi_repro.data.feature_store import FeatureStore
+from jedi_repro.errors import JediError
+from jedi_repro.registry import DATASETS
+
+try:
+    from mmaction.registry import DATA_SAMPLERS
+except ImportError:  # pragma: no cover
+    from mmengine.registry import DATA_SAMPLERS
+
+
+def _open(store) -> FeatureStore:
+    return store if isinstance(store, FeatureStore) else FeatureStore.open(store, check_values=False)
+
+
+def resolve_fractions(labeled_fraction, names: Sequence[str]) -> list[float]:
+    """``labeled_fraction`` (a float or ``{dataset: float}``) -> one fraction in (0, 1] per dataset."""
+    if isinstance(labeled_fraction, dict):
+        unknown = set(labeled_fraction) - set(names)
+        if unknown:
+            raise JediError(f'data.labeled_fraction names unknown dataset(s) {sorted(unknown)} '
+                            f'(the store has {list(names)})')
+        fr = [labeled_fraction.get(n, 1.0) for n in names]
+    else:
+        fr = [labeled_fraction] * len(names)
+    for n, f in zip(names, fr):
+        if not isinstance(f, (int, float)) or not 0 < f <= 1:
+            raise JediError(f'data.labeled_fraction for {n!r} is {f!r}; it must be in (0, 1]')
+    return [float(f) for f in fr]
+
+
+def stratified_subset(candidates: np.ndarray, strata: np.ndarray, fraction: float,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Sorted subset of ``candidates``: per stratum ``max(1, round(fraction * n))`` drawn by ``rng``."""
+    if fraction >= 1.0:
+        return np.sort(candidates)
+    keep = []
+    for c in np.unique(strata):
+        members = candidates[strata == c]
+        k = max(1, int(round(fraction * len(members))))
+        keep.append(rng.permutation(members)[:k])
+    return np.sort(np.concatenate(keep)) if keep else candidates[:0]
+
+
+def labeled_indices(store: FeatureStore, labeled_fraction=1.0, seed: int = 0) -> list[np.ndarray]:
+    """The labelled train indices of every dataset (store mask x stratified fraction)."""
+    out = []
+    fr = resolve_fractions(labeled_fraction, store.dataset_names)
+    for i, name in enumerate(store.dataset_names):
+        cand = np.flatnonzero(np.asarray(store.labeled_mask(name)))
+        y = np.asarray(store.labels(name, 'train'))
+        strata = (y.argmax(1) if y.ndim == 2 else y)[cand]
+        idx = stratified_subset(cand, strata, fr[i], np.random.default_rng([seed, i]))
+        if len(idx) == 0:
+            raise JediError(f'dataset {name!r} has no labelled train samples (labeled_mask of the store '
+                            f'and data.labeled_fraction={fr[i]})')
+        out.append(idx)
+    return out
+
+
+def _stream(pop: int, batch: int, iters: int, rng: np.random.Generator) -> np.ndarray:
+    """``[iters, batch]`` positions in ``range(pop)`` from back-to-back permutations."""
+    need = iters * batch
+    reps = math.ceil(need / pop)
+    return np.concatenate([rng.permutation(pop) for _ in range(reps)])[:need].reshape(iters, batch)
+
+
+@DATASETS.register_module()
+class JEDITrainBatches(Dataset):
+    """Training batches over a feature store (see the module docstring for the composition).
+
+    Args:
+        store: feature store directory or ``FeatureStore``.
+        labeled_fraction: float, or ``{dataset: float}`` (others 1.0).
+        unlabeled_datasets: datasets whose train samples form the pool (``None``: all; ``[]``: none).
+        labeled_batch_size: labelled samples per dataset per batch.
+        unlabeled_batch_size: pool samples per batch.
+        seed: seeds the labelled subset and the per-epoch order.
+    """
+
+    def __init__(self, store, labeled_fraction=1.0, unlabeled_datasets=None, labeled_batch_size: int = 32,
+                 unlabeled_batch_size: int = 128, seed: int = 0):
+        self.store = _open(store)
+        names = self.store.dataset_names
+        self.seed = int(seed)
+        if int(labeled_batch_size) < 1 or int(unlabeled_batch_size) < 0:
+            raise JediError('data.labeled_batch_size must be >= 1 and data.unlabeled_batch_size >= 0')
+        self.b_lab, self.b_pool = int(labeled_batch_size), int(unlabeled_batch_size)
+        self.labeled = labeled_indices(self.store, labeled_fraction, self.seed)
+        if unlabeled_datasets is None:
+            unlabeled_datasets = names
+        if isinstance(unlabeled_datasets, str):
+            unlabeled_datasets = [unlabeled_datasets]
+        unknown = [d for d in unlabeled_datasets if d not in names]
+        if unknown:
+            raise JediError(f'data.unlabeled_datasets names unknown dataset(s) {unknown} (the store has {names})')
+        pool_ds = [names.index(d) for d in names if d in unlabeled_datasets]
+        n_train = [self.store.dataset(d)['splits']['train'] for d in names]
+        # pool as (dataset, index) pairs, one flat array of each
+        self.pool_ds = np.concatenate([np.full(n_train[j], j) for j in pool_ds] or [np.zeros(0, int)])
+        self.pool_idx = np.concatenate([np.arange(n_train[j]) for j in pool_ds] or [np.zeros(0, int)])
+        if len(self.pool_ds) == 0:
+            self.b_pool = 0
+        steps = [math.ceil(len(ix) / self.b_lab) for ix in self.labeled]
+        if self.b_pool:
+            steps.append(math.ceil(len(self.pool_ds) / self.b_pool))
+        self.iters = max(steps)
+        self._feats = [[self.store.features(e, d, 'train') for d in names] for e in self.store.expert_names]
+        self._labels = [self.store.labels(d, 'train') for d in names]
+        self._multilabel = [self.store.dataset(d)['multilabel'] for d in names]
+        self._plan_epoch, self._plan = None, None
+
+    def __len__(self) -> int:
+        return self.iters
+
+    def plan(self, epoch: int):
+        """Index plan of an epoch: (per dataset ``[iters, B_l]`` indices, ``[iters, B_u]`` pool positions)."""
+        if self._plan_epoch != epoch:
+            n = len(self.labeled)
+            lab = [ix[_stream(len(ix), self.b_lab, self.iters, np.random.default_rng([self.seed, 1000 + epoch, i]))]
+                   for i, ix in enumerate(self.labeled)]
+            pool = (_stream(len(self.pool_ds), self.b_pool, self.iters,
+                            np.random.default_rng([self.seed, 1000 + epoch, n])) if self.b_pool else None)
+            self._plan_epoch, self._plan = epoch, (lab, pool)
+        return self._plan
+
+    def __getitem__(self, key) -> dict:
+        epoch, it = key if isinstance(key, tuple) else (0, key)
+        lab, pool = self.plan(epoch)
+        n = len(self.labeled)
+        # rows per (dataset, sorted indices): labelled blocks first, then the pool grouped by dataset
+        parts = [(i, np.sort(lab[i][it])) for i in range(n)]
+        if pool is not None:
+            pos = pool[it]
+            order = np.lexsort((self.pool_idx[pos], self.pool_ds[pos]))
+            pos = pos[order]
+            pds, pix = self.pool_ds[pos], self.pool_idx[pos]
+            for j in np.unique(pds):
+                parts.append((int(j), pix[pds == j]))
+        feats = [torch.from_numpy(np.concatenate([fe[j][ix] for j, ix in parts])) for fe in self._feats]
+        labels = []
+        for i in range(n):
+            y = torch.from_numpy(np.asarray(self._labels[i][parts[i][1]]))
+            labels.append(y.float() if self._multilabel[i] else y)
+        return dict(feats=feats, labels=labels, sup_sizes=[len(parts[i][1]) for i in range(n)],
+                    pool_size=0 if pool is None else int(pool.shape[1]))
+
+
+@DATASETS.register_module()
+class JEDIEvalBatches(Dataset):
+    """Evaluation batches: contiguous slices of one dataset's split, all experts' features.
+
+    Args:
+        store: feature store directory or ``FeatureStore``.
+        split: ``val`` or ``test``; a dataset without the split uses ``fallback``.
+        fallback: split used where ``split`` is missing (``None``: error).
+        batch_size: samples per batch.
+    """
+
+    def __init__(self, store, split: str = 'val', fallback: str | None = 'val', batch_size: int = 1024):
+        self.store = _open(store)
+        self.splits = {}
+        for d in self.store.dataset_names:
+            have = self.store.splits(d)
+            if split in have:
+                self.splits[d] = split
+            elif fallback in have:
+                self.splits[d] = fallback
+            else:
+                raise JediError(f'dataset {d!r} has no {split!r} split (nor {fallback!r})')
+        self.items = []
+        for i, d in enumerate(self.store.dataset_names):
+            n = self.store.dataset(d)['splits'][self.splits[d]]
+            self.items += [(i, a, min(a + batch_size, n)) for a in range(0, n, batch_size)]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, j) -> dict:
+        i, a, b = self.items[j]
+        d = self.store.dataset_names[i]
+        s = self.splits[d]
+        feats = [torch.from_numpy(np.array(self.store.features(e, d, s)[a:b]))
+                 for e in self.store.expert_names]
+        y = torch.from_numpy(np.array(self.store.labels(d, s)[a:b]))
+        return dict(feats=feats, labels=y, dataset=i)
+
+
+@DATA_SAMPLERS.register_module()
+class JEDIEpochSampler(Sampler):
+    """Yields ``(epoch, i)`` for ``i in range(len(dataset))``; mmengine's loop calls ``set_epoch``.
+
+    Args:
+        dataset: the batches dataset.
+        seed: unused (the dataset holds the seed); accepted because mmengine passes it.
+    """
+
+    def __init__(self, dataset, seed=None):
+        self.dataset = dataset
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self):
+        return iter([(self.epoch, i) for i in range(len(self.dataset))])
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+
+@DATA_SAMPLERS.register_module()
+class JEDISequentialSampler(Sampler):
+    """``0 .. len(dataset) - 1`` in order (evaluation).
+
+    Args:
+        dataset: the batches dataset.
+        seed: unused; accepted because mmengine passes it.
+    """
+
+    def __init__(self, dataset, seed=None):
+        self.dataset = dataset
+
+    def __iter__(self):
+        return iter(range(len(self.dataset)))
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+
+@FUNCTIONS.register_module()
+def jedi_unwrap_collate(batch):
+    """Collate for ``batch_size=1`` loaders whose items are already whole batches."""
+    return batch[0]

@@ -1,0 +1,239 @@
+"""``train()``: one JEDI run on a feature store, the single function ``jedi train`` and studies call.
+
+It loads the config, applies and checks overrides, fills in the feature store (shapes, classes and heads
+come from it), builds the dataloaders from ``cfg.data``, runs mmengine's ``Runner`` (validation every
+epoch, best checkpoint by ``default_hooks.checkpoint.save_best``), evaluates the best checkpoint on test
+(val for datasets without a test split) and writes ``WORK_DIR/metrics.json`` (DESIGN.md contract).
+"""
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from jedi_repro.errors import JediError
+
+DATA_KEYS = {'labeled_fraction', 'unlabeled_datasets', 'labeled_batch_size', 'unlabeled_batch_size',
+             'eval_batch_size'}
+ROLES = ('expert', 'student', 'teacher')
+
+
+def _register_all() -> None:
+    import jedi_repro.data.multi_dataset  # noqa: F401
+    import jedi_repro.engine  # noqa: F401
+    import jedi_repro.models  # noqa: F401
+
+
+def load_config(cfg):
+    """A path or ``mmengine.Config`` -> a private ``Config`` copy (``JediError`` on a bad file)."""
+    from mmengine.config import Config
+    if isinstance(cfg, Config):
+        return copy.deepcopy(cfg)
+    if isinstance(cfg, dict):
+        return Config(copy.deepcopy(cfg))
+    path = Path(cfg)
+    if not path.is_file():
+        raise JediError(f'config file {path} does not exist')
+    try:
+        return Config.fromfile(str(path))
+    except Exception as exc:  # mmengine raises many types for a broken config file
+        raise JediError(f'config file {path} could not be loaded: {type(exc).__name__}: {exc}') from None
+
+
+def _component_class(node: dict):
+    """The registered class a ``type=`` dict builds, or None if unknown here."""
+    from jedi_repro.registry import FUSIONS, HOOKS, KD_LOSSES, METRICS, MODELS
+    t = node.get('type')
+    if not isinstance(t, str):
+        return t if inspect.isclass(t) else None
+    for reg in (MODELS, FUSIONS, KD_LOSSES, HOOKS, METRICS):
+        cls = reg.get(t)
+        if cls is not None:
+            return cls
+    return None
+
+
+def _accepts(cls, key: str) -> bool:
+    params = inspect.signature(cls.__init__).parameters
+    return key in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+def apply_cfg_options(cfg, options: dict) -> None:
+    """Merge ``{'a.b.c': value}`` overrides into ``cfg``, refusing keys the config does not know.
+
+    A key must exist in the config, or be a constructor argument of the registered component whose
+    ``type=`` dict it lands in (e.g. ``model.fusion.proj_dim`` once the fusion is ``mean``). Overrides
+    apply in order, so ``model.fusion.type=mean model.fusion.proj_dim=64`` works.
+    """
+    for key, value in options.items():
+        parts = key.split('.')
+        node = cfg._cfg_dict  # the ConfigDict (a dict) behind the Config
+        for depth, part in enumerate(parts):
+            here = '.'.join(parts[:depth + 1])
+            last = depth == len(parts) - 1
+            if isinstance(node, (list, tuple)):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise JediError(f'--cfg-options {key}: {here!r} is not a valid index '
+                                    f'(the list has {len(node)} items)')
+                if not last:
+                    node = node[int(part)]
+                continue
+            if not isinstance(node, dict):
+                raise JediError(f'--cfg-options {key}: {".".join(parts[:depth])!r} is a value, not a section')
+            if part not in node:
+                cls = _component_class(node) if last else None
+                if cls is None or not _accepts(cls, part):
+                    known = ', '.join(sorted(str(k) for k in node)) or '(none)'
+                    raise JediError(f'--cfg-options {key}: unknown config key {here!r} (known here: {known})')
+            if not last:
+                node = node[part]
+        cfg.merge_from_dict({key: value})
+
+
+def check_config(cfg) -> None:
+    """Refuse unknown keys in the JEDI parts of a config, naming the key."""
+    from jedi_repro.models.jedi_model import JEDIModel
+    from jedi_repro.registry import FUSIONS, KD_LOSSES
+    for section in ('model', 'data', 'train_cfg', 'optim_wrapper'):
+        if section not in cfg:
+            raise JediError(f'config lacks the {section!r} section (base it on mm_configs/jedi/jedi_default.py)')
+    model = cfg.model
+    if model.get('type') == 'JEDIModel':
+        for k in model:
+            if k != 'type' and not _accepts(JEDIModel, k):
+                raise JediError(f'unknown config key model.{k}')
+        for part, reg in (('fusion', FUSIONS), ('kd_loss', KD_LOSSES)):
+            sub = model.get(part)
+            if sub is None:
+                continue
+            reg.import_from_location()
+            cls = reg.get(sub.get('type', ''))
+            if cls is None:
+                raise JediError(f'model.{part}.type={sub.get("type")!r} is unknown; registered: '
+                                f'{sorted(reg.module_dict)}')
+            for k in sub:
+                if k != 'type' and not _accepts(cls, k):
+                    raise JediError(f'unknown config key model.{part}.{k} (for {part} type {sub["type"]!r})')
+    unknown = set(cfg.data) - DATA_KEYS
+    if unknown:
+        raise JediError(f'unknown config key(s) {sorted("data." + k for k in unknown)} '
+                        f'(known: {sorted(DATA_KEYS)})')
+
+
+def build_dataloaders(cfg, store_path: str, seed: int) -> None:
+    """Fill ``train/val/test_dataloader`` from ``cfg.data`` (see ``jedi_repro.data.multi_dataset``)."""
+    data = cfg.data
+    common = dict(batch_size=1, num_workers=0, persistent_workers=False,
+                  collate_fn=dict(type='jedi_unwrap_collate'))
+    cfg.train_dataloader = dict(
+        **common, sampler=dict(type='JEDIEpochSampler'),
+        dataset=dict(type='JEDITrainBatches', store=store_path,
+                     labeled_fraction=data.get('labeled_fraction', 1.0),
+                     unlabeled_datasets=data.get('unlabeled_datasets'),
+                     labeled_batch_size=data.get('labeled_batch_size', 32),
+                     unlabeled_batch_size=data.get('unlabeled_batch_size', 128), seed=seed))
+    for split, fallback in (('val', None), ('test', 'val')):
+        cfg[f'{split}_dataloader'] = dict(
+            **common, sampler=dict(type='JEDISequentialSampler'),
+            dataset=dict(type='JEDIEvalBatches', store=store_path, split=split, fallback=fallback,
+                         batch_size=data.get('eval_batch_size', 1024)))
+
+
+def metrics_to_contract(flat: dict, dataset_names, seed: int, config: dict, wall_s: float, **extra) -> dict:
+    """``{dataset}/{role}/{metric}`` keys -> the nested metrics.json dict of DESIGN.md."""
+    out = {'datasets': {d: {r: {} for r in ROLES} for d in dataset_names}, 'mean': {r: {} for r in ROLES}}
+    for key, v in flat.items():
+        parts = key.split('/')
+        if len(parts) != 3 or parts[1] not in ROLES:
+            continue
+        ds, role, metric = parts
+        target = out['mean'] if ds == 'mean' else out['datasets'].get(ds)
+        if target is not None:
+            target[role][metric] = float(v)
+    out.update(seed=int(seed), config=config, wall_s=float(wall_s), **extra)
+    return out
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
+    try:
+        with os.fdopen(fd, 'w') as f:
+            json.dump(obj, f, indent=1, sort_keys=True, default=str)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None):
+    """Load, override, check and fill a config; returns ``(Config, FeatureStore, seed)``."""
+    from jedi_repro.data.feature_store import FeatureStore
+    _register_all()
+    cfg = load_config(cfg)
+    if cfg_options:
+        apply_cfg_options(cfg, dict(cfg_options))
+    if 'data' not in cfg:
+        cfg.data = {}
+    check_config(cfg)
+    store = FeatureStore.open(features)
+    if seed is None:
+        seed = (cfg.get('randomness') or {}).get('seed')
+    seed = 0 if seed is None else int(seed)
+    cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
+    store_path = str(Path(store.path).resolve())
+    cfg.model.store = store_path
+    build_dataloaders(cfg, store_path, seed)
+    cfg.work_dir = str(Path(work_dir).resolve())
+    cfg.setdefault('experiment_name', 'jedi')
+    return cfg, store, seed
+
+
+def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None) -> dict:
+    """Train JEDI (or the student baseline) on a feature store; write and return ``metrics.json``.
+
+    Args:
+        cfg: config path, ``mmengine.Config`` or dict (e.g. ``mm_configs/jedi/jedi_default.py``).
+        features: feature store directory.
+        work_dir: run directory (mmengine logs, best checkpoint, ``metrics.json``).
+        cfg_options: ``{'model.gamma': 0.0, ...}`` overrides; unknown keys raise ``JediError``.
+        extra_hooks: ``mmengine.hooks.Hook`` instances (their ``after_val_epoch`` gets the per-epoch
+            metrics ``{dataset}/{role}/{metric}`` and ``mean/{role}/{metric}``).
+        seed: overrides ``randomness.seed`` (seeds torch, the labelled subset and the batch order).
+
+    Returns:
+        The metrics.json dict: ``datasets``, ``mean``, ``seed``, ``config``, ``wall_s`` (+ ``eval_split``,
+        ``features_hash``, ``best_checkpoint``).
+    """
+    from mmengine.runner import Runner
+    t0 = time.time()
+    cfg, store, seed = prepare_config(cfg, features, work_dir, cfg_options, seed)
+    Path(cfg.work_dir).mkdir(parents=True, exist_ok=True)
+    config_record = {k: v for k, v in cfg.to_dict().items() if k != 'work_dir'}
+    try:
+        runner = Runner.from_cfg(cfg)
+    except JediError:
+        raise
+    except (TypeError, KeyError, ValueError) as exc:
+        raise JediError(f'could not build the run from the config: {type(exc).__name__}: {exc}') from None
+    for hook in extra_hooks or []:
+        runner.register_hook(hook)
+    runner.train()
+    best = runner.message_hub.get_info('best_ckpt')
+    if best and Path(best).is_file():
+        runner.load_checkpoint(best)
+    else:
+        runner.logger.log('no best checkpoint was saved; evaluating the final weights', logging.WARNING)
+    flat = runner.test()
+    test_set = runner.test_dataloader.dataset
+    metrics = metrics_to_contract(flat, store.dataset_names, seed, config_record, time.time() - t0,
+                                  eval_split=dict(test_set.splits), features_hash=store.content_hash(),
+                                  best_checkpoint=Path(best).name if best else None)
+    write_json_atomic(Path(cfg.work_dir) / 'metrics.json', metrics)
+    return metrics

@@ -1,0 +1,65 @@
+"""The JEDI objective: 3n named, weighted terms (see DESIGN.md, "The method").
+
+    L = alpha * sum_i SUP(S_i, y) on labelled D_i          ``loss_student_{name_i}``
+      + beta  * sum_i SUP(T_i, y) on labelled D_i          ``loss_teacher_{name_i}``
+      + gamma * sum_i KD(S_i <- T_i) on the unlabelled pool ``loss_kd_{name_i}``
+
+SUP is cross-entropy for single-label datasets and, for multi-label ones, binary cross-entropy with
+logits summed over classes and averaged over samples. The pool holds train samples of every dataset that
+feeds it (labels unused), so ``KD(S_i <- T_i)`` over the pool is the paper's ``sum_j KD(S_i <- T_i)`` on
+samples of every ``D_j``, as a mean over the pool batch. KD detaches the teacher.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+
+def supervised_loss(logits: torch.Tensor, labels: torch.Tensor, multilabel: bool = False) -> torch.Tensor:
+    """Cross-entropy (single-label, int labels ``[B]``) or BCE summed over classes (multi-hot ``[B, C]``)."""
+    if logits.shape[0] == 0:
+        return logits.sum() * 0.0
+    if multilabel:
+        return F.binary_cross_entropy_with_logits(logits, labels.float(), reduction='none').sum(dim=1).mean()
+    return F.cross_entropy(logits, labels)
+
+
+def jedi_loss(sup_student: Sequence[torch.Tensor], sup_teacher: Sequence[torch.Tensor] | None,
+              sup_labels: Sequence[torch.Tensor], kd_student: Sequence[torch.Tensor] | None,
+              kd_teacher: Sequence[torch.Tensor] | None, *, names: Sequence[str],
+              multilabel: Sequence[bool], alpha: float, beta: float, gamma: float,
+              kd_loss: Callable | None) -> dict[str, torch.Tensor]:
+    """The 3n named terms of the JEDI loss (their sum is the objective).
+
+    Args:
+        sup_student: per dataset i, student i's logits on labelled samples of D_i ``[B_i, C_i]``.
+        sup_teacher: per dataset i, teacher i's logits on the same samples; ``None``: teachers off
+            (the plain fine-tuning baseline: teacher and KD terms are constant zeros, no gradient).
+        sup_labels: per dataset i, labels ``[B_i]`` or multi-hot ``[B_i, C_i]``.
+        kd_student, kd_teacher: per dataset i, student i's / teacher i's logits on the pool batch
+            ``[B_u, C_i]``; ``None`` (or ``gamma == 0`` or an empty pool): KD terms are constant zeros.
+        names: dataset names (term keys).
+        multilabel: per dataset, whether it is multi-label.
+        alpha, beta, gamma: weights of the student, teacher and KD terms.
+        kd_loss: ``kd_loss(student, teacher, multilabel=...)``, e.g. a ``KD_LOSSES`` component.
+
+    Returns:
+        ``{'loss_student_{name}', 'loss_teacher_{name}', 'loss_kd_{name}'}`` for every dataset, each
+        already weighted.
+    """
+    out = {}
+    zero = sup_student[0].new_zeros(())
+    for i, name in enumerate(names):
+        ml = bool(multilabel[i])
+        out[f'loss_student_{name}'] = alpha * supervised_loss(sup_student[i], sup_labels[i], ml)
+        if sup_teacher is not None:
+            out[f'loss_teacher_{name}'] = beta * supervised_loss(sup_teacher[i], sup_labels[i], ml)
+        else:
+            out[f'loss_teacher_{name}'] = zero
+        if kd_student is not None and kd_teacher is not None and gamma != 0 and kd_student[i].shape[0] > 0:
+            out[f'loss_kd_{name}'] = gamma * kd_loss(kd_student[i], kd_teacher[i], multilabel=ml)
+        else:
+            out[f'loss_kd_{name}'] = zero
+    return out

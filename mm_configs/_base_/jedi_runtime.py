@@ -1,0 +1,40 @@
+# Runtime shared by the JEDI configs: mmengine loops, optimizer, hooks, logging. `jedi train` (train())
+# fills in the feature store and builds the dataloaders from `data`.
+default_scope = 'mmaction'
+custom_imports = dict(imports=['jedi_repro.models', 'jedi_repro.engine', 'jedi_repro.data.multi_dataset'],
+                      allow_failed_imports=False)
+
+# Multi-dataset batches (jedi_repro/data/multi_dataset.py documents the composition).
+data = dict(
+    labeled_fraction=1.0,        # float, or {dataset: fraction}; combined with the store's labeled_mask
+    unlabeled_datasets=None,     # datasets whose train samples form the unlabelled pool; None = all
+    labeled_batch_size=32,       # labelled samples per dataset per iteration
+    unlabeled_batch_size=128,    # pool samples per iteration
+    eval_batch_size=1024,
+)
+
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=10, val_interval=1)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+val_evaluator = dict(type='JEDIMetric')
+test_evaluator = dict(type='JEDIMetric')
+
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4))
+param_scheduler = []
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=-1, save_best='mean/student/top1', rule='greater',
+                    save_last=False),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+               dist_cfg=dict(backend='nccl'))
+log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
+visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0, deterministic=False)
