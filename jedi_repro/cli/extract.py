@@ -1,6 +1,45 @@
 """`jedi extract`: run the frozen experts over every dataset into a feature store."""
-from jedi_repro.cli._stub import register_stub
+from __future__ import annotations
 
 
 def register(sub):
-    register_stub(sub, 'extract', 'Run the frozen experts over every dataset into a feature store')
+    p = sub.add_parser(
+        'extract', help='Run the frozen experts over every dataset into a feature store',
+        description='Run every expert over every dataset and split of a data root (n x n blocks) and write '
+                    'a feature store: penultimate features (input of the head\'s last Linear), each '
+                    'expert\'s head, labels and the labelled mask. Blocks are cached under '
+                    '$JEDI_HOME/cache/extract (keyed by config, checkpoint sha256 and the data list).')
+    p.add_argument('--data-root', default=None,
+                   help='data root written by `jedi synth` (default $JEDI_HOME/synth/demo)')
+    p.add_argument('--experts', nargs='+', metavar='CONFIG[=CHECKPOINT]',
+                   help='expert configs, optionally with a checkpoint (default: every mm_configs/experts/*.py '
+                        'with the expert.pth that `jedi experts train` exported)')
+    p.add_argument('--out', required=True, help='feature store directory to create')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing store')
+    p.add_argument('--skip-bad-videos', action='store_true',
+                   help='leave missing/corrupt videos out of every block (counted and reported) instead of '
+                        'failing')
+    p.add_argument('--bf16', action='store_true',
+                   help='bf16 autocast (faster for transformer experts; features within 5%% relative error)')
+    p.add_argument('--channels-last', action='store_true', help='channels-last memory format for CNN experts')
+    p.add_argument('--float16', action='store_true', help='store features as float16 (half the disk)')
+    p.add_argument('--batch-size', type=int, default=16, help='clips per forward pass (default 16)')
+    p.add_argument('--no-cache', action='store_true', help='recompute every block and do not fill the cache')
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    import json
+
+    from jedi_repro import workspace
+    from jedi_repro.experts.extract import extract, parse_expert_arg
+
+    data_root = args.data_root or str(workspace.path('synth', 'demo'))
+    experts = [parse_expert_arg(e) for e in args.experts] if args.experts else None
+    result = extract(data_root, args.out, experts=experts, skip_bad_videos=args.skip_bad_videos,
+                     bf16=args.bf16, channels_last=args.channels_last, use_cache=not args.no_cache,
+                     overwrite=args.overwrite, feature_dtype='float16' if args.float16 else 'float32',
+                     batch_size=args.batch_size)
+    print(json.dumps(result, indent=1))
+    return 0
