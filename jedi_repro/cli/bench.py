@@ -1,6 +1,396 @@
-"""`jedi bench`: real-data benchmarks (YouTube-8M features)."""
-from jedi_repro.cli._stub import register_stub
+"""`jedi bench yt8m`: the real-data benchmark on YouTube-8M video-level features, in one command.
+
+cut (``jedi_repro.data.yt8m``) -> experts + feature store per setting
+(``jedi_repro.experts.video_level_expert``, ``mm_configs/yt8m/setting_*.py``) -> diagnostics (what each
+frozen expert knows about every dataset) -> studies (``studies/yt8m_<setting>.yaml``: JEDI paper settings,
+gamma = 0 and fusion ablations, 5 seeds) -> reports (``--out``, default ``reports/yt8m``).
+
+Every stage reuses the previous stage's files under the workspace root (``$JEDI_HOME``): a store that
+exists is reused unless ``--overwrite``; a study that is complete is not re-run (Optuna journal).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SETTINGS = ('main', 'scarce', 'hetero')
+VARIANT_ORDER = ('paper (concat, g=0.4)', 'gamma=0 (concat)', 'fusion=mean', 'fusion=attention',
+                 'fusion=logits')
 
 
 def register(sub):
-    register_stub(sub, 'bench', 'Real-data benchmarks (YouTube-8M features)')
+    p = sub.add_parser('bench', help='Real-data benchmarks (YouTube-8M features)',
+                       description='Real-data benchmarks. `jedi bench yt8m` runs the YouTube-8M protocol.')
+    bsub = p.add_subparsers(dest='bench_command', metavar='BENCHMARK', required=True)
+    y = bsub.add_parser(
+        'yt8m', help='JEDI on YouTube-8M video-level features: cut -> experts -> store -> studies -> report',
+        description='Cut disjoint single-label datasets from YouTube-8M verticals, train one video-level '
+                    'expert per dataset (mmengine Runner), build one feature store per setting (main: 50%% '
+                    'labels; scarce: 10%%; hetero: RGB-only / audio-only experts of different widths), run '
+                    'the studies studies/yt8m_<setting>.yaml (JEDI paper settings, gamma=0 and fusion '
+                    'ablations, 5 seeds) and write the report.')
+    y.add_argument('--data', help='directory with yt8m_validate_0000-0099.npz and vocabulary.csv (default '
+                                  '$JEDI_YT8M, else ../shared/data/yt8m next to the repository)')
+    y.add_argument('--out', default='reports/yt8m', help='report directory (default reports/yt8m)')
+    y.add_argument('--settings', default=','.join(SETTINGS),
+                   help=f'comma-separated settings to run (default {",".join(SETTINGS)})')
+    y.add_argument('--workers', type=int, default=1, help='study worker processes (default 1)')
+    y.add_argument('--overwrite', action='store_true', help='rebuild the experts and feature stores')
+    y.add_argument('--skip-studies', action='store_true',
+                   help='stop after the stores and diagnostics (no JEDI training)')
+    y.set_defaults(func=run_yt8m)
+    return p
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
+    with os.fdopen(fd, 'w') as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def run_yt8m(args) -> int:
+    from jedi_repro import workspace
+    from jedi_repro.data import yt8m
+    from jedi_repro.errors import JediError
+    from jedi_repro.experts import video_level_expert as E
+
+    t_start = time.perf_counter()
+    settings = [s.strip() for s in args.settings.split(',') if s.strip()]
+    bad = [s for s in settings if not (E.CONFIG_DIR / f'setting_{s}.py').is_file()]
+    if bad or not settings:
+        raise JediError(f'--settings: unknown setting(s) {bad or settings}; available: '
+                        f'{sorted(p.stem[8:] for p in E.CONFIG_DIR.glob("setting_*.py"))}')
+    if args.workers < 1:
+        raise JediError(f'--workers must be at least 1, got {args.workers}')
+    out = Path(args.out).resolve()
+    data = yt8m.load_yt8m(args.data)
+    _log(f'yt8m: {len(data)} videos from {data.source}')
+    timings: dict[str, float] = {}
+    results = {}
+    for name in settings:
+        setting = E.load_setting(E.CONFIG_DIR / f'setting_{name}.py')
+        t0 = time.perf_counter()
+        cut = yt8m.cut_datasets(data.label_offsets, data.label_values, data.vocab, **setting.cut)
+        store_dir = workspace.features_dir(f'yt8m_{name}')
+        bench_dir = workspace.path('bench', 'yt8m', name, mkdir=True)
+        experts_json = bench_dir / 'experts.json'
+        if store_dir.exists() and experts_json.is_file() and not args.overwrite:
+            _log(f'[{name}] reusing feature store {store_dir} (pass --overwrite to rebuild)')
+            experts = json.loads(experts_json.read_text())
+        else:
+            _log(f'[{name}] cut:\n{yt8m.describe_cut(cut)}\n[{name}] training experts '
+                 f'({setting.labeled_fraction:.0%} of each train split labelled)')
+            experts = E.build_yt8m_store(data, cut, setting, store_dir, bench_dir / 'experts',
+                                         overwrite=args.overwrite or store_dir.exists(), log=_log)
+            _atomic_write(experts_json, json.dumps(experts, indent=1))
+        timings[f'{name}: cut + experts + store'] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        probes = transfer_probes(store_dir)
+        timings[f'{name}: diagnostics'] = time.perf_counter() - t0
+        res = dict(setting=name, labeled_fraction=setting.labeled_fraction, cut=cut, experts=experts,
+                   probes=probes, store=str(store_dir), seeds=None)
+        if not args.skip_studies:
+            t0 = time.perf_counter()
+            res.update(run_setting_study(name, args.workers))
+            timings[f'{name}: study (JEDI trainings)'] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            res['report'] = setting_report(res['study'], out / name)
+            timings[f'{name}: study report'] = time.perf_counter() - t0
+        results[name] = res
+    timings['total'] = time.perf_counter() - t_start
+    write_bench_report(out, results, timings, argv=['jedi', 'bench', 'yt8m', *sys.argv[3:]])
+    _log(f'yt8m: report in {out / "README.md"} ({timings["total"]:.0f} s in all)')
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ diagnostics
+def transfer_probes(store_dir) -> dict:
+    """What each frozen expert knows about every dataset: linear probes on the store's features.
+
+    For dataset i and expert j, a softmax regression is fit on f_j of D_i's *labelled* train samples
+    (the labels JEDI may use) and scored on D_i's test split; ``all`` is the probe on the concatenation of
+    every expert's features (the information the teacher's meta-classifier sees, before adjustment);
+    ``own_head`` is expert i's own classifier. On D_i's *unlabelled* train samples (ground truth known to
+    us, hidden from JEDI) the ``all`` probe's accuracy is a proxy for pseudo-label quality.
+
+    Returns:
+        ``{dataset: {'expert_probe': {expert: top1}, 'all': top1, 'all_mean_class': ...,
+        'own_head': top1, 'own_head_mean_class': ..., 'pseudo_label_top1_all': ...,
+        'pseudo_label_top1_own_head': ..., 'n_labeled': int, 'n_unlabeled': int}}``.
+    """
+    import numpy as np
+
+    from jedi_repro.data.feature_store import FeatureStore
+    from jedi_repro.experts.video_level_expert import linear_probe, top1_and_mean_class
+
+    store = FeatureStore.open(store_dir)
+    out = {}
+    for ds in store.dataset_names:
+        n_cls = len(store.dataset(ds)['classes'])
+        mask = np.asarray(store.labeled_mask(ds))
+        ytr, yte = np.asarray(store.labels(ds, 'train')), np.asarray(store.labels(ds, 'test'))
+        feats = {e: (np.asarray(store.features(e, ds, 'train'), np.float32),
+                     np.asarray(store.features(e, ds, 'test'), np.float32)) for e in store.expert_names}
+        row = {'expert_probe': {}, 'n_labeled': int(mask.sum()), 'n_unlabeled': int((~mask).sum())}
+        for e, (tr, te) in feats.items():
+            row['expert_probe'][e] = top1_and_mean_class(linear_probe(tr[mask], ytr[mask], te, n_cls), yte)[0]
+        tr_all = np.concatenate([f[0] for f in feats.values()], 1)
+        te_all = np.concatenate([f[1] for f in feats.values()], 1)
+        p = linear_probe(tr_all[mask], ytr[mask], np.concatenate([te_all, tr_all[~mask]]), n_cls)
+        row['all'], row['all_mean_class'] = top1_and_mean_class(p[:len(yte)], yte)
+        own = next(e for e in store.expert_names if store.expert(e)['dataset'] == ds)
+        w, b = store.head(own)
+        own_logits = {s: feats[own][i] @ w.T + b for i, s in enumerate(('train', 'test'))}
+        row['own_head'], row['own_head_mean_class'] = top1_and_mean_class(own_logits['test'], yte)
+        if (~mask).any():
+            row['pseudo_label_top1_all'] = top1_and_mean_class(p[len(yte):], ytr[~mask])[0]
+            row['pseudo_label_top1_own_head'] = top1_and_mean_class(own_logits['train'][~mask], ytr[~mask])[0]
+        out[ds] = row
+    return out
+
+
+# ------------------------------------------------------------------------------------------ studies
+def study_spec_path(setting: str) -> Path:
+    return REPO / 'studies' / f'yt8m_{setting}.yaml'
+
+
+def run_setting_study(setting: str, workers: int) -> dict:
+    """Run ``studies/yt8m_<setting>.yaml`` and collect every seed's metrics.json."""
+    from jedi_repro.errors import JediError
+    try:
+        from jedi_repro.studies.runner import run_study
+        from jedi_repro.studies.spec import load_spec
+    except ImportError as exc:  # the study stage is another engineer's; say plainly what is missing
+        raise JediError(f'jedi bench yt8m: the study stage is not available ({exc}); '
+                        'run with --skip-studies to stop after the feature stores') from exc
+    spec_path = study_spec_path(setting)
+    spec = load_spec(spec_path)
+    _log(f'[{setting}] study {spec.name}: {spec_path.relative_to(REPO)} ({len(spec.seeds)} seeds)')
+    summary = run_study(spec_path, workers=workers, progress=False)
+    return dict(study=spec.name, seeds=spec.seeds, study_summary={k: summary[k] for k in ('counts', 'wall_s')},
+                runs=collect_runs(spec.name))
+
+
+def variant_name(cfg: dict) -> str:
+    """The row name of a trained configuration (from metrics.json's ``config``)."""
+    model = cfg.get('model', {})
+    fusion = (model.get('fusion') or {}).get('type', '?')
+    gamma = float(model.get('gamma', float('nan')))
+    if fusion == 'concat':
+        return 'gamma=0 (concat)' if gamma == 0 else ('paper (concat, g=0.4)' if abs(gamma - 0.4) < 1e-9
+                                                       else f'concat, g={gamma:g}')
+    return f'fusion={fusion}' + ('' if abs(gamma - 0.4) < 1e-9 else f', g={gamma:g}')
+
+
+def collect_runs(study: str) -> list[dict]:
+    """Every seed's metrics.json of a study (``$JEDI_HOME/work_dirs/<study>/trial_*/seed_*``)."""
+    from jedi_repro import workspace
+    runs = []
+    for f in sorted(workspace.work_dir(study).glob('trial_*/seed_*/metrics.json')):
+        m = json.loads(f.read_text())
+        runs.append(dict(variant=variant_name(m.get('config') or {}), seed=m.get('seed'), metrics=m,
+                         path=str(f)))
+    return runs
+
+
+def setting_report(study: str, out_dir: Path) -> str | None:
+    """The project's generic study report (``jedi_repro.reporting``) under ``out_dir``, if available."""
+    try:
+        from jedi_repro.reporting.report import write_report
+    except ImportError as exc:
+        _log(f'  (generic study report skipped: jedi_repro.reporting is not available: {exc})')
+        return None
+    path = write_report(out_dir, studies=[study], title=f'JEDI on YouTube-8M: study {study}',
+                        argv=['jedi', 'report', '--study', study, '--out', str(out_dir)])
+    return str(path)
+
+
+# ------------------------------------------------------------------------------------------ report
+def results_frame(results: dict):
+    """Long table: setting, variant, seed, dataset (or mean), role, top1, mean_class."""
+    import pandas as pd
+    rows = []
+    for name, res in results.items():
+        for r in res.get('runs', []):
+            m = r['metrics']
+            blocks = {**m.get('datasets', {}), 'mean': m.get('mean', {})}
+            for ds, roles in blocks.items():
+                for role, vals in roles.items():
+                    rows.append(dict(setting=name, variant=r['variant'], seed=r['seed'], dataset=ds, role=role,
+                                     top1=vals.get('top1'), mean_class=vals.get('mean_class')))
+    return pd.DataFrame(rows)
+
+
+def _pm(values) -> str:
+    import numpy as np
+    v = np.asarray(values, float) * 100
+    return f'{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.1f}'
+
+
+def main_table(frame) -> str:
+    """Mean over datasets, mean ± std over seeds: expert / student / teacher top-1 and mean class acc."""
+    if frame.empty:
+        return '_no JEDI runs: the studies were skipped or produced no metrics.json_'
+    lines = ['| setting | variant | seeds | expert top-1 | student top-1 | teacher top-1 | '
+             'student - expert | seeds student > expert | expert mca | student mca | teacher mca |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+    mean = frame[frame.dataset == 'mean']
+    for (setting, variant), g in _ordered_groups(mean):
+        piv = g.pivot_table(index='seed', columns='role', values=['top1', 'mean_class'])
+        d = piv['top1']['student'] - piv['top1']['expert']
+        lines.append(f'| {setting} | {variant} | {len(piv)} | {_pm(piv["top1"]["expert"])} | '
+                     f'{_pm(piv["top1"]["student"])} | {_pm(piv["top1"]["teacher"])} | {_pm(d)} | '
+                     f'{int((d > 0).sum())}/{len(d)} | {_pm(piv["mean_class"]["expert"])} | '
+                     f'{_pm(piv["mean_class"]["student"])} | {_pm(piv["mean_class"]["teacher"])} |')
+    return '\n'.join(lines)
+
+
+def _ordered_groups(frame):
+    groups = dict(tuple(frame.groupby(['setting', 'variant'], sort=False)))
+    settings = list(dict.fromkeys(frame.setting))
+    order = {v: i for i, v in enumerate(VARIANT_ORDER)}
+    keys = sorted(groups, key=lambda k: (settings.index(k[0]), order.get(k[1], 99), k[1]))
+    return [(k, groups[k]) for k in keys]
+
+
+def per_dataset_table(frame) -> str:
+    """Per dataset: student and teacher minus expert (top-1, points), mean ± std over seeds."""
+    if frame.empty:
+        return ''
+    lines = ['| setting | variant | dataset | expert top-1 | student - expert | teacher - expert |',
+             '|---|---|---|---:|---:|---:|']
+    per = frame[frame.dataset != 'mean']
+    for (setting, variant), g in _ordered_groups(per):
+        for ds, h in g.groupby('dataset', sort=False):
+            piv = h.pivot_table(index='seed', columns='role', values='top1')
+            lines.append(f'| {setting} | {variant} | {ds} | {_pm(piv["expert"])} | '
+                         f'{_pm(piv["student"] - piv["expert"])} | {_pm(piv["teacher"] - piv["expert"])} |')
+    return '\n'.join(lines)
+
+
+def experts_table(results: dict) -> str:
+    lines = ['| setting | expert | sees | hidden x layers | labelled videos | val top-1 | test top-1 | '
+             'test mca | train s |', '|---|---|---|---|---:|---:|---:|---:|---:|']
+    for name, res in results.items():
+        for e, s in res['experts'].items():
+            lines.append(f'| {name} | {e} | {s["modality"]} | {s["hidden"]} x {s["num_layers"]} | '
+                         f'{s["n_labeled"]} | {100 * s["val"].get("acc/top1", float("nan")):.1f} | '
+                         f'{100 * s["test_top1"]:.1f} | {100 * s["test_mean_class"]:.1f} | {s["train_s"]:.1f} |')
+    return '\n'.join(lines)
+
+
+def probes_table(results: dict) -> str:
+    lines = []
+    for name, res in results.items():
+        experts = list(res['experts'])
+        lines += [f'**{name}** (test top-1 %; rows: dataset, columns: whose frozen features the probe reads)', '',
+                  '| dataset | own head | ' + ' | '.join(experts) + ' | all (concat) | pseudo-label acc '
+                  '(own head / all probe) on unlabelled train |',
+                  '|---|---:|' + '---:|' * len(experts) + '---:|---:|']
+        for ds, row in res['probes'].items():
+            cells = [f'{100 * row["expert_probe"][e]:.1f}' for e in experts]
+            pl = (f'{100 * row["pseudo_label_top1_own_head"]:.1f} / {100 * row["pseudo_label_top1_all"]:.1f}'
+                  if 'pseudo_label_top1_all' in row else 'n/a')
+            lines.append(f'| {ds} | {100 * row["own_head"]:.1f} | ' + ' | '.join(cells)
+                         + f' | {100 * row["all"]:.1f} | {pl} |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def write_bench_report(out: Path, results: dict, timings: dict, argv: list[str]) -> None:
+    """``out/README.md`` + CSVs + a PNG: the cut, the experts, the main table, the diagnostics, wall time."""
+    import platform
+
+    from jedi_repro.data import yt8m
+    out.mkdir(parents=True, exist_ok=True)
+    frame = results_frame(results)
+    if not frame.empty:
+        _atomic_write(out / 'results.csv', frame.to_csv(index=False))
+        _delta_figure(frame, out / 'student_minus_expert.png')
+    first = next(iter(results.values()))
+    parts = [
+        '# JEDI on YouTube-8M video-level features', '',
+        f'Command: `{" ".join(argv)}`. Wall time of the whole benchmark: **{timings["total"] / 60:.1f} min** on '
+        f'{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), shared with other '
+        'jobs while it ran (so this is an upper bound).', '',
+        '## Datasets (cut from verticals; `jedi_repro/data/yt8m.py`)', '',
+        yt8m.describe_cut(first['cut']), '',
+        '## Experts (one per dataset, trained on its labelled train subset only)', '',
+        experts_table(results), '',
+        '## Main table (mean over datasets; mean ± std over seeds, %)', '',
+        main_table(frame), '',
+        '## Per dataset (top-1, points relative to the expert)', '',
+        per_dataset_table(frame), '',
+        '## Diagnostics: what the frozen experts know (linear probes on the stores)', '',
+        probes_table(results),
+        '## Wall time (s)', '',
+        '| stage | s |', '|---|---:|', *[f'| {k} | {v:.1f} |' for k, v in timings.items()], '',
+    ]
+    _atomic_write(out / 'README.md', '\n'.join(parts))
+    import csv
+    import io
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(['setting', 'expert', 'dataset', 'modality', 'hidden', 'num_layers', 'n_labeled', 'val_top1',
+                'test_top1', 'test_mean_class', 'train_s'])
+    for name, res in results.items():
+        for e, s in res['experts'].items():
+            w.writerow([name, e, s['dataset'], s['modality'], s['hidden'], s['num_layers'], s['n_labeled'],
+                        s['val'].get('acc/top1'), s['test_top1'], s['test_mean_class'], s['train_s']])
+    _atomic_write(out / 'experts.csv', buf.getvalue())
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(['setting', 'dataset', 'features', 'test_top1'])
+    for name, res in results.items():
+        for ds, row in res['probes'].items():
+            w.writerow([name, ds, 'own_head', row['own_head']])
+            for e, v in row['expert_probe'].items():
+                w.writerow([name, ds, e, v])
+            w.writerow([name, ds, 'all', row['all']])
+            if 'pseudo_label_top1_all' in row:
+                w.writerow([name, ds, 'pseudo_label_own_head', row['pseudo_label_top1_own_head']])
+                w.writerow([name, ds, 'pseudo_label_all', row['pseudo_label_top1_all']])
+    _atomic_write(out / 'probes.csv', buf.getvalue())
+
+
+def _delta_figure(frame, path: Path) -> None:
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    per = frame[(frame.dataset != 'mean') & (frame.variant == VARIANT_ORDER[0])]
+    if per.empty:
+        return
+    settings = list(dict.fromkeys(per.setting))
+    datasets = list(dict.fromkeys(per.dataset))
+    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(datasets), 3.2))
+    width = 0.8 / len(settings)
+    for i, s in enumerate(settings):
+        means, stds = [], []
+        for ds in datasets:
+            piv = per[(per.setting == s) & (per.dataset == ds)].pivot_table(index='seed', columns='role',
+                                                                           values='top1')
+            d = (piv['student'] - piv['expert']) * 100
+            means.append(d.mean())
+            stds.append(d.std(ddof=1) if len(d) > 1 else 0.0)
+        ax.bar([j + i * width for j in range(len(datasets))], means, width, yerr=stds, label=s, capsize=2)
+    ax.axhline(0, color='k', lw=0.8)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(datasets))], datasets, rotation=15, fontsize=8)
+    ax.set_ylabel('student - expert top-1 (points)')
+    ax.set_title('JEDI paper setting on YouTube-8M: student gain over its expert', fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_name('.' + path.name)
+    fig.savefig(tmp, dpi=110, format='png')
+    plt.close(fig)
+    os.replace(tmp, path)

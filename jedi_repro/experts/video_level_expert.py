@@ -357,3 +357,48 @@ def build_yt8m_store(data, cut: list, setting, store_dir: str | os.PathLike, wor
             log(f'  expert {name}: {int(m.sum())} labelled videos, val top1 {val.get("acc/top1", float("nan")):.3f},'
                 f' test top1 {summary[name]["test_top1"]:.3f} ({summary[name]["train_s"]:.1f} s)')
     return summary
+
+
+# ------------------------------------------------------------------ diagnostics: what each expert knows
+def linear_probe(train_x: np.ndarray, train_y: np.ndarray, eval_x: np.ndarray, num_classes: int,
+                 weight_decay: float = 1e-3, steps: int = 100) -> np.ndarray:
+    """Fit a softmax regression on frozen features and return class probabilities for ``eval_x``.
+
+    Used to measure how much a (frozen) expert's features say about another dataset's classes, the
+    information a JEDI teacher can draw on. Features are standardised with train statistics; L-BFGS,
+    deterministic.
+
+    Args:
+        train_x: ``[N, D]`` features of the labelled samples.
+        train_y: ``[N]`` int labels.
+        eval_x: ``[M, D]`` features to predict.
+        num_classes: Number of classes.
+        weight_decay: L2 penalty on the weights.
+        steps: L-BFGS iterations.
+    """
+    x = torch.from_numpy(np.array(train_x, np.float32))
+    mu, sd = x.mean(0), x.std(0) + 1e-6
+    x = (x - mu) / sd
+    y = torch.as_tensor(np.asarray(train_y, np.int64))
+    lin = nn.Linear(x.shape[1], num_classes)
+    nn.init.zeros_(lin.weight)
+    nn.init.zeros_(lin.bias)
+    opt = torch.optim.LBFGS(lin.parameters(), lr=1.0, max_iter=steps, line_search_fn='strong_wolfe')
+
+    def closure():
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(lin(x), y) + weight_decay * lin.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        z = (torch.from_numpy(np.array(eval_x, np.float32)) - mu) / sd
+        return torch.softmax(lin(z), dim=1).numpy()
+
+
+def top1_and_mean_class(prob_or_pred: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Top-1 and mean class accuracy of probabilities ``[N, C]`` or predictions ``[N]`` against ``y``."""
+    pred = prob_or_pred.argmax(1) if prob_or_pred.ndim == 2 else prob_or_pred
+    per_class = [float((pred[y == k] == k).mean()) for k in np.unique(y)]
+    return float((pred == y).mean()), float(np.mean(per_class))
