@@ -1,6 +1,48 @@
-"""`jedi study`: run and inspect Optuna ablation and search studies."""
-from jedi_repro.cli._stub import register_stub
+"""`jedi study {run,status}`: run and inspect Optuna ablation and search studies."""
+from __future__ import annotations
 
 
 def register(sub):
-    register_stub(sub, 'study', 'Run and inspect Optuna ablation and search studies')
+    p = sub.add_parser('study', help='Run and inspect Optuna ablation and search studies',
+                       description='Run and inspect declarative Optuna studies (studies/*.yaml; see '
+                                   'studies/README.md). Every configuration is trained once per seed; '
+                                   'results go to MLflow (jedi ui) and the study storage (optuna-dashboard).')
+    ssub = p.add_subparsers(dest='study_command', metavar='ACTION', required=True)
+
+    run = ssub.add_parser('run', help='run or continue a study',
+                          description='Run (or continue: re-running resumes) a study in N worker processes '
+                                      'against one storage. Trials whose worker died are failed and retried '
+                                      'once; grid studies stop when every point is done.')
+    run.add_argument('spec', metavar='SPEC', help='study spec (YAML)')
+    run.add_argument('--workers', type=int, default=1, help='worker processes (default 1)')
+    run.add_argument('--storage', default=None,
+                     help='Optuna storage: RDB URL (postgresql://...) or journal file path '
+                          '(default $JEDI_HOME/studies/<name>.journal)')
+    run.add_argument('--n-trials', type=int, default=None, help='total trials of the study (overrides budget)')
+    run.add_argument('--timeout', type=float, default=None, help='seconds after which no new trial starts')
+    run.add_argument('--no-progress', action='store_true', help='no progress bar')
+    run.set_defaults(func=_run)
+
+    st = ssub.add_parser('status', help='progress and best trials of a study')
+    st.add_argument('spec', metavar='SPEC', help='study spec (YAML)')
+    st.add_argument('--storage', default=None, help='as for `run`')
+    st.add_argument('--top', type=int, default=5, help='how many best trials to list')
+    st.set_defaults(func=_status)
+
+
+def _run(args) -> int:
+    from jedi_repro.studies.runner import run_study
+
+    s = run_study(args.spec, workers=args.workers, storage=args.storage, n_trials=args.n_trials,
+                  timeout_s=args.timeout, progress=not args.no_progress)
+    counts = ', '.join(f'{k.lower()} {v}' for k, v in sorted(s['counts'].items()))
+    print(f'study {s["study"]}: {counts}; {s["wall_s"]:.1f} s with {args.workers} worker(s); '
+          f'storage {s["storage"]}; worker logs {s["logs"]}')
+    return 0
+
+
+def _status(args) -> int:
+    from jedi_repro.studies.runner import study_status
+
+    print(study_status(args.spec, storage=args.storage, top=args.top))
+    return 0

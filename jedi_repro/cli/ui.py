@@ -1,6 +1,64 @@
-"""`jedi ui`: start the MLflow UI on the workspace database."""
-from jedi_repro.cli._stub import register_stub
+"""`jedi ui`: start the MLflow UI on the workspace database (loopback by default)."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
 
 
 def register(sub):
-    register_stub(sub, 'ui', 'Start the MLflow UI on the workspace database')
+    p = sub.add_parser('ui', help='Start the MLflow UI on the workspace database',
+                       description='Serve the MLflow UI and REST API for the workspace tracking database '
+                                   '($MLFLOW_TRACKING_URI, else $JEDI_HOME/mlflow/mlflow.db) until '
+                                   'interrupted. For the Optuna storage use optuna-dashboard '
+                                   '(see studies/README.md).')
+    p.add_argument('--port', type=int, default=5000, help='port (default 5000)')
+    p.add_argument('--host', default='127.0.0.1',
+                   help='address to bind (default 127.0.0.1; anything else exposes the runs on the network)')
+    p.set_defaults(func=_ui)
+
+
+def mlflow_command(host: str, port: int) -> list[str]:
+    """The ``mlflow server`` command line on the workspace database and artifact root."""
+    from jedi_repro import workspace
+
+    return [sys.executable, '-m', 'mlflow', 'server', '--backend-store-uri', workspace.mlflow_uri(),
+            '--default-artifact-root', workspace.mlflow_artifacts_dir().as_uri(),
+            '--host', host, '--port', str(port), '--workers', '1']
+
+
+def _ui(args) -> int:
+    from jedi_repro.errors import JediError
+
+    if not 0 < args.port < 65536:
+        raise JediError(f'--port {args.port} is not a TCP port')
+    if args.host not in ('127.0.0.1', 'localhost', '::1'):
+        print(f'warning: binding {args.host} exposes the MLflow UI beyond this machine', file=sys.stderr)
+    cmd = mlflow_command(args.host, args.port)
+    print(f'MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
+    # Own process group, so stopping `jedi ui` (SIGTERM/SIGINT to its PID) stops mlflow and its workers.
+    proc = subprocess.Popen(cmd, start_new_session=True)
+
+    def stop(signum, frame):
+        _terminate(proc)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        _terminate(proc)
+        return 0
+
+
+def _terminate(proc: subprocess.Popen) -> None:
+    import os
+
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -1,0 +1,33 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def stub_path(monkeypatch):
+    """Make ``stub_train`` importable here and in worker subprocesses (they inherit PYTHONPATH)."""
+    monkeypatch.syspath_prepend(str(HERE))
+    old = [p for p in (sys.path and __import__('os').environ.get('PYTHONPATH', '').split(':')) if p]
+    monkeypatch.setenv('PYTHONPATH', ':'.join([str(HERE), *old]))
+    return 'stub_train:train'
+
+
+@pytest.fixture
+def toy_store(tmp_path):
+    from jedi_repro.data.toy import make_toy_store
+
+    path = tmp_path / 'toy'
+    make_toy_store(path, n_datasets=2, n_classes=3, dim=8, n_train=20, n_val=10, n_test=10)
+    return path
+
+
+def write_spec(tmp_path, features, body: str, name: str = 'spec') -> Path:
+    """A spec file whose base_config is an existing file (the stub train does not read it)."""
+    base = tmp_path / 'base_config.py'
+    base.write_text('model = dict(gamma=0.4)\n')
+    spec = tmp_path / f'{name}.yaml'
+    spec.write_text(f'base_config: {base}\nfeatures: {features}\n' + body)
+    return spec

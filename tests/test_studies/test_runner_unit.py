@@ -1,0 +1,52 @@
+import optuna
+from optuna.trial import TrialState
+
+from jedi_repro.studies import recovery
+from jedi_repro.studies.runner import enqueue_grid
+from jedi_repro.studies.spec import load_spec
+from jedi_repro.studies.worker import claim_waiting
+
+from .conftest import write_spec
+
+BODY = 'seeds: [0]\nspace:\n  model.gamma: [0.0, 0.4]\n  model.kd_loss.type: [ce, kl]\nsampler: grid\n'
+
+
+def _key(study, trial):
+    return study._storage.get_trial(trial._trial_id).user_attrs[recovery.GRID_ATTR]
+
+
+def _keys(study, states):
+    return [t.user_attrs[recovery.GRID_ATTR] for t in study.get_trials(states=states)]
+
+
+def test_enqueue_grid_is_idempotent_and_retries_a_failed_point_once(tmp_path):
+    spec = load_spec(write_spec(tmp_path, tmp_path, BODY))
+    study = optuna.create_study()
+    assert enqueue_grid(study, spec) == 4
+    assert enqueue_grid(study, spec) == 0  # all waiting
+    trial = claim_waiting(study)
+    study.tell(trial, state=TrialState.FAIL)
+    assert enqueue_grid(study, spec) == 1  # first failure: retried
+    failed_key = study.trials[0].user_attrs[recovery.GRID_ATTR]
+    trial = claim_waiting(study)
+    while _key(study, trial) != failed_key:
+        study.tell(trial, 1.0)
+        trial = claim_waiting(study)
+    study.tell(trial, state=TrialState.FAIL)
+    assert enqueue_grid(study, spec) == 0  # failed twice: given up
+    keys = _keys(study, (TrialState.COMPLETE,)) + _keys(study, (TrialState.WAITING,))
+    assert len(keys) == len(set(keys)) == 3
+
+
+def test_cli_reports_bad_spec_without_traceback(tmp_path, capsys):
+    from jedi_repro.cli import main
+
+    bad = write_spec(tmp_path, tmp_path, BODY.replace('model.gamma', 'model.gama'))
+    assert main(['study', 'run', str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert 'space.model.gama' in err and 'Traceback' not in err
+    good = write_spec(tmp_path, tmp_path / 'nothing', BODY, name='good')
+    assert main(['study', 'run', str(good)]) == 1
+    assert 'features' in capsys.readouterr().err
+    assert main(['study', 'status', str(good)]) == 0
+    assert 'not started' in capsys.readouterr().out

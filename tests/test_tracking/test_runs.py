@@ -1,0 +1,65 @@
+import json
+import math
+from types import SimpleNamespace
+
+import pytest
+
+from jedi_repro.tracking import runs
+from jedi_repro.tracking.client import RetryingClient
+
+METRICS = {
+    'datasets': {'ucf': {r: {'top1': 0.5, 'top5': 0.9, 'mean_class': 0.4} for r in ('expert', 'student', 'teacher')}},
+    'mean': {r: {'top1': 0.5, 'top5': 0.9, 'mean_class': 0.4} for r in ('expert', 'student', 'teacher')},
+    'seed': 3, 'config': {'model': {'gamma': 0.4}, 'train_cfg': {'max_epochs': 4}, 'randomness': {'seed': 3}},
+    'wall_s': 1.5}
+
+
+def test_metrics_from_json_keys():
+    flat = runs.metrics_from_json(METRICS)
+    assert flat['test/ucf/student/top1'] == 0.5 and flat['test/mean/teacher/mean_class'] == 0.4
+    assert len(flat) == 2 * 3 * 3
+    assert 'val/ucf/expert/top5' in runs.metrics_from_json(METRICS, split='val')
+
+
+def test_aggregate_seeds_mean_and_std():
+    agg = runs.aggregate_seeds([{'k': 0.5}, {'k': 0.7}, {'k': 0.9}])
+    assert agg['k'] == pytest.approx(0.7) and agg['std/k'] == pytest.approx(0.2)
+    assert runs.mean_std([0.3]) == (0.3, 0.0)
+    assert math.isnan(runs.mean_std([float('nan')])[0])
+
+
+@pytest.fixture
+def client():
+    return RetryingClient()
+
+
+@pytest.mark.integration  # creates a real MLflow SQLite database (several seconds)
+def test_log_train_run_records_the_contract(client, tmp_path):
+    (tmp_path / 'metrics.json').write_text(json.dumps(METRICS))
+    run_id = runs.log_train_run(METRICS, METRICS['config'], tmp_path)
+    run = client.get_run(run_id)
+    assert run.info.status == 'FINISHED'
+    assert client.get_experiment(run.info.experiment_id).name == 'jedi-train'
+    tags = run.data.tags
+    assert tags['jedi.role'] == 'seed' and tags['jedi.seed'] == '3' and len(tags['jedi.git_sha']) == 40
+    assert tags['jedi.config_hash'] and tags['jedi.features_hash'] == 'unknown'
+    assert run.data.params['model.gamma'] == '0.4'
+    assert run.data.metrics['test/mean/student/top1'] == 0.5
+    arts = {a.path for a in client.list_artifacts(run_id)}
+    assert {'config.py', 'metrics.json'} <= arts
+    exp = client.get_experiment(run.info.experiment_id)
+    assert exp.artifact_location.startswith('file://')
+
+
+@pytest.mark.integration
+def test_metrics_hook_logs_per_epoch(client):
+    from jedi_repro.tracking.hook import MLflowMetricsHook
+
+    exp = runs.get_or_create_experiment(client, 'hooktest')
+    run_id = runs.start_run(client, exp, 'seed', 's', {'jedi.study': 'hooktest'})
+    hook = MLflowMetricsHook(client, run_id)
+    for epoch in (1, 2):
+        hook.after_val_epoch(SimpleNamespace(epoch=epoch), {'mean/student/top1': 0.1 * epoch, 'note': 'x'})
+    hist = client.get_metric_history(run_id, 'val/mean/student/top1')
+    assert [(m.step, round(m.value, 3)) for m in hist] == [(1, 0.1), (2, 0.2)]
+    assert 'val/note' not in client.get_run(run_id).data.metrics
