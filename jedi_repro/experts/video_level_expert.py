@@ -207,34 +207,48 @@ def train_expert(cfg) -> tuple[nn.Module, dict]:
     return model, {k: float(v) for k, v in metrics.items()}
 
 
-@torch.no_grad()
-def penultimate_features(model: nn.Module, inputs: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Input of ``cls_head.fc_cls`` for every row, captured by a forward-pre-hook (the extract path).
+def feature_batches(inputs: np.ndarray, labels: np.ndarray, batch_size: int = 1024):
+    """MMAction2 batches (``inputs`` list + ``ActionDataSample`` list) over rows of video-level features.
+
+    Args:
+        inputs: ``[N, 1152]`` float features.
+        labels: ``[N]`` int labels carried in ``gt_label`` (returned by the extractor, checked for order).
+        batch_size: Rows per batch.
+    """
+    from mmaction.structures import ActionDataSample
+    if len(inputs) != len(labels):
+        raise ExpertError(f'{len(inputs)} feature rows but {len(labels)} labels')
+    x = torch.from_numpy(np.array(inputs, dtype=np.float32))
+    for i in range(0, len(x), batch_size):
+        rows = range(i, min(i + batch_size, len(x)))
+        yield dict(inputs=[x[r] for r in rows],
+                   data_samples=[ActionDataSample().set_gt_label(int(labels[r])) for r in rows])
+
+
+def penultimate_features(model: nn.Module, inputs: np.ndarray, labels: np.ndarray,
+                         batch_size: int = 1024) -> np.ndarray:
+    """Input of ``cls_head.fc_cls`` for every row, via the project's extract path.
+
+    ``jedi_repro.experts.extract.penultimate_features`` runs ``model.test_step`` (data preprocessor +
+    predict) with a forward-pre-hook on the head's last Linear, exactly as for video recognizers.
 
     Args:
         model: A trained recognizer with ``cls_head.fc_cls``.
         inputs: ``[N, 1152]`` float video-level features.
+        labels: ``[N]`` int labels of those rows (passed through, used to check the order).
         batch_size: Rows per forward.
     """
-    fc = model.cls_head.fc_cls
-    grabbed: list[torch.Tensor] = []
-    handle = fc.register_forward_pre_hook(lambda mod, args: grabbed.append(args[0].detach().clone()))
-    try:
-        model.eval()
-        for i in range(0, len(inputs), batch_size):
-            x = torch.as_tensor(np.asarray(inputs[i:i + batch_size], dtype=np.float32))
-            model(x, mode='tensor', stage='head')
-    finally:
-        handle.remove()
-    if not grabbed:
-        return np.zeros((0, fc.in_features), np.float32)
-    return torch.cat(grabbed).numpy().astype(np.float32)
+    from jedi_repro.experts.extract import penultimate_features as extract_penultimate
+    feats, seen = extract_penultimate(model, feature_batches(inputs, labels, batch_size))
+    if not np.array_equal(seen, np.asarray(labels, np.int64)):
+        raise ExpertError('extracted rows came back in a different order than the inputs')
+    return feats
 
 
 def head_params(model: nn.Module) -> tuple[np.ndarray, np.ndarray]:
-    """The expert's own classifier ``(weight [C, D], bias [C])``."""
-    fc = model.cls_head.fc_cls
-    return fc.weight.detach().cpu().numpy().copy(), fc.bias.detach().cpu().numpy().copy()
+    """The expert's own classifier ``(weight [C, D], bias [C])`` (``extract.head_params``)."""
+    from jedi_repro.experts.extract import head_params as extract_head_params
+    return extract_head_params(model)
 
 
 def save_expert(model: nn.Module, path: str | os.PathLike, meta: dict) -> str:
@@ -346,8 +360,9 @@ def build_yt8m_store(data, cut: list, setting, store_dir: str | os.PathLike, wor
                          checkpoint_sha256=sha)
             for other in cut:
                 for s in other.videos:
-                    w.add_features(name, other.name, s, penultimate_features(model, inputs[other.name, s]))
-            test_feat = penultimate_features(model, inputs[c.name, 'test'])
+                    w.add_features(name, other.name, s,
+                                   penultimate_features(model, inputs[other.name, s], other.labels[s]))
+            test_feat = penultimate_features(model, inputs[c.name, 'test'], c.labels['test'])
             pred = (test_feat @ weight.T + bias).argmax(1)
             y = c.labels['test']
             per_class = [float((pred[y == k] == k).mean()) for k in np.unique(y)]
