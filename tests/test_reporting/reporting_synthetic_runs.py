@@ -28,6 +28,18 @@ MEANFUSION = {
     'beta': {'student': (0.52, 0.50, 0.51), 'teacher': (0.54, 0.52, 0.53)},
 }
 EPOCHS = 3
+# a search over two dimensions, two seeds per trial: (searched params, values)
+SEARCH = [
+    ({'model.gamma': 0.2, 'model.kd_loss.type': 'kl'},
+     {'alpha': {'student': (0.61, 0.62), 'teacher': (0.65, 0.66)},
+      'beta': {'student': (0.50, 0.51), 'teacher': (0.52, 0.53)}}),
+    ({'model.gamma': 0.4, 'model.kd_loss.type': 'ce'},
+     {'alpha': {'student': (0.64, 0.66), 'teacher': (0.70, 0.71)},
+      'beta': {'student': (0.52, 0.52), 'teacher': (0.55, 0.56)}}),
+    ({'model.gamma': 0.8, 'model.kd_loss.type': 'mse'},
+     {'alpha': {'student': (0.58, 0.60), 'teacher': (0.62, 0.63)},
+      'beta': {'student': (0.49, 0.48), 'teacher': (0.50, 0.51)}}),
+]
 
 
 def _final(values: dict, seed_index: int) -> dict[str, float]:
@@ -41,6 +53,7 @@ def _final(values: dict, seed_index: int) -> dict[str, float]:
 
 def _log_seed(client, exp_id, parent_id, study, trial, seed_index, params, values, now):
     seed = SEEDS[seed_index]
+    params = {'model.kd_loss.type': 'ce', **params}
     run = client.create_run(exp_id, tags={
         'mlflow.parentRunId': parent_id, 'jedi.role': 'seed', 'jedi.study': study, 'jedi.trial': str(trial),
         'jedi.seed': str(seed), 'jedi.git_sha': 'abc1234', 'jedi.features_hash': 'f' * 64,
@@ -51,8 +64,7 @@ def _log_seed(client, exp_id, parent_id, study, trial, seed_index, params, value
     for epoch in range(1, EPOCHS + 1):  # val curve rises to the final value
         for k, v in final.items():
             metrics.append(Metric('val/' + k[5:], v - 0.02 * (EPOCHS - epoch), now + epoch, epoch))
-    p = {**params, 'randomness.seed': seed, 'work_dir': f'/tmp/w/{study}/{trial}/{seed}',
-         'model.kd_loss.type': 'ce'}
+    p = {**params, 'randomness.seed': seed, 'work_dir': f'/tmp/w/{study}/{trial}/{seed}'}
     client.log_batch(rid, metrics=metrics, params=[Param(k, str(v)) for k, v in p.items()])
     client.set_terminated(rid)
     return rid
@@ -68,6 +80,7 @@ def build_store(uri: str) -> dict:
         'fusion': [({'model.gamma': 0.4, 'model.fusion.type': 'concat'}, PAPER, {'model.fusion.type': 'concat'}),
                    ({'model.gamma': 0.4, 'model.fusion.type': 'mean'}, MEANFUSION, {'model.fusion.type': 'mean'})],
     }
+    layout['search'] = [({'model.fusion.type': 'concat', **p}, v, p) for p, v in SEARCH]
     ids = {'trials': {}, 'parents': {}, 'seeds': {}}
     for study, trials in layout.items():
         exp_id = client.create_experiment(study)
@@ -79,9 +92,10 @@ def build_store(uri: str) -> dict:
                                                  'jedi.study': study, 'jedi.trial': str(trial)})
             client.log_batch(tr.info.run_id, params=[Param(k, str(v)) for k, v in searched.items()])
             ids['trials'][(study, trial)] = tr.info.run_id
+            n_seeds = len(values['alpha']['student'])
             ids['seeds'][(study, trial)] = [
                 _log_seed(client, exp_id, tr.info.run_id, study, trial, i, params, values, now)
-                for i in range(len(SEEDS))]
+                for i in range(n_seeds)]
             client.set_terminated(tr.info.run_id)
         client.set_terminated(parent.info.run_id)
     # a failed seed run, which the report must leave out (and say so)
@@ -90,3 +104,21 @@ def build_store(uri: str) -> dict:
                                      'jedi.study': 'gamma', 'jedi.trial': '1', 'jedi.seed': '3'})
     client.set_terminated(failed.info.run_id, status='FAILED')
     return ids
+
+
+def build_optuna_journal(path: str) -> None:
+    """The Optuna side of study ``search``: one completed trial per configuration, objective = the
+    students' mean over datasets and seeds."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name='search', direction='maximize',
+                                storage=JournalStorage(JournalFileBackend(path)))
+    dists = {'model.gamma': FloatDistribution(0.0, 1.0),
+             'model.kd_loss.type': CategoricalDistribution(['ce', 'kl', 'mse'])}
+    for params, values in SEARCH:
+        per_seed = [sum(values[d]['student'][i] for d in DATASETS) / len(DATASETS) for i in range(2)]
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists,
+                                                  value=sum(per_seed) / len(per_seed)))
