@@ -79,18 +79,24 @@ def metrics_from_json(metrics: Mapping[str, Any], split: str | None = None) -> d
 
     Args:
         metrics: the ``train`` result (DESIGN.md contract).
-        split: the prefix; default ``metrics['split']`` if present, else ``test``.
+        split: the prefix; default per dataset from ``metrics['eval_split']`` (``{dataset: split}``, what
+            ``train`` evaluated: test if present, else val), else ``test``. ``mean`` gets the datasets'
+            common split (``test`` when they differ).
     """
-    split = split or metrics.get('split', 'test')
+    splits = metrics.get('eval_split')
+    splits = splits if isinstance(splits, Mapping) else {}
+    common = set(splits.values())
+    mean_split = split or (common.pop() if len(common) == 1 else 'test')
     out = {}
-    blocks = [(name, roles) for name, roles in metrics.get('datasets', {}).items()]
+    blocks = [(name, roles, split or splits.get(name, 'test'))
+              for name, roles in metrics.get('datasets', {}).items()]
     if 'mean' in metrics:
-        blocks.append(('mean', metrics['mean']))
-    for name, roles in blocks:
+        blocks.append(('mean', metrics['mean'], mean_split))
+    for name, roles, prefix in blocks:
         for role, values in roles.items():
             for metric, value in values.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    out[f'{split}/{name}/{role}/{metric}'] = float(value)
+                    out[f'{prefix}/{name}/{role}/{metric}'] = float(value)
     return out
 
 

@@ -19,6 +19,13 @@ def test_metrics_from_json_keys():
     assert flat['test/ucf/student/top1'] == 0.5 and flat['test/mean/teacher/mean_class'] == 0.4
     assert len(flat) == 2 * 3 * 3
     assert 'val/ucf/expert/top5' in runs.metrics_from_json(METRICS, split='val')
+    mixed = {**METRICS, 'datasets': {**METRICS['datasets'], 'hmdb': METRICS['datasets']['ucf']},
+             'eval_split': {'ucf': 'val', 'hmdb': 'test'}}
+    flat = runs.metrics_from_json(mixed)
+    assert 'val/ucf/student/top1' in flat and 'test/hmdb/student/top1' in flat
+    assert 'test/mean/student/top1' in flat
+    flat = runs.metrics_from_json({**METRICS, 'eval_split': {'ucf': 'val'}})
+    assert 'val/mean/student/top1' in flat
 
 
 def test_aggregate_seeds_mean_and_std():
