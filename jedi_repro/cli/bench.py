@@ -105,7 +105,11 @@ def run_yt8m(args) -> int:
             res.update(run_setting_study(name, args.workers))
             timings[f'{name}: study (JEDI trainings)'] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            res['report'] = setting_report(res['study'], out / name)
+            res['report'] = setting_report(res['studies'], out / name)
+            t0 = time.perf_counter()
+            res['teacher_diag'] = [dict(variant=r['variant'], seed=r['seed'], **teacher_diagnostics(r['path']))
+                                   for r in res['runs']]
+            timings[f'{name}: teacher diagnostics'] = time.perf_counter() - t0
             timings[f'{name}: study report'] = time.perf_counter() - t0
         results[name] = res
     timings['total'] = time.perf_counter() - t_start
@@ -160,13 +164,79 @@ def transfer_probes(store_dir) -> dict:
     return out
 
 
+def teacher_diagnostics(metrics_path) -> dict:
+    """Where the trained teachers' targets are right or wrong, from one run's best checkpoint.
+
+    The model is rebuilt from the run's own ``metrics.json`` config and the checkpoint that run wrote
+    (loaded with ``weights_only=True``). Per dataset i:
+
+    - ``pl_{expert,student,teacher}``: top-1 on D_i's *unlabelled* train samples (labels hidden from JEDI,
+      known to us): the accuracy of the targets the KD term distils there;
+    - ``cross_agree``: on every other dataset's train samples (the cross-dataset part of the pool, where
+      D_i's classes have no ground truth), how often student i already predicts teacher i's class;
+    - ``cross_conf``: teacher i's mean max-probability there (how peaked its targets are).
+
+    Returns:
+        ``{'datasets': {name: {...}}}``.
+    """
+    import numpy as np
+    import torch
+
+    from jedi_repro.data.feature_store import FeatureStore
+    from jedi_repro.models.jedi_model import JEDIModel
+    run_dir = Path(metrics_path).parent
+    m = json.loads(Path(metrics_path).read_text())
+    model_cfg = dict((m.get('config') or {}).get('model') or {})
+    store = FeatureStore.open(model_cfg.pop('store'), check_values=False)
+    model_cfg.pop('type', None)
+    model_cfg.pop('data_preprocessor', None)
+    model = JEDIModel(store=store, **model_cfg)
+    ckpt = torch.load(run_dir / m['best_checkpoint'], map_location='cpu', weights_only=True)
+    model.load_state_dict(ckpt['state_dict'])
+    model.eval()
+
+    def outputs(ds_name, i):
+        feats = [torch.from_numpy(np.array(store.features(e, ds_name, 'train'), np.float32))
+                 for e in store.expert_names]
+        with torch.no_grad():
+            return model(feats, dataset=i, mode='tensor')
+
+    out = {}
+    names = store.dataset_names
+    for i, ds in enumerate(names):
+        mask = np.asarray(store.labeled_mask(ds))
+        y = np.asarray(store.labels(ds, 'train'))
+        o = outputs(ds, i)
+        row = {}
+        if (~mask).any():
+            for role in ('expert', 'student', 'teacher'):
+                row[f'pl_{role}'] = float((o[role].argmax(1).numpy()[~mask] == y[~mask]).mean())
+        agree, conf, n = 0.0, 0.0, 0
+        for ds_j in names:
+            if ds_j == ds:
+                continue
+            oj = outputs(ds_j, i)  # dataset i's heads applied to dataset j's samples
+            t = oj['teacher'].softmax(1)
+            agree += float((oj['student'].argmax(1) == t.argmax(1)).float().sum())
+            conf += float(t.max(1).values.sum())
+            n += len(t)
+        row['cross_agree'], row['cross_conf'] = agree / max(n, 1), conf / max(n, 1)
+        out[ds] = row
+    return {'datasets': out}
+
+
 # ------------------------------------------------------------------------------------------ studies
 def study_spec_path(setting: str) -> Path:
     return REPO / 'studies' / f'yt8m_{setting}.yaml'
 
 
+def study_specs(setting: str) -> list[Path]:
+    """The study specs of a setting: ``studies/yt8m_<setting>_fusion.yaml`` and ``..._gamma0.yaml``."""
+    return [REPO / 'studies' / f'yt8m_{setting}_{part}.yaml' for part in ('fusion', 'gamma0')]
+
+
 def run_setting_study(setting: str, workers: int) -> dict:
-    """Run ``studies/yt8m_<setting>.yaml`` and collect every seed's metrics.json."""
+    """Run the setting's studies and collect every seed's metrics.json."""
     from jedi_repro.errors import JediError
     try:
         from jedi_repro.studies.runner import run_study
@@ -174,12 +244,16 @@ def run_setting_study(setting: str, workers: int) -> dict:
     except ImportError as exc:  # the study stage is another engineer's; say plainly what is missing
         raise JediError(f'jedi bench yt8m: the study stage is not available ({exc}); '
                         'run with --skip-studies to stop after the feature stores') from exc
-    spec_path = study_spec_path(setting)
-    spec = load_spec(spec_path)
-    _log(f'[{setting}] study {spec.name}: {spec_path.relative_to(REPO)} ({len(spec.seeds)} seeds)')
-    summary = run_study(spec_path, workers=workers, progress=False)
-    return dict(study=spec.name, seeds=spec.seeds, study_summary={k: summary[k] for k in ('counts', 'wall_s')},
-                runs=collect_runs(spec.name))
+    names, seeds, summaries, runs = [], None, {}, []
+    for spec_path in study_specs(setting):
+        spec = load_spec(spec_path)
+        _log(f'[{setting}] study {spec.name}: {spec_path.relative_to(REPO)} ({len(spec.seeds)} seeds)')
+        summary = run_study(spec_path, workers=workers, progress=False)
+        names.append(spec.name)
+        seeds = spec.seeds
+        summaries[spec.name] = {k: summary[k] for k in ('counts', 'wall_s')}
+        runs += collect_runs(spec.name)
+    return dict(studies=names, seeds=seeds, study_summary=summaries, runs=runs)
 
 
 def variant_name(cfg: dict) -> str:
@@ -204,15 +278,16 @@ def collect_runs(study: str) -> list[dict]:
     return runs
 
 
-def setting_report(study: str, out_dir: Path) -> str | None:
+def setting_report(studies: list[str], out_dir: Path) -> str | None:
     """The project's generic study report (``jedi_repro.reporting``) under ``out_dir``, if available."""
     try:
         from jedi_repro.reporting.report import write_report
     except ImportError as exc:
         _log(f'  (generic study report skipped: jedi_repro.reporting is not available: {exc})')
         return None
-    path = write_report(out_dir, studies=[study], title=f'JEDI on YouTube-8M: study {study}',
-                        argv=['jedi', 'report', '--study', study, '--out', str(out_dir)])
+    argv = ['jedi', 'report', *[a for st in studies for a in ('--study', st)], '--out', str(out_dir)]
+    path = write_report(out_dir, studies=list(studies), title=f'JEDI on YouTube-8M: {", ".join(studies)}',
+                        argv=argv)
     return str(path)
 
 
@@ -279,6 +354,29 @@ def per_dataset_table(frame) -> str:
     return '\n'.join(lines)
 
 
+def teacher_frame(results: dict):
+    """Long table of :func:`teacher_diagnostics` rows: setting, variant, seed, dataset, measures."""
+    import pandas as pd
+    rows = [dict(setting=name, variant=d['variant'], seed=d['seed'], dataset=ds, **vals)
+            for name, res in results.items() for d in res.get('teacher_diag', [])
+            for ds, vals in d['datasets'].items()]
+    return pd.DataFrame(rows)
+
+
+def teacher_table(tframe) -> str:
+    """Pseudo-label accuracy on own unlabelled train samples and cross-dataset agreement (mean over seeds)."""
+    if tframe.empty:
+        return '_no JEDI runs_'
+    lines = ['| setting | variant | dataset | expert | student | teacher | student = teacher on other '
+             'datasets | teacher confidence on other datasets |', '|---|---|---|---:|---:|---:|---:|---:|']
+    for (setting, variant), g in _ordered_groups(tframe):
+        for ds, h in g.groupby('dataset', sort=False):
+            cells = [f'{100 * h[c].mean():.1f}' if c in h and h[c].notna().any() else 'n/a'
+                     for c in ('pl_expert', 'pl_student', 'pl_teacher', 'cross_agree', 'cross_conf')]
+            lines.append(f'| {setting} | {variant} | {ds} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def experts_table(results: dict) -> str:
     lines = ['| setting | expert | sees | hidden x layers | labelled videos | val top-1 | test top-1 | '
              'test mca | train s |', '|---|---|---|---|---:|---:|---:|---:|---:|']
@@ -315,6 +413,9 @@ def write_bench_report(out: Path, results: dict, timings: dict, argv: list[str])
     from jedi_repro.data import yt8m
     out.mkdir(parents=True, exist_ok=True)
     frame = results_frame(results)
+    tframe = teacher_frame(results)
+    if not tframe.empty:
+        _atomic_write(out / 'teacher_diagnostics.csv', tframe.to_csv(index=False))
     if not frame.empty:
         _atomic_write(out / 'results.csv', frame.to_csv(index=False))
         _delta_figure(frame, out / 'student_minus_expert.png')
@@ -334,6 +435,12 @@ def write_bench_report(out: Path, results: dict, timings: dict, argv: list[str])
         per_dataset_table(frame), '',
         '## Diagnostics: what the frozen experts know (linear probes on the stores)', '',
         probes_table(results),
+        '## Diagnostics: the trained teachers\' targets (best checkpoint of every run; %, mean over seeds)', '',
+        'expert / student / teacher: top-1 on the dataset\'s *unlabelled* train samples (the labels JEDI '
+        'does not see), i.e. the accuracy of the pseudo-labels the KD term distils there. The last two '
+        'columns are measured on the other datasets\' train samples, where this dataset\'s classes have no '
+        'ground truth.', '',
+        teacher_table(tframe), '',
         '## Wall time (s)', '',
         '| stage | s |', '|---|---:|', *[f'| {k} | {v:.1f} |' for k, v in timings.items()], '',
     ]
