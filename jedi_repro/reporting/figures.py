@@ -1,5 +1,6 @@
 """Figures (matplotlib, Agg, no pyplot state): learning curves, ablation bars, label-fraction curve,
 parameter importances. Each function takes plain data and writes one PNG."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -34,8 +35,12 @@ def _band(per_run: list[list[tuple[int, float]]]) -> tuple[list[int], list[float
     return steps, means, cis
 
 
-def learning_curves(history: dict[str, dict[str, list[list[tuple[int, float]]]]], datasets: dict[str, str],
-                    path: Path, title: str) -> Path | None:
+def learning_curves(
+    history: dict[str, dict[str, list[list[tuple[int, float]]]]],
+    datasets: dict[str, str],
+    path: Path,
+    title: str,
+) -> Path | None:
     """Validation metric per epoch, one panel per dataset, one line per role (mean ± 95% CI over seeds).
 
     Args:
@@ -55,8 +60,14 @@ def learning_curves(history: dict[str, dict[str, list[list[tuple[int, float]]]]]
             x, m, ci = _band(runs)
             y = [v * 100 for v in m]
             ax.plot(x, y, marker='o', ms=3, color=COLORS.get(role), label=f'{role} (n={len(runs)})')
-            ax.fill_between(x, [a - c * 100 for a, c in zip(y, ci)], [a + c * 100 for a, c in zip(y, ci)],
-                            color=COLORS.get(role), alpha=0.15, lw=0)
+            ax.fill_between(
+                x,
+                [a - c * 100 for a, c in zip(y, ci)],
+                [a + c * 100 for a, c in zip(y, ci)],
+                color=COLORS.get(role),
+                alpha=0.15,
+                lw=0,
+            )
         ax.set_title(f'{d}: val {datasets[d]}')
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel('epoch')
@@ -67,8 +78,14 @@ def learning_curves(history: dict[str, dict[str, list[list[tuple[int, float]]]]]
     return _save(fig, path)
 
 
-def ablation_bars(values: list[str], summaries: dict[str, list[stats.Summary]], path: Path, dimension: str,
-                  ylabel: str, title: str) -> Path:
+def ablation_bars(
+    values: list[str],
+    summaries: dict[str, list[stats.Summary]],
+    path: Path,
+    dimension: str,
+    ylabel: str,
+    title: str,
+) -> Path:
     """Grouped bars (one group per value of the dimension, one bar per role) with 95% CI error bars.
 
     Args:
@@ -97,20 +114,41 @@ def ablation_bars(values: list[str], summaries: dict[str, list[stats.Summary]], 
     return _save(fig, path)
 
 
-def label_fraction_curve(fractions: list[float], summaries: dict[str, list[stats.Summary]], path: Path,
-                         ylabel: str, title: str) -> Path:
-    """Metric against the labelled fraction, one line per role, 95% CI error bars."""
-    fig = Figure(figsize=(5, 3.4))
+def label_fraction_curve(
+    series: dict[str, tuple[list[float], list[stats.Summary]]], path: Path, ylabel: str, title: str
+) -> Path:
+    """Metric against the labelled fraction, one line per series, 95% CI error bars.
+
+    Args:
+        series: ``{label: (fractions, [Summary per fraction])}``; the label's first word picks the colour
+            (expert/student/teacher), further series of a role get dashed lines.
+    """
+    fig = Figure(figsize=(5.5, 3.6))
     ax = fig.add_subplot(1, 1, 1)
-    for role, ss in summaries.items():
-        ax.errorbar([f * 100 for f in fractions], [s.mean * 100 for s in ss],
-                    yerr=[(s.ci or 0.0) * 100 for s in ss], marker='o', capsize=3, color=COLORS.get(role),
-                    label=role)
-    ax.set_xlabel('labelled fraction (%)')
+    seen: dict[str, int] = {}
+    for label, (xs, ss) in series.items():
+        role = label.split()[0]
+        k = seen[role] = seen.get(role, -1) + 1
+        ax.errorbar(
+            [x * 100 for x in xs],
+            [s.mean * 100 for s in ss],
+            yerr=[(s.ci or 0.0) * 100 for s in ss],
+            marker='o',
+            ms=4,
+            capsize=3,
+            color=COLORS.get(role),
+            ls=('-', '--', ':', '-.')[k % 4],
+            label=label,
+        )
+    ax.set_xscale('log')
+    ticks = sorted({x * 100 for xs, _ in series.values() for x in xs})
+    ax.set_xticks(ticks, [f'{t:g}' for t in ticks])
+    ax.minorticks_off()
+    ax.set_xlabel('labelled fraction (%, log scale)')
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 

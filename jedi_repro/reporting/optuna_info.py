@@ -1,4 +1,5 @@
 """Optuna side of a study: load it from its storage, its best trial and its parameter importances."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class OptunaSummary:
         importances: ``{param: importance}`` (fANOVA, seed 0), or None.
         notes: why something is missing, one sentence each.
     """
+
     study: str
     storage: str
     loaded: bool = False
@@ -36,6 +38,7 @@ class OptunaSummary:
 
 def default_storage(study: str) -> str:
     from jedi_repro import workspace
+
     return str(workspace.journal_path(study))
 
 
@@ -50,13 +53,18 @@ def load_study(study: str, storage: str | None = None):
     """
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
+
     where = storage or default_storage(study)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if '://' in where:
         backend = where
     else:
         if not Path(where).is_file():
-            return None, where, f'no Optuna journal at {where}; importances and the Optuna best trial are omitted'
+            return (
+                None,
+                where,
+                f'no Optuna journal at {where}; importances and the Optuna best trial are omitted',
+            )
         try:
             backend = JournalStorage(JournalFileBackend(where))
         except Exception as exc:  # noqa: BLE001 - optuna raises several types for a damaged file
@@ -70,6 +78,7 @@ def load_study(study: str, storage: str | None = None):
 def summarize_study(study: str, storage: str | None = None, importance: bool = True) -> OptunaSummary:
     """Best trial and, for searches with at least two completed trials, the parameter importances."""
     import optuna
+
     obj, where, note = load_study(study, storage)
     out = OptunaSummary(study, where)
     if obj is None:
@@ -86,12 +95,16 @@ def summarize_study(study: str, storage: str | None = None, importance: bool = T
     best = max(complete, key=lambda t: sign * t.values[0])
     out.best = {'number': best.number, 'value': best.values[0], 'params': dict(best.params)}
     if len(out.directions) > 1:
-        out.notes.append(f'{len(out.directions)} objectives: the best trial and the importances use the first')
+        out.notes.append(
+            f'{len(out.directions)} objectives: the best trial and the importances use the first'
+        )
     if not importance:
         return out
     if out.n_complete < MIN_TRIALS_FOR_IMPORTANCE:
-        out.notes.append(f'parameter importances need at least {MIN_TRIALS_FOR_IMPORTANCE} completed trials, '
-                         f'this study has {out.n_complete}')
+        out.notes.append(
+            f'parameter importances need at least {MIN_TRIALS_FOR_IMPORTANCE} completed trials, '
+            f'this study has {out.n_complete}'
+        )
         return out
     try:
         ev = optuna.importance.FanovaImportanceEvaluator(seed=0)

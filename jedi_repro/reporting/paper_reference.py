@@ -9,7 +9,7 @@ Add a row here only with its exact source (table/section) and after reading it i
 
 SOURCE = {
     'title': 'JEDI: Joint Expert Distillation in a Semi-Supervised Multi-Dataset Student-Teacher Scenario '
-             'for Video Action Recognition',
+    'for Video Action Recognition',
     'arxiv': '2308.04934',
     'url': 'https://arxiv.org/abs/2308.04934',
 }
@@ -19,10 +19,19 @@ ENTRIES = [
     ('datasets evaluated', 'four video action recognition datasets', 'abstract (checked)'),
     ('teacher input', "concatenation of the students' penultimate-layer features", 'abstract (checked)'),
     ('training', 'students and teachers jointly, end to end, semi-supervised', 'abstract (checked)'),
-    ('headline result', 'significant improvements over the initial experts on all four datasets',
-     'abstract (checked; the size of the gains is not given there)'),
-    ('loss weights alpha, beta, gamma', '1, 1, 0.4',
-     'project design notes (DESIGN.md); NOT verified against the paper text'),
-    ('per-dataset top-1 / mAP of experts, students and teachers', 'not included',
-     'the results tables could not be verified from the paper text available here; see arXiv:2308.04934'),
+    (
+        'headline result',
+        'significant improvements over the initial experts on all four datasets',
+        'abstract (checked; the size of the gains is not given there)',
+    ),
+    (
+        'loss weights alpha, beta, gamma',
+        '1, 1, 0.4',
+        'project design notes (DESIGN.md); NOT verified against the paper text',
+    ),
+    (
+        'per-dataset top-1 / mAP of experts, students and teachers',
+        'not included',
+        'the results tables could not be verified from the paper text available here; see arXiv:2308.04934',
+    ),
 ]

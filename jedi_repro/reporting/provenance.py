@@ -1,4 +1,5 @@
 """Provenance of a report: code version, package versions, feature stores, config hashes, rerun commands."""
+
 from __future__ import annotations
 
 import shlex
@@ -8,8 +9,19 @@ from pathlib import Path
 
 from jedi_repro.reporting.runs import T_CONFIG, T_FEATURES, T_GIT, RunSet
 
-PACKAGES = ('jedi_repro', 'torch', 'mmengine', 'mmaction2', 'mmcv-lite', 'numpy', 'scipy', 'pandas',
-            'matplotlib', 'mlflow', 'optuna')
+PACKAGES = (
+    'jedi_repro',
+    'torch',
+    'mmengine',
+    'mmaction2',
+    'mmcv-lite',
+    'numpy',
+    'scipy',
+    'pandas',
+    'matplotlib',
+    'mlflow',
+    'optuna',
+)
 
 
 def package_versions(names=PACKAGES) -> dict[str, str]:
@@ -26,10 +38,17 @@ def git_state(repo: Path | None = None) -> str:
     """``<sha>`` (``+dirty`` when tracked files changed) of the checkout the code runs from, or 'unknown'."""
     repo = repo or Path(__file__).resolve().parents[2]
     try:
-        sha = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=repo, capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=repo,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        sha = subprocess.run(
+            ['git', 'rev-parse', 'HEAD'], cwd=repo, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ['git', 'status', '--porcelain', '--untracked-files=no'],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return 'unknown (not a git checkout)'
     return sha + ('+dirty' if dirty else '')
@@ -56,12 +75,16 @@ def rerun_commands(run_set: RunSet, report_argv: list[str]) -> list[str]:
         if spec:
             cmds.append(f'jedi study run {shlex.quote(spec)}')
         elif parent is not None:
-            cmds.append(f'jedi study run <the spec of study {study}>   # the study run records no jedi.spec tag')
+            cmds.append(
+                f'jedi study run <the spec of study {study}>   # the study run records no jedi.spec tag'
+            )
     lone = [c for c in run_set.configurations if c.trial_run_id is None and c.study not in run_set.parents]
     for c in lone:
         for s in c.seeds:
             seed = f' --cfg-options randomness.seed={s.seed}' if s.seed is not None else ''
-            cmds.append(f'jedi train <config.py artifact of run {s.run_id}> --features <store '
-                        f'{s.tags.get(T_FEATURES, "?")[:12]}> --work-dir <dir>{seed}')
+            cmds.append(
+                f'jedi train <config.py artifact of run {s.run_id}> --features <store '
+                f'{s.tags.get(T_FEATURES, "?")[:12]}> --work-dir <dir>{seed}'
+            )
     cmds.append(' '.join(shlex.quote(a) for a in report_argv))
     return cmds

@@ -3,6 +3,7 @@
 The report is built in a temporary directory next to the target and renamed over it at the end, so a
 failed report never leaves a half-written directory behind.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -23,9 +24,17 @@ from jedi_repro.reporting.writers import markdown_table, md_escape, write_table
 LABEL_FRACTION = 'data.labeled_fraction'
 
 
-def write_report(out_dir, studies: list[str] | None = None, experiment: str | None = None,
-                 run_ids: list[str] | None = None, title: str | None = None, tracking_uri: str | None = None,
-                 optuna_storage: str | None = None, argv: list[str] | None = None) -> Path:
+def write_report(
+    out_dir,
+    studies: list[str] | None = None,
+    experiment: str | None = None,
+    run_ids: list[str] | None = None,
+    title: str | None = None,
+    tracking_uri: str | None = None,
+    optuna_storage: str | None = None,
+    argv: list[str] | None = None,
+    default_config: str | Path | None = None,
+) -> Path:
     """Write a report from MLflow runs; exactly one of ``studies``, ``experiment``, ``run_ids``.
 
     Args:
@@ -37,6 +46,8 @@ def write_report(out_dir, studies: list[str] | None = None, experiment: str | No
         tracking_uri: MLflow tracking URI (default: ``jedi_repro.workspace.mlflow_uri()``).
         optuna_storage: Optuna storage URL or journal file (default: each study's workspace journal).
         argv: the command that produced the report, for the rerun section.
+        default_config: the config that defines the paper configuration (default:
+            ``mm_configs/jedi/jedi_default.py``; built-in paper values when it is missing).
 
     Returns:
         The report directory (``out_dir``), containing ``report.md``.
@@ -47,15 +58,17 @@ def write_report(out_dir, studies: list[str] | None = None, experiment: str | No
     """
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / 'report.md').is_file())):
-        raise JediError(f'refusing to replace {out}: it exists and is not a report directory (no report.md); '
-                        'choose another --out')
+        raise JediError(
+            f'refusing to replace {out}: it exists and is not a report directory (no report.md); '
+            'choose another --out'
+        )
     run_set, src = load_run_set(studies, experiment, run_ids, tracking_uri)
     if argv is None:
         argv = ['jedi', 'report', *' '.join(run_set.source).split(), '--out', str(out_dir)]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-', dir=out.parent))
     try:
-        _build(tmp, run_set, src, title or 'JEDI report', optuna_storage, argv)
+        _build(tmp, run_set, src, title or 'JEDI report', optuna_storage, argv, default_config)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a report is for sharing
@@ -82,43 +95,70 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def _build(root: Path, run_set: RunSet, src, title: str, optuna_storage: str | None, argv: list[str]) -> None:
+def _build(
+    root: Path, run_set: RunSet, src, title: str, optuna_storage: str | None, argv: list[str], default_config
+) -> None:
     figs, tabs = root / 'figures', root / 'tables'
     frame = tables.long_frame(run_set)
-    defaults, defaults_src = selection.load_defaults()
+    defaults, defaults_src = selection.load_defaults(default_config)
     by_study = {s: [c for c in run_set.configurations if c.study == s] for s in run_set.studies}
     by_study = {s: cs for s, cs in by_study.items() if cs}
     dims = {s: selection.study_dimensions(cs) for s, cs in by_study.items()}
     all_dims = list(dict.fromkeys(d for ds in dims.values() for d in ds))
     paper, why = selection.paper_configuration(run_set, frame, defaults, all_dims)
     md: list[str] = [f'# {title}', '']
-    now = _dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')
-    md += [f'Generated {now} from {len(frame.run_id.unique())} seed runs in '
-           f'{len(run_set.configurations)} configurations ({"; ".join(run_set.source)}), '
-           f'MLflow `{src.uri}`.', '']
+    now = _dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')
+    md += [
+        f'Generated {now} from {len(frame.run_id.unique())} seed runs in '
+        f'{len(run_set.configurations)} configurations ({"; ".join(run_set.source)}), '
+        f'MLflow `{src.uri}`.',
+        '',
+    ]
 
     main = tables.main_table(frame, run_set, paper)
     write_table(main, tabs)
     md += ['## Summary', '', *_summary(main, paper), '']
-    md += ['## Main results', '', f'Configuration: **{paper.label}**, chosen because {why}.',
-           _params_line(paper, all_dims), '', markdown_table(main.display), '', *_legend(main, paper), '']
+    md += [
+        '## Main results',
+        '',
+        f'Configuration: **{paper.label}**, chosen because {why}.',
+        _params_line(paper, all_dims),
+        '',
+        markdown_table(main.display),
+        '',
+        *_legend(main, paper),
+        '',
+    ]
 
     curves = _learning_curves(src, run_set, paper, figs)
     if curves:
-        md += ['### Learning curves', '', f'![Validation metric per epoch]({curves})', '',
-               'Validation metric per epoch for each role, mean over seeds with a 95% band.', '']
+        md += [
+            '### Learning curves',
+            '',
+            f'![Validation metric per epoch]({curves})',
+            '',
+            'Validation metric per epoch for each role, mean over seeds with a 95% band.',
+            '',
+        ]
 
     searches: list[str] = []
     for study, cs in by_study.items():
-        if len(dims[study]) == 1:
-            md += _ablation_section(frame, run_set, study, dims[study][0], cs, tabs, figs)
-        elif len(dims[study]) > 1:
+        if selection.is_grid(cs, dims[study]):
+            md += _ablation_section(frame, run_set, study, dims[study], cs, tabs, figs)
+        elif dims[study]:
             searches.append(study)
             t = tables.search_table(frame, run_set, study, dims[study], cs)
             write_table(t, tabs)
-            md += [f'## Search: {study}', '', f'Dimensions: {", ".join(f"`{d}`" for d in dims[study])}.', '',
-                   markdown_table(t.display), '', f'[CSV](tables/{t.name}.csv) · [LaTeX](tables/{t.name}.tex)',
-                   '']
+            md += [
+                f'## Search: {study}',
+                '',
+                f'Dimensions: {", ".join(f"`{d}`" for d in dims[study])}.',
+                '',
+                markdown_table(t.display),
+                '',
+                f'[CSV](tables/{t.name}.csv) · [LaTeX](tables/{t.name}.tex)',
+                '',
+            ]
 
     md += _best_and_optuna(frame, run_set, by_study, dims, searches, optuna_storage, tabs, figs)
     md += _reference_section(tabs)
@@ -156,26 +196,37 @@ def _summary(main: tables.Table, config) -> list[str]:
         d, ci, n, p = r['delta'] * 100, r['delta_ci95'], int(r['n']), r['p']
         ci_txt = 'no interval (one seed)' if ci is None or pd.isna(ci) else f'95% CI ±{ci * 100:.2f}'
         p = None if p is None or pd.isna(p) else float(p)
-        verdict = ('higher' if d > 0 else 'lower' if d < 0 else 'equal')
-        sig = ('significant at 0.05' if p is not None and p < 0.05 else
-               'not significant at 0.05' if p is not None else r['note'] or 'no test')
-        out.append(f'- {role.capitalize()}s vs experts (mean over datasets): {verdict} by {d:+.2f} points '
-                   f'({ci_txt}, n = {n} seeds; paired t-test p = {_pval(p)}, {sig}).')
+        verdict = 'higher' if d > 0 else 'lower' if d < 0 else 'equal'
+        sig = (
+            'significant at 0.05'
+            if p is not None and p < 0.05
+            else 'not significant at 0.05'
+            if p is not None
+            else r['note'] or 'no test'
+        )
+        out.append(
+            f'- {role.capitalize()}s vs experts (mean over datasets): {verdict} by {d:+.2f} points '
+            f'({ci_txt}, n = {n} seeds; paired t-test p = {_pval(p)}, {sig}).'
+        )
     return out
 
 
 def _legend(t: tables.Table, config) -> list[str]:
     n = len(config.seeds)
     power = stats.paired_t_power(n, 1.0)
-    lines = ['Cells: mean ± half-width of the 95% confidence interval (Student t over seeds) (number of '
-             'seeds), in percent; a cell without ± has one seed, so no interval. Columns: top-1 accuracy, '
-             'or mAP where the dataset declares it; "mean" averages those per run before the statistics. '
-             f'Marks: {stats.PAIRED_TEST_NAME} of student or teacher against the expert of the same runs; '
-             '`*` p < 0.05, `**` p < 0.01. Δ rows: mean paired difference (points) with its 95% interval.']
+    lines = [
+        'Cells: mean ± half-width of the 95% confidence interval (Student t over seeds) (number of '
+        'seeds), in percent; a cell without ± has one seed, so no interval. Columns: top-1 accuracy, '
+        'or mAP where the dataset declares it; "mean" averages those per run before the statistics. '
+        f'Marks: {stats.PAIRED_TEST_NAME} of student or teacher against the expert of the same runs; '
+        '`*` p < 0.05, `**` p < 0.01. Δ rows: mean paired difference (points) with its 95% interval.'
+    ]
     if power is not None:
-        lines.append(f'With {n} seeds this test has low power: a true difference of one standard deviation '
-                     f'of the per-seed differences is detected with probability {power:.2f}. No mark does not '
-                     'mean no effect.')
+        lines.append(
+            f'With {n} seeds this test has low power: a true difference of one standard deviation '
+            f'of the per-seed differences is detected with probability {power:.2f}. No mark does not '
+            'mean no effect.'
+        )
     if t.notes:
         lines.append('Tests not defined: ' + '; '.join(t.notes) + '.')
     lines.append(f'[CSV](tables/{t.name}.csv) · [LaTeX](tables/{t.name}.tex)')
@@ -186,37 +237,95 @@ def _learning_curves(src, run_set: RunSet, config, figs: Path) -> str | None:
     history: dict = {}
     for d, metric in run_set.datasets.items():
         for role in ROLES:
-            history.setdefault(d, {})[role] = [src.metric_history(s.run_id, f'val/{d}/{role}/{metric}')
-                                               for s in config.seeds]
-    path = figures.learning_curves(history, run_set.datasets, figs / 'learning_curves.png',
-                                   f'{config.label}: validation metric per epoch')
+            history.setdefault(d, {})[role] = [
+                src.metric_history(s.run_id, f'val/{d}/{role}/{metric}') for s in config.seeds
+            ]
+    path = figures.learning_curves(
+        history,
+        run_set.datasets,
+        figs / 'learning_curves.png',
+        f'{config.label}: validation metric per epoch',
+    )
     return 'figures/learning_curves.png' if path else None
 
 
-def _ablation_section(frame, run_set, study, dim, cs, tabs: Path, figs: Path) -> list[str]:
-    t = tables.ablation_table(frame, run_set, study, dim, cs)
+def _ablation_section(frame, run_set, study, dims: list[str], cs, tabs: Path, figs: Path) -> list[str]:
+    t = tables.ablation_table(frame, run_set, study, dims, cs)
     write_table(t, tabs)
-    values = selection.sort_values([c.params.get(dim) for c in cs])
-    by_val = {tables._fmt_value(v): [c for c in cs if tables._fmt_value(c.params.get(dim)) ==
-                                     tables._fmt_value(v)] for v in values}
-    summ = {role: [stats.summarize([x for c in by_val[tables._fmt_value(v)] for x in
-                                    tables.role_values(frame, c.key, role, tables.MEAN).tolist()])
-                   for v in values] for role in ROLES}
-    labels = [tables._fmt_value(v) for v in values]
-    md = [f'## Ablation: `{dim}` (study {study})', '', markdown_table(t.display), '']
+    groups = tables.ordered_groups(cs, dims)
+
+    def summary(group, role):
+        return stats.summarize(
+            [x for c in group for x in tables.role_values(frame, c.key, role, tables.MEAN).tolist()]
+        )
+
+    summ = {role: [summary(g, role) for _, g in groups] for role in ROLES}
+    labels = [' / '.join(k) for k, _ in groups]
+    name = ' × '.join(f'`{d}`' for d in dims)
+    md = [f'## Ablation: {name} (study {study})', '', markdown_table(t.display), '']
     if t.notes:
         md += ['Tests not defined: ' + '; '.join(t.notes) + '.', '']
     md += [f'[CSV](tables/{t.name}.csv) · [LaTeX](tables/{t.name}.tex)', '']
     if all(s.n for ss in summ.values() for s in ss):
-        fig = figures.ablation_bars(labels, summ, figs / f'{t.name}.png', dim, 'mean over datasets (%)',
-                                    f'{study}: {dim}')
-        md += [f'![Ablation of {dim}](figures/{fig.name})', '',
-               'Mean over datasets; bars: mean over seeds, error bars: 95% CI; the y axis does not start at 0.', '']
-    if dim == LABEL_FRACTION and all(isinstance(v, (int, float)) for v in values):
-        fig = figures.label_fraction_curve([float(v) for v in values], summ, figs / f'label_fraction_{study}.png',
-                                           'mean over datasets (%)', f'{study}: accuracy vs labelled fraction')
-        md += [f'![Label-fraction curve](figures/{fig.name})', '']
+        fig = figures.ablation_bars(
+            labels,
+            summ,
+            figs / f'{t.name}.png',
+            ' / '.join(dims),
+            'mean over datasets (%)',
+            f'{study}: {" × ".join(dims)}',
+        )
+        md += [
+            f'![Ablation of {" x ".join(dims)}](figures/{fig.name})',
+            '',
+            'Mean over datasets; bars: mean over seeds, error bars: 95% CI; the y axis does not start at 0.',
+            '',
+        ]
+    if LABEL_FRACTION in dims:
+        md += _label_fraction(frame, study, dims, cs, figs)
     return md
+
+
+def _label_fraction(frame, study, dims: list[str], cs, figs: Path) -> list[str]:
+    """Metric against the labelled fraction: the expert once, students and teachers per other setting."""
+    others = [d for d in dims if d != LABEL_FRACTION]
+    fractions = selection.sort_values([c.params.get(LABEL_FRACTION) for c in cs])
+    if not all(isinstance(f, (int, float)) for f in fractions):
+        return []
+    series = {}
+    settings = tables.ordered_groups(cs, others) if others else [((), cs)]
+    for role in ROLES:
+        for key, group in settings[:1] if role == 'expert' else settings:
+            xs, ys = [], []
+            for f in fractions:
+                vals = [
+                    x
+                    for c in group
+                    if selection.same_value(c.params.get(LABEL_FRACTION), f)
+                    for x in tables.role_values(frame, c.key, role, tables.MEAN).tolist()
+                ]
+                if vals:
+                    xs.append(float(f))
+                    ys.append(stats.summarize(vals))
+            label = role + (
+                ''
+                if role == 'expert' or not others
+                else ' (' + ', '.join(f'{d.split(".")[-1]}={v}' for d, v in zip(others, key)) + ')'
+            )
+            if xs:
+                series[label] = (xs, ys)
+    fig = figures.label_fraction_curve(
+        series,
+        figs / f'label_fraction_{tables._safe(study)}.png',
+        'mean over datasets (%)',
+        f'{study}: accuracy vs labelled fraction',
+    )
+    return [
+        f'![Label-fraction curve](figures/{fig.name})',
+        '',
+        'Mean over datasets against the fraction of labelled training samples; error bars: 95% CI.',
+        '',
+    ]
 
 
 def _best_and_optuna(frame, run_set, by_study, dims, searches, storage, tabs: Path, figs: Path) -> list[str]:
@@ -226,11 +335,21 @@ def _best_and_optuna(frame, run_set, by_study, dims, searches, storage, tabs: Pa
         best = selection.best_configuration(frame, cs)
         st = tables.cell_stats(frame, best.key, 'student', tables.MEAN)
         params = ', '.join(f'{k}={_fmt_param(best.params[k])}' for k in dims[study] if k in best.params)
-        rows.append({'study': study, 'best configuration': best.label, 'parameters': params or '-',
-                     'student mean': stats.format_cell(st['summary']) + st['mark'],
-                     'Δ student − expert': tables._delta_cell(st)})
-    md += ['Best = highest mean over seeds of the students\' mean-over-datasets metric.', '',
-           markdown_table(pd.DataFrame(rows)), '']
+        rows.append(
+            {
+                'study': study,
+                'best configuration': best.label,
+                'parameters': params or '-',
+                'student mean': stats.format_cell(st['summary']) + st['mark'],
+                'Δ student − expert': tables._delta_cell(st),
+            }
+        )
+    md += [
+        "Best = highest mean over seeds of the students' mean-over-datasets metric.",
+        '',
+        markdown_table(pd.DataFrame(rows)),
+        '',
+    ]
     for study in by_study:
         if study not in run_set.parents:
             continue
@@ -241,42 +360,72 @@ def _best_and_optuna(frame, run_set, by_study, dims, searches, storage, tabs: Pa
         line = f'Optuna study `{study}` ({info.storage}): {info.n_complete} completed trials'
         if info.best:
             bp = ', '.join(f'{k}={_fmt_param(v)}' for k, v in info.best['params'].items())
-            line += (f'; best trial #{info.best["number"]} ({info.directions[0]}, objective '
-                     f'{info.best["value"]:.4f}): {bp or "no parameters"}')
+            line += (
+                f'; best trial #{info.best["number"]} ({info.directions[0]}, objective '
+                f'{info.best["value"]:.4f}): {bp or "no parameters"}'
+            )
         md += [line + '.', '']
         if info.importances:
-            imp = pd.DataFrame({'parameter': list(info.importances), 'importance': list(info.importances.values())})
+            imp = pd.DataFrame(
+                {'parameter': list(info.importances), 'importance': list(info.importances.values())}
+            )
             name = tables._safe(f'importance_{study}')
             imp.to_csv(tabs / f'{name}.csv', index=False, float_format='%.6g')
-            fig = figures.importance_bars(info.importances, figs / f'{name}.png', f'{study}: parameter importance')
-            md += [f'![Parameter importances of {study}](figures/{fig.name})', '',
-                   markdown_table(imp.assign(importance=imp.importance.map(lambda v: f'{v:.3f}'))), '',
-                   'fANOVA importances (Optuna, seed 0) of the first objective; with few trials they are rough.', '']
+            fig = figures.importance_bars(
+                info.importances, figs / f'{name}.png', f'{study}: parameter importance'
+            )
+            md += [
+                f'![Parameter importances of {study}](figures/{fig.name})',
+                '',
+                markdown_table(imp.assign(importance=imp.importance.map(lambda v: f'{v:.3f}'))),
+                '',
+                'fANOVA importances (Optuna, seed 0) of the first objective; with few trials they are rough.',
+                '',
+            ]
         for n in info.notes:
             md += [f'Optuna ({study}): {n}.', '']
     return md
 
 
 def _reference_section(tabs: Path) -> list[str]:
-    ref = pd.DataFrame(paper_reference.ENTRIES, columns=['quantity', 'reported in the paper', 'source / status'])
+    ref = pd.DataFrame(
+        paper_reference.ENTRIES, columns=['quantity', 'reported in the paper', 'source / status']
+    )
     ref.to_csv(tabs / 'paper_reference.csv', index=False)
     src = paper_reference.SOURCE
-    return ['## Reported in the paper, not reproduced here', '',
-            f'From [{src["title"]}]({src["url"]}) (arXiv:{src["arxiv"]}). These are the paper\'s statements, '
-            'not results of this harness; no number from the paper\'s results tables is given because none '
-            'could be verified from its text here.', '', markdown_table(ref), '']
+    return [
+        '## Reported in the paper, not reproduced here',
+        '',
+        f"From [{src['title']}]({src['url']}) (arXiv:{src['arxiv']}). These are the paper's statements, "
+        "not results of this harness; no number from the paper's results tables is given because none "
+        'could be verified from its text here.',
+        '',
+        markdown_table(ref),
+        '',
+    ]
 
 
 def _provenance_section(run_set: RunSet, argv: list[str], defaults_src: str) -> list[str]:
     p = provenance.run_provenance(run_set)
     versions = ', '.join(f'{k} {v}' for k, v in provenance.package_versions().items())
-    md = ['## Provenance', '',
-          f'- Code of the runs (`jedi.git_sha`): {", ".join(f"`{s}`" for s in p["git_shas"]) or "not recorded"}',
-          f'- Code of this report: `{provenance.git_state()}`',
-          f'- Feature stores (`jedi.features_hash`): '
-          f'{", ".join(f"`{h}`" for h in p["features_hashes"]) or "not recorded"}',
-          f'- Default configuration compared against: {md_escape(defaults_src)}',
-          f'- Python {sys.version.split()[0]}; {versions}', '',
-          markdown_table(pd.DataFrame(p['configs'], columns=['configuration', 'seeds', 'config hash'])), '',
-          'Rerun:', '', '```sh', *provenance.rerun_commands(run_set, argv), '```', '']
+    md = [
+        '## Provenance',
+        '',
+        '- Code of the runs (`jedi.git_sha`): '
+        + (', '.join(f'`{s}`' for s in p['git_shas']) or 'not recorded'),
+        f'- Code of this report: `{provenance.git_state()}`',
+        f'- Feature stores (`jedi.features_hash`): '
+        f'{", ".join(f"`{h}`" for h in p["features_hashes"]) or "not recorded"}',
+        f'- Default configuration compared against: {md_escape(defaults_src)}',
+        f'- Python {sys.version.split()[0]}; {versions}',
+        '',
+        markdown_table(pd.DataFrame(p['configs'], columns=['configuration', 'seeds', 'config hash'])),
+        '',
+        'Rerun:',
+        '',
+        '```sh',
+        *provenance.rerun_commands(run_set, argv),
+        '```',
+        '',
+    ]
     return md

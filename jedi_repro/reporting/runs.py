@@ -2,25 +2,33 @@
 
 A configuration is one setting of the hyper-parameters, run with several seeds. Seed runs are grouped by
 their trial parent (``mlflow.parentRunId`` pointing at a ``jedi.role=trial`` run); a seed run without a
-trial parent (a lone ``jedi train``) is grouped with the other lone runs whose parameters are the same
-once the seed is left out, or, when it logged no parameters, by its ``jedi.config_hash`` tag.
+trial parent (a lone ``jedi train``) is grouped by its ``jedi.config_hash`` tag (a hash of the config
+without seed and work dir), or, without that tag, with the lone runs whose parameters are equal once the
+seed and work dir are left out. Seeds of a trial that ended pruned (KILLED) or FAILED are left out, so a
+configuration is never shown with a partial set of seeds chosen by the pruner; the report says so.
 """
+
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from jedi_repro.errors import JediError
 
 ROLES = ('expert', 'student', 'teacher')
-#: Parameters that only select the seed; they never separate configurations.
-SEED_PARAMS = ('randomness.seed', 'seed')
+#: Parameters that differ between the seeds of one configuration (as in jedi_repro.tracking's config hash).
+SEED_PARAMS = ('randomness.seed', 'seed', 'work_dir')
 #: Tag names of the schema.
 T_ROLE, T_STUDY, T_TRIAL, T_SEED = 'jedi.role', 'jedi.study', 'jedi.trial', 'jedi.seed'
-T_GIT, T_FEATURES, T_CONFIG, T_DMETRICS = ('jedi.git_sha', 'jedi.features_hash', 'jedi.config_hash',
-                                           'jedi.dataset_metrics')
+T_GIT, T_FEATURES, T_CONFIG, T_DMETRICS = (
+    'jedi.git_sha',
+    'jedi.features_hash',
+    'jedi.config_hash',
+    'jedi.dataset_metrics',
+)
 T_PARENT = 'mlflow.parentRunId'
 
 
@@ -42,6 +50,7 @@ class SeedRun:
         split: which split ``final`` came from ('test' or 'val').
         parent_id: ``mlflow.parentRunId`` or None.
     """
+
     run_id: str
     study: str
     seed: int | None
@@ -64,6 +73,7 @@ class Configuration:
         params: the parameters shared by all its seeds (and the trial run's searched parameters).
         seeds: the seed runs, sorted by seed.
     """
+
     key: str
     study: str
     trial: str | None
@@ -73,7 +83,9 @@ class Configuration:
 
     @property
     def label(self) -> str:
-        return f'{self.study} trial {self.trial}' if self.trial is not None else f'{self.study} {self.key[:8]}'
+        if self.trial is not None:
+            return f'{self.study} trial {self.trial}'
+        return f'{self.study} {self.key.split(":")[-1][:8]}'
 
 
 @dataclass
@@ -88,6 +100,7 @@ class RunSet:
         parents: study (parent) runs by study name, when present.
         source: how the runs were selected (for provenance), e.g. ``--study gamma``.
     """
+
     configurations: list[Configuration]
     datasets: dict[str, str]
     studies: list[str]
@@ -136,8 +149,10 @@ def final_metrics(run_id: str, metrics: dict[str, float]) -> tuple[dict, str]:
             continue
         split, dataset, role, metric = parsed
         if value is None or not math.isfinite(float(value)):
-            raise RunSelectionError(f'MLflow run {run_id}: metric {key!r} is {value}; a non-finite final '
-                                    'metric means the run failed, remove or fix the run')
+            raise RunSelectionError(
+                f'MLflow run {run_id}: metric {key!r} is {value}; a non-finite final '
+                'metric means the run failed, remove or fix the run'
+            )
         by_split.setdefault(split, {})[(dataset, role, metric)] = float(value)
     for split in ('test', 'val'):
         if by_split.get(split):
@@ -152,10 +167,13 @@ def dataset_metrics_of(run_id: str, tags: dict[str, str], final: dict) -> dict[s
         try:
             dm = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise RunSelectionError(f'MLflow run {run_id}: tag {T_DMETRICS} is not JSON ({exc}): {raw!r}')
+            raise RunSelectionError(
+                f'MLflow run {run_id}: tag {T_DMETRICS} is not JSON ({exc}): {raw!r}'
+            ) from None
         if not isinstance(dm, dict) or not all(isinstance(v, str) for v in dm.values()):
-            raise RunSelectionError(f'MLflow run {run_id}: tag {T_DMETRICS} must map dataset -> '
-                                    f'"top1"|"mAP", got {raw!r}')
+            raise RunSelectionError(
+                f'MLflow run {run_id}: tag {T_DMETRICS} must map dataset -> "top1"|"mAP", got {raw!r}'
+            )
         return dict(dm)
     names = sorted({d for d, _, _ in final if d != 'mean'})
     return {d: ('mAP' if (d, 'student', 'mAP') in final else 'top1') for d in names}
@@ -172,6 +190,7 @@ class MlflowRuns:
         from mlflow import MlflowClient
 
         from jedi_repro import workspace
+
         self.uri = tracking_uri or workspace.mlflow_uri()
         self.client = MlflowClient(tracking_uri=self.uri)
 
@@ -179,8 +198,10 @@ class MlflowRuns:
         exp = self.client.get_experiment_by_name(name)
         if exp is None:
             known = sorted(e.name for e in self.client.search_experiments())
-            raise RunSelectionError(f'no MLflow experiment (study) named {name!r} at {self.uri}; '
-                                    f'known experiments: {", ".join(known) or "none"}')
+            raise RunSelectionError(
+                f'no MLflow experiment (study) named {name!r} at {self.uri}; '
+                f'known experiments: {", ".join(known) or "none"}'
+            )
         return self._search([exp.experiment_id], '')
 
     def _search(self, experiment_ids: list[str], filter_string: str) -> list:
@@ -194,10 +215,13 @@ class MlflowRuns:
 
     def get_run(self, run_id: str):
         from mlflow.exceptions import MlflowException
+
         try:
             return self.client.get_run(run_id)
         except MlflowException as exc:
-            raise RunSelectionError(f'no MLflow run with id {run_id!r} at {self.uri} ({exc.message})') from None
+            raise RunSelectionError(
+                f'no MLflow run with id {run_id!r} at {self.uri} ({exc.message})'
+            ) from None
 
     def children(self, run) -> list:
         return self._search([run.info.experiment_id], f"tags.`{T_PARENT}` = '{run.info.run_id}'")
@@ -243,12 +267,14 @@ def _seed_of(run, params: dict) -> int | None:
 
 def _params_key(params: dict) -> str:
     import hashlib
+
     kept = {k: v for k, v in sorted(params.items()) if k not in SEED_PARAMS}
     return 'params:' + hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def build_run_set(runs: list, experiment_names: dict[str, str], studies: list[str],
-                  source: list[str]) -> RunSet:
+def build_run_set(
+    runs: list, experiment_names: dict[str, str], studies: list[str], source: list[str]
+) -> RunSet:
     """Group MLflow runs into configurations (pure: no MLflow calls).
 
     Args:
@@ -270,6 +296,11 @@ def build_run_set(runs: list, experiment_names: dict[str, str], studies: list[st
     for r in sorted(by_id.values(), key=lambda r: (r.info.start_time or 0, r.info.run_id)):
         if _role(r) != 'seed':
             continue
+        trial = trials.get(r.data.tags.get(T_PARENT, ''))
+        if trial is not None and trial.info.status in ('KILLED', 'FAILED'):
+            why = 'of pruned (KILLED) trials' if trial.info.status == 'KILLED' else 'of failed trials'
+            skipped[why] = skipped.get(why, 0) + 1
+            continue
         if r.info.status != 'FINISHED':
             skipped[r.info.status] = skipped.get(r.info.status, 0) + 1
             continue
@@ -280,16 +311,31 @@ def build_run_set(runs: list, experiment_names: dict[str, str], studies: list[st
             continue
         for d, m in dataset_metrics_of(r.info.run_id, r.data.tags, final).items():
             if datasets.setdefault(d, m) != m:
-                raise RunSelectionError(f'MLflow run {r.info.run_id}: tag {T_DMETRICS} gives {d!r} the metric '
-                                        f'{m!r}, other runs {datasets[d]!r}; a report compares one metric')
+                raise RunSelectionError(
+                    f'MLflow run {r.info.run_id}: tag {T_DMETRICS} gives {d!r} the metric '
+                    f'{m!r}, other runs {datasets[d]!r}; a report compares one metric'
+                )
         study = r.data.tags.get(T_STUDY) or experiment_names[r.info.experiment_id]
-        seeds.append(SeedRun(r.info.run_id, study, _seed_of(r, params), params, dict(r.data.tags), final,
-                             split, r.data.tags.get(T_PARENT)))
+        seeds.append(
+            SeedRun(
+                r.info.run_id,
+                study,
+                _seed_of(r, params),
+                params,
+                dict(r.data.tags),
+                final,
+                split,
+                r.data.tags.get(T_PARENT),
+            )
+        )
     for status, n in sorted(skipped.items()):
-        notes.append(f'{n} seed run(s) {status.lower()} were left out.')
+        status = status if status.startswith(('of ', 'without')) else status.lower()
+        notes.append(f'{n} seed run(s) {status} were left out.')
     if not seeds:
-        raise RunSelectionError(f'no finished seed runs with final metrics in {", ".join(source)}; run a '
-                                'study (jedi study run SPEC) or jedi train first')
+        raise RunSelectionError(
+            f'no finished seed runs with final metrics in {", ".join(source)}; run a '
+            'study (jedi study run SPEC) or jedi train first'
+        )
     if any(s.split == 'val' for s in seeds):
         notes.append('Some runs logged no test/ metrics: their last val/ epoch is reported instead.')
 
@@ -298,18 +344,29 @@ def build_run_set(runs: list, experiment_names: dict[str, str], studies: list[st
         trial = trials.get(s.parent_id) if s.parent_id else None
         if trial is not None:
             key = trial.info.run_id
-            tnum = trial.data.tags.get(T_TRIAL) or s.tags.get(T_TRIAL)
-            tparams = {k: parse_param(v) for k, v in trial.data.params.items()}
+            tnum = trial.data.tags.get(T_TRIAL) or s.tags.get(T_TRIAL) or None
+            tparams = {k: parse_param(v) for k, v in trial.data.params.items() if k not in SEED_PARAMS}
         else:
-            key = _params_key(s.params) if s.params else 'config:' + s.tags.get(T_CONFIG, s.run_id)
-            tnum, tparams = s.tags.get(T_TRIAL), {}
+            key = (
+                ('config:' + s.tags[T_CONFIG])
+                if s.tags.get(T_CONFIG)
+                else _params_key(s.params)
+                if s.params
+                else 'run:' + s.run_id
+            )
+            tnum, tparams = s.tags.get(T_TRIAL) or None, {}
         c = configs.get(key)
         if c is None:
-            c = configs[key] = Configuration(key, s.study, tnum, trial.info.run_id if trial else None, tparams)
+            c = configs[key] = Configuration(
+                key, s.study, tnum, trial.info.run_id if trial else None, tparams
+            )
         c.seeds.append(s)
     for c in configs.values():
-        common = {k: v for k, v in c.seeds[0].params.items() if k not in SEED_PARAMS
-                  and all(o.params.get(k) == v for o in c.seeds[1:])}
+        common = {
+            k: v
+            for k, v in c.seeds[0].params.items()
+            if k not in SEED_PARAMS and all(o.params.get(k) == v for o in c.seeds[1:])
+        }
         c.params = {**common, **c.params}
         c.seeds.sort(key=lambda s: (s.seed is None, s.seed if s.seed is not None else 0, s.run_id))
         seen = [s.seed for s in c.seeds if s.seed is not None]
@@ -320,8 +377,13 @@ def build_run_set(runs: list, experiment_names: dict[str, str], studies: list[st
 
     def trial_order(c: Configuration):
         t = parse_param(c.trial) if c.trial is not None else None
-        return (order.get(c.study, len(order)), c.study, not isinstance(t, int), t if isinstance(t, int) else 0,
-                c.key)
+        return (
+            order.get(c.study, len(order)),
+            c.study,
+            not isinstance(t, int),
+            t if isinstance(t, int) else 0,
+            c.key,
+        )
 
     for name in studies:
         if not any(c.study == name for c in configs.values()):
@@ -330,8 +392,12 @@ def build_run_set(runs: list, experiment_names: dict[str, str], studies: list[st
     return RunSet(sorted(configs.values(), key=trial_order), datasets, all_studies, notes, parents, source)
 
 
-def load_run_set(studies: list[str] | None = None, experiment: str | None = None,
-                 run_ids: list[str] | None = None, tracking_uri: str | None = None) -> tuple[RunSet, MlflowRuns]:
+def load_run_set(
+    studies: list[str] | None = None,
+    experiment: str | None = None,
+    run_ids: list[str] | None = None,
+    tracking_uri: str | None = None,
+) -> tuple[RunSet, MlflowRuns]:
     """Find the runs of studies (experiments named after them), of one experiment, or given by id.
 
     Raises:
@@ -339,8 +405,10 @@ def load_run_set(studies: list[str] | None = None, experiment: str | None = None
     """
     chosen = [bool(studies), experiment is not None, bool(run_ids)]
     if sum(chosen) != 1:
-        raise RunSelectionError('choose exactly one of studies=[...], experiment=... or run_ids=[...] '
-                                '(--study, --experiment, --runs)')
+        raise RunSelectionError(
+            'choose exactly one of studies=[...], experiment=... or run_ids=[...] '
+            '(--study, --experiment, --runs)'
+        )
     src = MlflowRuns(tracking_uri)
     if studies:
         runs, names, source = [], list(studies), [f'--study {s}' for s in studies]

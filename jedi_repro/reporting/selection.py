@@ -10,6 +10,7 @@ The rule for the main table (also printed in every report):
 3. Otherwise the best candidate: the highest mean over seeds of the students' mean-over-datasets metric.
 4. With no candidate at all, the best configuration overall, and the report says so.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,13 +22,28 @@ import pandas as pd
 from jedi_repro.reporting.runs import SEED_PARAMS, Configuration, RunSet
 
 #: Used when ``mm_configs/jedi/jedi_default.py`` cannot be read: the paper's setting (DESIGN.md).
-PAPER_DEFAULTS: dict[str, Any] = {'model.alpha': 1.0, 'model.beta': 1.0, 'model.gamma': 0.4,
-                                  'model.fusion.type': 'concat', 'model.kd_loss.type': 'ce'}
+PAPER_DEFAULTS: dict[str, Any] = {
+    'model.alpha': 1.0,
+    'model.beta': 1.0,
+    'model.gamma': 0.4,
+    'model.fusion.type': 'concat',
+    'model.kd_loss.type': 'ce',
+}
 #: Study dimensions in the order tables show them; others follow alphabetically.
-KNOWN_DIMENSIONS = ('model.gamma', 'model.fusion.type', 'model.kd_loss.type', 'data.labeled_fraction',
-                    'model.adjustment.enabled', 'data.unlabeled_datasets', 'model.kd_loss.temperature',
-                    'model.teacher_dropout', 'model.alpha', 'model.beta', 'optim_wrapper.optimizer.lr',
-                    'train_cfg.max_epochs')
+KNOWN_DIMENSIONS = (
+    'data.labeled_fraction',
+    'model.gamma',
+    'model.fusion.type',
+    'model.kd_loss.type',
+    'model.adjustment.enabled',
+    'data.unlabeled_datasets',
+    'model.kd_loss.temperature',
+    'model.teacher_dropout',
+    'model.alpha',
+    'model.beta',
+    'optim_wrapper.optimizer.lr',
+    'train_cfg.max_epochs',
+)
 _NOT_DIMENSIONS = ('dir', 'path', 'file', 'hash', 'features', 'run_id', 'time', 'name')
 
 
@@ -53,6 +69,7 @@ def load_defaults(path: Path | None = None) -> tuple[dict[str, Any], str]:
     if path.is_file():
         try:
             from mmengine.config import Config
+
             return flatten(Config.fromfile(str(path)).to_dict()), str(path)
         except Exception as exc:  # noqa: BLE001 - any parse failure falls back, and the report says why
             return dict(PAPER_DEFAULTS), f'built-in paper defaults ({path} could not be read: {exc})'
@@ -96,11 +113,26 @@ def study_dimensions(configs: list[Configuration]) -> list[str]:
     return _order(dims)
 
 
+def is_grid(configs: list[Configuration], dimensions: list[str]) -> bool:
+    """True when the configurations form a full grid over the dimensions (an ablation), False for a
+    search (sampled points, where per-value tables would mix the other dimensions)."""
+    if not dimensions:
+        return False
+    keys = {tuple(str(c.params.get(d)) for d in dimensions) for c in configs}
+    size = math.prod(len({str(c.params.get(d)) for c in configs}) for d in dimensions)
+    return len(keys) == size
+
+
 def sort_values(values: list) -> list:
     """Numbers ascending, then everything else as text (None last)."""
     nums = sorted({v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)})
-    rest = sorted({str(v) for v in values if v is not None and not (isinstance(v, (int, float))
-                                                                    and not isinstance(v, bool))})
+    rest = sorted(
+        {
+            str(v)
+            for v in values
+            if v is not None and not (isinstance(v, (int, float)) and not isinstance(v, bool))
+        }
+    )
     out = nums + rest
     if any(v is None for v in values):
         out.append(None)
@@ -127,23 +159,31 @@ def _is_candidate(c: Configuration) -> bool:
     return ok_gamma and (fusion is None or str(fusion) == 'concat')
 
 
-def paper_configuration(run_set: RunSet, frame: pd.DataFrame, defaults: dict[str, Any],
-                        dimensions: list[str]) -> tuple[Configuration, str]:
+def paper_configuration(
+    run_set: RunSet, frame: pd.DataFrame, defaults: dict[str, Any], dimensions: list[str]
+) -> tuple[Configuration, str]:
     """Apply the module's rule; return the configuration and a sentence that says which step chose it."""
     configs = run_set.configurations
     cands = [c for c in configs if _is_candidate(c)]
     if not cands:
         best = best_configuration(frame, configs)
-        return best, (f'no configuration has fusion concat and gamma > 0, so the best configuration overall '
-                      f'({best.label}, highest mean student metric) is shown')
+        return best, (
+            f'no configuration has fusion concat and gamma > 0, so the best configuration overall '
+            f'({best.label}, highest mean student metric) is shown'
+        )
     keys = [k for k in dimensions if k in defaults]
     matching = [c for c in cands if all(same_value(c.params[k], defaults[k]) for k in keys if k in c.params)]
     if matching:
         top = max(matching, key=lambda c: (len(c.seeds), -configs.index(c)))
         agreed = ', '.join(f'{k}={defaults[k]}' for k in keys if k in top.params) or 'no recorded dimension'
-        extra = f'; {len(matching)} configurations match, the one with the most seeds is shown' \
-            if len(matching) > 1 else ''
+        extra = (
+            f'; {len(matching)} configurations match, the one with the most seeds is shown'
+            if len(matching) > 1
+            else ''
+        )
         return top, f'{top.label} matches the default configuration ({agreed}){extra}'
     best = best_configuration(frame, cands)
-    return best, (f'no configuration matches the default configuration on {", ".join(keys)}; the best '
-                  f'configuration with fusion concat and gamma > 0 ({best.label}) is shown')
+    return best, (
+        f'no configuration matches the default configuration on {", ".join(keys)}; the best '
+        f'configuration with fusion concat and gamma > 0 ({best.label}) is shown'
+    )

@@ -6,11 +6,12 @@ with 3 seeds it is wide (t = 4.30) and the paired test has low power: a true mea
 standard deviation of the per-seed differences is detected (p < 0.05) with probability 0.18, one of two
 standard deviations with 0.47 (``paired_t_power``).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from scipy import stats as _st
 
@@ -35,6 +36,7 @@ class Summary:
         n: number of values (seeds).
         std: sample standard deviation (ddof=1); None when n < 2.
     """
+
     mean: float
     ci: float | None
     n: int
@@ -51,6 +53,7 @@ class PairedTest:
         p: the two-sided p-value; None when the test is undefined.
         note: why the test is undefined ('' when it is defined).
     """
+
     diff: Summary
     t: float | None
     p: float | None
@@ -61,8 +64,10 @@ def _check(values: Sequence[float], what: str) -> list[float]:
     out = [float(v) for v in values]
     bad = [v for v in out if not math.isfinite(v)]
     if bad:
-        raise StatisticsError(f'{what}: non-finite value(s) {bad} among {out}; a NaN metric means a '
-                              'failed run, which the report does not average away')
+        raise StatisticsError(
+            f'{what}: non-finite value(s) {bad} among {out}; a NaN metric means a '
+            'failed run, which the report does not average away'
+        )
     return out
 
 
@@ -166,7 +171,7 @@ def significance_mark(p: float | None) -> str:
 
 def _no_negative_zero(x: float, digits: int) -> float:
     # a difference of -1e-17 from float rounding must print as 0.00, not -0.00
-    return 0.0 if abs(x) < 0.5 * 10 ** -digits else x
+    return 0.0 if abs(x) < 0.5 * 10**-digits else x
 
 
 def format_cell(s: Summary, scale: float = 100.0, digits: int = 2, signed: bool = False) -> str:

@@ -6,6 +6,7 @@ seed). Student and teacher cells carry the mark of a paired t-test against the e
 The "mean" column is, per run, the average over datasets of the metric each dataset reports (top-1, or
 mAP where the dataset declares it), then summarised over seeds like any other column.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,6 +32,7 @@ class Table:
         numeric: one row per (configuration, role, column): mean, ci95, n, std, delta, p, ...
         notes: sentences printed under the table.
     """
+
     name: str
     title: str
     display: pd.DataFrame
@@ -55,10 +57,12 @@ def long_frame(run_set: RunSet) -> pd.DataFrame:
                         vals[d] = v
                         rows.append((c.key, c.study, s.run_id, s.seed, role, d, metric, v))
                 if vals and len(vals) == len(run_set.datasets):
-                    rows.append((c.key, c.study, s.run_id, s.seed, role, MEAN, MEAN,
-                                 sum(vals.values()) / len(vals)))
-    return pd.DataFrame(rows, columns=['config', 'study', 'run_id', 'seed', 'role', 'column', 'metric',
-                                       'value'])
+                    rows.append(
+                        (c.key, c.study, s.run_id, s.seed, role, MEAN, MEAN, sum(vals.values()) / len(vals))
+                    )
+    return pd.DataFrame(
+        rows, columns=['config', 'study', 'run_id', 'seed', 'role', 'column', 'metric', 'value']
+    )
 
 
 def role_values(frame: pd.DataFrame, config: str, role: str, column: str) -> pd.Series:
@@ -71,15 +75,36 @@ def cell_stats(frame: pd.DataFrame, config: str, role: str, column: str) -> dict
     """Summary of one cell and, for student/teacher, the paired test against the expert."""
     vals = role_values(frame, config, role, column)
     s = stats.summarize(vals.tolist())
-    row = dict(role=role, column=column, mean=s.mean, ci95=s.ci, n=s.n, std=s.std, delta=None,
-               delta_ci95=None, t=None, p=None, mark='', note='', summary=s, diff=None)
+    row = dict(
+        role=role,
+        column=column,
+        mean=s.mean,
+        ci95=s.ci,
+        n=s.n,
+        std=s.std,
+        delta=None,
+        delta_ci95=None,
+        t=None,
+        p=None,
+        mark='',
+        note='',
+        summary=s,
+        diff=None,
+    )
     if role != 'expert' and s.n:
         ref = role_values(frame, config, 'expert', column)
         both = vals.index.intersection(ref.index)
         if len(both):
             test = stats.paired_t_test(vals[both].tolist(), ref[both].tolist())
-            row.update(delta=test.diff.mean, delta_ci95=test.diff.ci, t=test.t, p=test.p,
-                       mark=stats.significance_mark(test.p), note=test.note, diff=test.diff)
+            row.update(
+                delta=test.diff.mean,
+                delta_ci95=test.diff.ci,
+                t=test.t,
+                p=test.p,
+                mark=stats.significance_mark(test.p),
+                note=test.note,
+                diff=test.diff,
+            )
     return row
 
 
@@ -115,59 +140,102 @@ def main_table(frame: pd.DataFrame, run_set: RunSet, config: Configuration) -> T
     for role in ('student', 'teacher'):
         disp.append({'': f'Δ {role} − expert', **{labels[c]: _delta_cell(cells[role][c]) for c in cols}})
         notes |= {r['note'] for r in cells[role].values() if r['note']}
-    return Table('main', f'Main results ({config.label}), in percent', pd.DataFrame(disp), pd.DataFrame(tidy),
-                 sorted(notes))
+    return Table(
+        'main',
+        f'Main results ({config.label}), in percent',
+        pd.DataFrame(disp),
+        pd.DataFrame(tidy),
+        sorted(notes),
+    )
 
 
 def _fmt_value(v) -> str:
     return '-' if v is None else (f'{v:g}' if isinstance(v, float) else str(v))
 
 
-def ablation_table(frame: pd.DataFrame, run_set: RunSet, study: str, dimension: str,
-                   configs: list[Configuration]) -> Table:
-    """One study dimension: for each value, expert/student/teacher rows with the main table's statistics.
+def value_key(config: Configuration, dimensions: list[str]) -> tuple[str, ...]:
+    """The configuration's values of the dimensions, as display strings."""
+    return tuple(_fmt_value(config.params.get(d)) for d in dimensions)
+
+
+def ordered_groups(configs: list[Configuration], dimensions: list[str]) -> list[tuple[tuple, list]]:
+    """Configurations grouped by their dimension values, in value order (numbers ascending)."""
+    from jedi_repro.reporting.selection import sort_values
+
+    rank = {
+        d: {_fmt_value(v): i for i, v in enumerate(sort_values([c.params.get(d) for c in configs]))}
+        for d in dimensions
+    }
+    groups: dict[tuple, list] = {}
+    for c in configs:
+        groups.setdefault(value_key(c, dimensions), []).append(c)
+    return sorted(groups.items(), key=lambda kv: tuple(rank[d][v] for d, v in zip(dimensions, kv[0])))
+
+
+def ablation_table(
+    frame: pd.DataFrame, run_set: RunSet, study: str, dimensions: list[str], configs: list[Configuration]
+) -> Table:
+    """A study over one dimension (or a full grid of several): for each value, expert/student/teacher
+    rows with the main table's statistics and the paired difference of the mean column.
 
     Args:
-        configs: the study's configurations (each has one value of ``dimension``).
+        dimensions: the study's dimensions (one column each).
+        configs: the study's configurations.
     """
-    from jedi_repro.reporting.selection import sort_values
     labels = column_labels(run_set.datasets)
     cols = list(labels)
-    by_value: dict = {}
-    for c in configs:
-        by_value.setdefault(_fmt_value(c.params.get(dimension)), []).append(c)
-    order = [_fmt_value(v) for v in sort_values([c.params.get(dimension) for c in configs])]
     disp, tidy, notes = [], [], set()
-    for value in order:
-        for c in by_value.get(value, []):
+    for key, group in ordered_groups(configs, dimensions):
+        for c in group:
             for role in ROLES:
                 cells = {col: cell_stats(frame, c.key, role, col) for col in cols}
-                row = {dimension: value, 'role': role, **{labels[col]: _cell(cells[col]) for col in cols},
-                       'Δ mean vs expert': _delta_cell(cells[MEAN]) if role != 'expert' else ''}
-                if len(by_value[value]) > 1:
+                row = {
+                    **dict(zip(dimensions, key)),
+                    'role': role,
+                    **{labels[col]: _cell(cells[col]) for col in cols},
+                    'Δ mean vs expert': _delta_cell(cells[MEAN]) if role != 'expert' else '',
+                }
+                if len(group) > 1:
                     row['role'] = f'{role} ({c.label})'
                 disp.append(row)
-                tidy += _tidy(list(cells.values()), table=f'ablation:{study}:{dimension}', config=c.label,
-                              value=value)
+                tidy += _tidy(
+                    list(cells.values()),
+                    table=f'ablation:{study}',
+                    config=c.label,
+                    **dict(zip(dimensions, key)),
+                )
                 notes |= {r['note'] for r in cells.values() if r['note']}
-    name = f'ablation_{study}_{dimension}'
-    return Table(_safe(name), f'Ablation of {dimension} in study {study}, in percent', pd.DataFrame(disp),
-                 pd.DataFrame(tidy), sorted(notes))
+    title = f'Ablation of {" × ".join(dimensions)} in study {study}, in percent'
+    return Table(_safe(f'ablation_{study}'), title, pd.DataFrame(disp), pd.DataFrame(tidy), sorted(notes))
 
 
-def search_table(frame: pd.DataFrame, run_set: RunSet, study: str, dimensions: list[str],
-                 configs: list[Configuration], top: int = 10) -> Table:
+def search_table(
+    frame: pd.DataFrame,
+    run_set: RunSet,
+    study: str,
+    dimensions: list[str],
+    configs: list[Configuration],
+    top: int = 10,
+) -> Table:
     """A search over several dimensions: its best configurations by the students' mean metric."""
     from jedi_repro.reporting.selection import score
+
     scores = {c.key: score(frame, c) for c in configs}
     ranked = sorted(configs, key=lambda c: -scores[c.key] if not math.isnan(scores[c.key]) else math.inf)
     disp, tidy = [], []
     for c in ranked[:top]:
         st = cell_stats(frame, c.key, 'student', MEAN)
         te = cell_stats(frame, c.key, 'teacher', MEAN)
-        disp.append({'configuration': c.label, **{d: _fmt_value(c.params.get(d)) for d in dimensions},
-                     'student mean': _cell(st), 'Δ student − expert': _delta_cell(st),
-                     'teacher mean': _cell(te), 'Δ teacher − expert': _delta_cell(te)})
+        disp.append(
+            {
+                'configuration': c.label,
+                **{d: _fmt_value(c.params.get(d)) for d in dimensions},
+                'student mean': _cell(st),
+                'Δ student − expert': _delta_cell(st),
+                'teacher mean': _cell(te),
+                'Δ teacher − expert': _delta_cell(te),
+            }
+        )
         tidy += _tidy([st, te], table=f'search:{study}', config=c.label)
     title = f'Search {study}: the {min(top, len(ranked))} best of {len(ranked)} configurations, in percent'
     return Table(_safe(f'search_{study}'), title, pd.DataFrame(disp), pd.DataFrame(tidy))

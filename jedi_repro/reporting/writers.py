@@ -1,4 +1,5 @@
 """Writers for tables: GitHub Markdown, CSV (tidy numbers) and LaTeX (booktabs)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,8 +29,18 @@ def markdown_table(df: pd.DataFrame) -> str:
     return '\n'.join([head, rule, *body])
 
 
-_TEX = {'\\': r'\textbackslash{}', '&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#', '_': r'\_',
-        '{': r'\{', '}': r'\}', '~': r'\textasciitilde{}', '^': r'\textasciicircum{}'}
+_TEX = {
+    '\\': r'\textbackslash{}',
+    '&': r'\&',
+    '%': r'\%',
+    '$': r'\$',
+    '#': r'\#',
+    '_': r'\_',
+    '{': r'\{',
+    '}': r'\}',
+    '~': r'\textasciitilde{}',
+    '^': r'\textasciicircum{}',
+}
 _TEX_SYMBOLS = {'±': r'$\pm$', 'Δ': r'$\Delta$', '−': r'$-$', '*': r'$^{*}$', '≥': r'$\geq$'}
 
 
@@ -44,9 +55,16 @@ def latex_table(table: Table) -> str:
     """A ``table`` environment with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``)."""
     df = table.display
     spec = 'l' + 'r' * (len(df.columns) - 1)
-    lines = [r'\begin{table}[t]', r'\centering', rf'\caption{{{tex_escape(table.title)}}}',
-             rf'\label{{tab:{table.name}}}', rf'\begin{{tabular}}{{{spec}}}', r'\toprule',
-             ' & '.join(tex_escape(c) for c in df.columns) + r' \\', r'\midrule']
+    lines = [
+        r'\begin{table}[t]',
+        r'\centering',
+        rf'\caption{{{tex_escape(table.title)}}}',
+        rf'\label{{tab:{table.name}}}',
+        rf'\begin{{tabular}}{{{spec}}}',
+        r'\toprule',
+        ' & '.join(tex_escape(c) for c in df.columns) + r' \\',
+        r'\midrule',
+    ]
     lines += [' & '.join(tex_escape(v) for v in row) + r' \\' for row in df.itertuples(index=False)]
     lines += [r'\bottomrule', r'\end{tabular}']
     if table.notes:

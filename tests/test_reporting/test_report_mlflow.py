@@ -1,11 +1,12 @@
 """A report built from a synthetic SQLite MLflow store with known values (reporting_synthetic_runs.py):
 its table cells are checked against numbers computed here by hand, with the closed form of Student's t
 for n - 1 = 2 and 1 degrees of freedom (no scipy)."""
+
 import math
 import re
 
 import pytest
-from reporting_synthetic_runs import DATASETS, EXPERT, GAMMA0, MEANFUSION, PAPER, SEARCH
+from reporting_synthetic_runs import DATASETS, EXPERT, GAMMA0, LABELFRAC, MEANFUSION, PAPER, SEARCH
 
 from jedi_repro.errors import JediError
 from jedi_repro.reporting import write_report
@@ -13,8 +14,11 @@ from jedi_repro.reporting import write_report
 # MLflow (SQLite) + Optuna + matplotlib together: about 5 s on an idle core, more on a busy machine.
 pytestmark = pytest.mark.integration
 
-T975 = {2: math.sqrt(2 * 0.95 ** 2 / (1 - 0.95 ** 2)), 1: math.tan(math.pi * 0.475)}
-P_TWO_SIDED = {2: lambda t: 1 - abs(t) / math.sqrt(2 + t * t), 1: lambda t: 1 - 2 / math.pi * math.atan(abs(t))}
+T975 = {2: math.sqrt(2 * 0.95**2 / (1 - 0.95**2)), 1: math.tan(math.pi * 0.475)}
+P_TWO_SIDED = {
+    2: lambda t: 1 - abs(t) / math.sqrt(2 + t * t),
+    1: lambda t: 1 - 2 / math.pi * math.atan(abs(t)),
+}
 
 
 def _mean_sd(xs):
@@ -51,7 +55,7 @@ def per_seed(values, role, column):
 
 def md_table(md: str, heading: str) -> list[dict]:
     """The first pipe table after a heading, as dicts keyed by the header cells."""
-    lines = md[md.index(heading):].splitlines()
+    lines = md[md.index(heading) :].splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith('|'))
     rows = []
     for line in lines[start:]:
@@ -71,8 +75,13 @@ def md(report_dir):
 
 def test_main_table_cells_match_hand_computation(md):
     rows = {r['']: r for r in md_table(md, '## Main results')}
-    assert list(rows) == ['expert (baseline)', 'JEDI student', 'JEDI teacher', 'Δ student − expert',
-                          'Δ teacher − expert']
+    assert list(rows) == [
+        'expert (baseline)',
+        'JEDI student',
+        'JEDI teacher',
+        'Δ student − expert',
+        'Δ teacher − expert',
+    ]
     for col, label in COLUMNS.items():
         expert = per_seed(PAPER, 'expert', col)
         assert rows['expert (baseline)'][label] == hand_cell(expert)
@@ -85,49 +94,83 @@ def test_main_table_cells_match_hand_computation(md):
 def test_main_table_literal_values(md):
     """The same cells written out by hand once, so a shared mistake in hand_cell cannot hide."""
     rows = {r['']: r for r in md_table(md, '## Main results')}
-    assert rows['JEDI student']['alpha (top1)'] == '63.00 ± 2.48 (3)*'      # t = 5.196, p = 0.035
-    assert rows['JEDI student']['mean'] == '56.50 ± 2.15 (3)'               # t = 3.0, p = 0.095
-    assert rows['JEDI teacher']['beta (mAP)'] == '56.00 ± 2.48 (3)**'       # t = 10.39, p = 0.009
+    assert rows['JEDI student']['alpha (top1)'] == '63.00 ± 2.48 (3)*'  # t = 5.196, p = 0.035
+    assert rows['JEDI student']['mean'] == '56.50 ± 2.15 (3)'  # t = 3.0, p = 0.095
+    assert rows['JEDI teacher']['beta (mAP)'] == '56.00 ± 2.48 (3)**'  # t = 10.39, p = 0.009
     assert rows['Δ teacher − expert']['alpha (top1)'] == '+10.00 ± 0.00 (3) (no test)'  # zero variance
     assert rows['Δ teacher − expert']['mean'] == '+8.00 ± 1.24 (3)**'
     assert 'paired t-test' in md and 'low power' in md
-    assert 'Students vs experts (mean over datasets): higher by +1.50 points (95% CI ±2.15, n = 3 seeds; ' \
-           'paired t-test p = 0.095, not significant at 0.05)' in md
+    assert (
+        'Students vs experts (mean over datasets): higher by +1.50 points (95% CI ±2.15, n = 3 seeds; '
+        'paired t-test p = 0.095, not significant at 0.05)' in md
+    )
 
 
 def test_main_configuration_follows_the_documented_rule(md):
     # gamma trial 1 and fusion trial 0 both match the defaults with 3 seeds (the first wins); the search
-    # trial with gamma 0.4 / ce matches too but has 2 seeds
+    # trial with gamma 0.4 / ce and the label-fraction trial (1.0, 0.4) match too but have 2 seeds
     assert 'Configuration: **gamma trial 1**' in md
-    assert '3 configurations match' in md
+    assert '4 configurations match' in md
 
 
-@pytest.mark.parametrize('study,dimension,layout', [
-    ('gamma', 'model.gamma', [('0', GAMMA0), ('0.4', PAPER)]),
-    ('fusion', 'model.fusion.type', [('concat', PAPER), ('mean', MEANFUSION)]),
-])
+@pytest.mark.parametrize(
+    'study,dimension,layout',
+    [
+        ('gamma', 'model.gamma', [('0', GAMMA0), ('0.4', PAPER)]),
+        ('fusion', 'model.fusion.type', [('concat', PAPER), ('mean', MEANFUSION)]),
+    ],
+)
 def test_ablation_tables_match_hand_computation(md, study, dimension, layout):
     rows = md_table(md, f'## Ablation: `{dimension}` (study {study})')
-    assert [(r[dimension], r['role']) for r in rows] == [(v, role) for v, _ in layout
-                                                         for role in ('expert', 'student', 'teacher')]
+    assert [(r[dimension], r['role']) for r in rows] == [
+        (v, role) for v, _ in layout for role in ('expert', 'student', 'teacher')
+    ]
     for row in rows:
         values = dict(layout)[row[dimension]]
         expert = per_seed(values, 'expert', 'mean')
         for col, label in COLUMNS.items():
             vals = per_seed(values, row['role'], col)
-            want = hand_cell(vals) if row['role'] == 'expert' else hand_cell(vals, per_seed(values, 'expert', col))
+            want = (
+                hand_cell(vals)
+                if row['role'] == 'expert'
+                else hand_cell(vals, per_seed(values, 'expert', col))
+            )
             assert row[label] == want, (row[dimension], row['role'], col)
-        want_delta = '' if row['role'] == 'expert' else hand_cell(per_seed(values, row['role'], 'mean'), expert,
-                                                                  delta=True)
+        want_delta = (
+            ''
+            if row['role'] == 'expert'
+            else hand_cell(per_seed(values, row['role'], 'mean'), expert, delta=True)
+        )
         assert row['Δ mean vs expert'] == want_delta
+
+
+def test_grid_ablation_and_label_fraction_curve(md, report_dir):
+    dims = ('data.labeled_fraction', 'model.gamma')
+    rows = md_table(md, '## Ablation: `data.labeled_fraction` × `model.gamma` (study labelfrac)')
+    assert [(r[dims[0]], r[dims[1]], r['role']) for r in rows] == [
+        (f, g, role) for f in ('0.1', '1') for g in ('0', '0.4') for role in ('expert', 'student', 'teacher')
+    ]
+    for row in rows:
+        values = LABELFRAC[(float(row[dims[0]]), float(row[dims[1]]))]
+        for col, label in COLUMNS.items():
+            vals = per_seed(values, row['role'], col)
+            want = (
+                hand_cell(vals)
+                if row['role'] == 'expert'
+                else hand_cell(vals, per_seed(values, 'expert', col))
+            )
+            assert row[label] == want, (row[dims[0]], row[dims[1]], row['role'], col)
+    assert '![Label-fraction curve](figures/label_fraction_labelfrac.png)' in md
+    assert (report_dir / 'figures' / 'label_fraction_labelfrac.png').stat().st_size > 10_000
 
 
 def test_search_table_and_optuna_sections(md):
     rows = md_table(md, '## Search: search')
     assert [r['configuration'] for r in rows] == ['search trial 1', 'search trial 0', 'search trial 2']
     values = SEARCH[1][1]  # the best: gamma 0.4, ce
-    assert rows[0]['student mean'] == hand_cell(per_seed(values, 'student', 'mean'),
-                                                per_seed(values, 'expert', 'mean'))
+    assert rows[0]['student mean'] == hand_cell(
+        per_seed(values, 'student', 'mean'), per_seed(values, 'expert', 'mean')
+    )
     assert rows[0]['teacher mean'] == '63.00 ± 6.35 (2)*'  # df = 1: t = 16, p = 0.040
     assert 'best trial #1 (maximize, objective 0.5850): model.gamma=0.4, model.kd_loss.type=ce' in md
     imp = md_table(md, '![Parameter importances of search]')
@@ -140,8 +183,9 @@ def test_best_configuration_and_notes(md):
     best = {r['study']: r for r in md_table(md, '## Best configuration')}
     assert best['gamma']['best configuration'] == 'gamma trial 1'
     assert best['fusion']['best configuration'] == 'fusion trial 1'  # mean fusion: 57.00 > 56.50
-    assert best['fusion']['student mean'] == hand_cell(per_seed(MEANFUSION, 'student', 'mean'),
-                                                       per_seed(MEANFUSION, 'expert', 'mean'))
+    assert best['fusion']['student mean'] == hand_cell(
+        per_seed(MEANFUSION, 'student', 'mean'), per_seed(MEANFUSION, 'expert', 'mean')
+    )
     assert '1 seed run(s) failed were left out.' in md
     assert 'reported in the paper, not reproduced here' in md.lower()
     assert 'jedi study run studies/gamma.yaml' in md and '`abc1234`' in md and 'f' * 64 in md
@@ -150,9 +194,10 @@ def test_best_configuration_and_notes(md):
 def test_files_exist_and_are_not_trivial(report_dir, md):
     import matplotlib.image as mpimg
     import pandas as pd
+
     links = re.findall(r'!\[[^\]]*\]\(([^)]+)\)', md)
     assert 'figures/learning_curves.png' in links and 'figures/importance_search.png' in links
-    assert 'figures/ablation_gamma_model.gamma.png' in links
+    assert 'figures/ablation_gamma.png' in links and 'figures/ablation_labelfrac.png' in links
     for link in links:
         assert not link.startswith('/') and '://' not in link  # relative links render on GitHub
         png = report_dir / link
@@ -166,7 +211,7 @@ def test_files_exist_and_are_not_trivial(report_dir, md):
     assert st['mean'] == pytest.approx(0.63) and st['p'] == pytest.approx(P_TWO_SIDED[2](3 * math.sqrt(3)))
     tex = (report_dir / 'tables' / 'main.tex').read_text()
     assert r'\begin{tabular}{lrrr}' in tex and r'63.00 $\pm$ 2.48 (3)$^{*}$' in tex and r'\bottomrule' in tex
-    for name in ('ablation_gamma_model.gamma', 'ablation_fusion_model.fusion.type', 'search_search'):
+    for name in ('ablation_gamma', 'ablation_fusion', 'ablation_labelfrac', 'search_search'):
         assert len(pd.read_csv(report_dir / 'tables' / f'{name}.csv')) >= 4
         assert (report_dir / 'tables' / f'{name}.tex').stat().st_size > 300
 
@@ -178,19 +223,21 @@ def test_missing_study_is_a_jedi_error_naming_it(store, tmp_path):
 
 
 def test_runs_mode_follows_children_and_applies_the_fallback_rule(store, tmp_path):
-    uri, ids, _ = store
+    uri, ids = store[:2]
     out = write_report(tmp_path / 'r', run_ids=[ids['trials'][('fusion', 1)]], tracking_uri=uri)
     md = (out / 'report.md').read_text()
     assert 'Configuration: **fusion trial 1**' in md and 'no configuration has fusion concat' in md
     rows = {r['']: r for r in md_table(md, '## Main results')}
-    assert rows['JEDI student']['mean'] == hand_cell(per_seed(MEANFUSION, 'student', 'mean'),
-                                                     per_seed(MEANFUSION, 'expert', 'mean'))
+    assert rows['JEDI student']['mean'] == hand_cell(
+        per_seed(MEANFUSION, 'student', 'mean'), per_seed(MEANFUSION, 'expert', 'mean')
+    )
     with pytest.raises(JediError, match="no MLflow run with id 'deadbeef'"):
         write_report(tmp_path / 'r2', run_ids=['deadbeef'], tracking_uri=uri)
 
 
 def test_output_is_replaced_atomically(store, tmp_path, monkeypatch):
     from jedi_repro.reporting import report as report_mod
+
     uri = store[0]
     out = tmp_path / 'r'
     write_report(out, studies=['gamma'], tracking_uri=uri)
@@ -200,6 +247,7 @@ def test_output_is_replaced_atomically(store, tmp_path, monkeypatch):
 
     def boom(*a, **k):
         raise JediError('simulated failure half-way')
+
     monkeypatch.setattr(report_mod, '_reference_section', boom)
     before = (out / 'report.md').read_bytes()
     with pytest.raises(JediError, match='half-way'):
@@ -219,17 +267,28 @@ def test_experiment_mode_groups_lone_runs_without_the_seed(store, tmp_path):
 
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param
+
     uri = store[0]
     client = MlflowClient(tracking_uri=uri)
     exp = client.create_experiment('jedi-train')
     for seed, st in ((0, 0.64), (1, 0.66)):
-        run = client.create_run(exp, tags={'jedi.role': 'seed', 'jedi.seed': str(seed),
-                                           'jedi.dataset_metrics': json.dumps({'alpha': 'top1'})})
-        client.log_batch(run.info.run_id,
-                         metrics=[Metric('test/alpha/expert/top1', 0.6, 0, 0),
-                                  Metric('test/alpha/student/top1', st, 0, 0),
-                                  Metric('test/alpha/teacher/top1', 0.7, 0, 0)],
-                         params=[Param('model.gamma', '0.4'), Param('randomness.seed', str(seed))])
+        run = client.create_run(
+            exp,
+            tags={
+                'jedi.role': 'seed',
+                'jedi.seed': str(seed),
+                'jedi.dataset_metrics': json.dumps({'alpha': 'top1'}),
+            },
+        )
+        client.log_batch(
+            run.info.run_id,
+            metrics=[
+                Metric('test/alpha/expert/top1', 0.6, 0, 0),
+                Metric('test/alpha/student/top1', st, 0, 0),
+                Metric('test/alpha/teacher/top1', 0.7, 0, 0),
+            ],
+            params=[Param('model.gamma', '0.4'), Param('randomness.seed', str(seed))],
+        )
         client.set_terminated(run.info.run_id)
     out = write_report(tmp_path / 'r', experiment='jedi-train', tracking_uri=uri)
     rows = {r['']: r for r in md_table((out / 'report.md').read_text(), '## Main results')}
@@ -239,6 +298,7 @@ def test_experiment_mode_groups_lone_runs_without_the_seed(store, tmp_path):
 
 def test_cli_exit_codes(store, tmp_path, capsys):
     from jedi_repro.cli import main
+
     uri = store[0]
     assert main(['report', '--study', 'gamma', '--out', str(tmp_path / 'r'), '--tracking-uri', uri]) == 0
     assert (tmp_path / 'r' / 'report.md').is_file()

@@ -1,5 +1,6 @@
 """Statistics against numbers computed by hand (closed forms of Student's t for 1 and 2 degrees of
 freedom, so the checks do not go through scipy)."""
+
 import math
 
 import numpy as np
@@ -10,9 +11,9 @@ from jedi_repro.reporting import stats
 
 # Student t with df = 2: CDF(t) = 1/2 + t / (2 sqrt(2 + t^2)); so the two-sided p-value is
 # 1 - |t| / sqrt(2 + t^2), and the 97.5% quantile solves t / sqrt(2 + t^2) = 0.95.
-T975_DF2 = math.sqrt(2 * 0.95 ** 2 / (1 - 0.95 ** 2))   # 4.302652...
+T975_DF2 = math.sqrt(2 * 0.95**2 / (1 - 0.95**2))  # 4.302652...
 # df = 1 (Cauchy): quantile tan(pi (q - 1/2)); two-sided p = 1 - (2 / pi) atan(|t|).
-T975_DF1 = math.tan(math.pi * 0.475)                     # 12.706204...
+T975_DF1 = math.tan(math.pi * 0.475)  # 12.706204...
 
 
 def p_df2(t):
@@ -108,8 +109,14 @@ def test_paired_t_test_refuses_unpaired_input():
 
 
 def test_significance_marks():
-    assert [stats.significance_mark(p) for p in (0.009, 0.01, 0.049, 0.05, 0.5, None)] == \
-        ['**', '*', '*', '', '', '']
+    assert [stats.significance_mark(p) for p in (0.009, 0.01, 0.049, 0.05, 0.5, None)] == [
+        '**',
+        '*',
+        '*',
+        '',
+        '',
+        '',
+    ]
 
 
 def test_format_cell_signed_and_no_negative_zero():
