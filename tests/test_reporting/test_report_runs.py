@@ -1,5 +1,6 @@
 """Grouping runs into configurations, choosing the main configuration, and the table writers, on
 in-memory stand-ins for MLflow runs (no tracking store needed)."""
+
 import json
 from types import SimpleNamespace
 
@@ -21,7 +22,9 @@ def fake_run(role, metrics=None, params=None, tags=None, status='FINISHED', pare
         t['mlflow.parentRunId'] = parent
     return SimpleNamespace(
         info=SimpleNamespace(run_id=run_id or f'run{i:04d}', experiment_id='1', status=status, start_time=i),
-        data=SimpleNamespace(tags=t, params={k: str(v) for k, v in (params or {}).items()}, metrics=metrics or {}),
+        data=SimpleNamespace(
+            tags=t, params={k: str(v) for k, v in (params or {}).items()}, metrics=metrics or {}
+        ),
     )
 
 
@@ -74,7 +77,9 @@ def test_lone_runs_group_by_config_hash_and_pruned_trials_are_left_out():
 
 def test_no_usable_runs_and_conflicting_metrics_are_errors():
     with pytest.raises(JediError, match='no finished seed runs'):
-        build_run_set([fake_run('seed', seed_metrics(0.6, 0.6, 0.6), status='FAILED')], {'1': 'e'}, ['e'], ['x'])
+        build_run_set(
+            [fake_run('seed', seed_metrics(0.6, 0.6, 0.6), status='FAILED')], {'1': 'e'}, ['e'], ['x']
+        )
     a = fake_run('seed', seed_metrics(0.6, 0.6, 0.6))
     b = fake_run('seed', seed_metrics(0.6, 0.6, 0.6), tags={'jedi.dataset_metrics': json.dumps({'a': 'mAP'})})
     with pytest.raises(JediError, match="gives 'a' the metric 'mAP'"):
@@ -114,7 +119,9 @@ def test_dimensions_grid_and_paper_configuration_rule():
     paper, why = selection.paper_configuration(rs, frame, selection.PAPER_DEFAULTS, dims)
     assert paper.trial == '1' and 'matches the default configuration (model.gamma=0.4)' in why
     # without a configuration at the default gamma: the best candidate (gamma 0.8), not gamma 0
-    paper, why = selection.paper_configuration(rs, frame, {**selection.PAPER_DEFAULTS, 'model.gamma': 0.2}, dims)
+    paper, why = selection.paper_configuration(
+        rs, frame, {**selection.PAPER_DEFAULTS, 'model.gamma': 0.2}, dims
+    )
     assert paper.trial == '2' and 'no configuration matches' in why
     assert selection.best_configuration(frame, rs.configurations).trial == '2'
 
