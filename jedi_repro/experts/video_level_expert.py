@@ -289,14 +289,16 @@ def load_setting(path: str | os.PathLike):
     for ds, spec in cfg.experts.items():
         bad = set(spec) - allowed
         if bad:
-            raise ExpertError(f'{path}: experts.{ds}: unknown key(s) {sorted(bad)} (allowed {sorted(allowed)})')
+            raise ExpertError(f'{path}: experts.{ds}: unknown key(s) {sorted(bad)} '
+                              f'(allowed {sorted(allowed)})')
     return cfg
 
 
 def expert_name(dataset: str, spec: dict) -> str:
     """Store name of an expert, saying what it sees: ``sports_rgb512x2``, ``autos_vehicles_rgbaudio256``."""
     layers = spec['num_layers']
-    return f"{dataset}_{spec['modality'].replace('+', '')}{spec['hidden']}" + (f'x{layers}' if layers > 1 else '')
+    suffix = f'x{layers}' if layers > 1 else ''
+    return f"{dataset}_{spec['modality'].replace('+', '')}{spec['hidden']}{suffix}"
 
 
 def build_yt8m_store(data, cut: list, setting, store_dir: str | os.PathLike, work_dir: str | os.PathLike,
@@ -326,8 +328,8 @@ def build_yt8m_store(data, cut: list, setting, store_dir: str | os.PathLike, wor
     work_dir = Path(work_dir)
     unknown = set(setting.experts) - {c.name for c in cut}
     if unknown:
-        raise ExpertError(f'setting {setting.name!r}: experts for unknown dataset(s) {sorted(unknown)}; the cut '
-                          f'has {[c.name for c in cut]}')
+        raise ExpertError(f'setting {setting.name!r}: experts for unknown dataset(s) {sorted(unknown)}; '
+                          f'the cut has {[c.name for c in cut]}')
     inputs = {(c.name, s): data.video_features(v) for c in cut for s, v in c.videos.items()}
     masks = {c.name: labeled_mask(c.labels['train'], setting.labeled_fraction, setting.get('labeled_seed', 0))
              for c in cut}
@@ -367,9 +369,11 @@ def build_yt8m_store(data, cut: list, setting, store_dir: str | os.PathLike, wor
             y = c.labels['test']
             per_class = [float((pred[y == k] == k).mean()) for k in np.unique(y)]
             summary[name] = dict(dataset=c.name, **spec, val=val, n_labeled=int(m.sum()),
-                                 test_top1=float((pred == y).mean()), test_mean_class=float(np.mean(per_class)),
+                                 test_top1=float((pred == y).mean()),
+                                 test_mean_class=float(np.mean(per_class)),
                                  checkpoint_sha256=sha, train_s=round(time.perf_counter() - t0, 2))
-            log(f'  expert {name}: {int(m.sum())} labelled videos, val top1 {val.get("acc/top1", float("nan")):.3f},'
+            val_top1 = val.get('acc/top1', float('nan'))
+            log(f'  expert {name}: {int(m.sum())} labelled videos, val top1 {val_top1:.3f},'
                 f' test top1 {summary[name]["test_top1"]:.3f} ({summary[name]["train_s"]:.1f} s)')
     return summary
 

@@ -39,7 +39,7 @@ val_pipeline = [
 test_pipeline = val_pipeline
 
 train_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
+    batch_size=8, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/train_labeled.txt',
                  data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=train_pipeline))
@@ -54,7 +54,7 @@ test_dataloader = dict(
     dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/test.txt',
                  data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=test_pipeline, test_mode=True))
 
-max_epochs = 12
+max_epochs = 14
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4), clip_grad=dict(max_norm=20))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=1e-5, by_epoch=True,

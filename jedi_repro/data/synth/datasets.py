@@ -33,7 +33,7 @@ class DatasetSpec:
     labeled_fraction: float = 1.0
     metric: str = 'top1'
     action_span: tuple[float, float] = (1.0, 1.0)
-    amp: tuple[float, float] = (0.22, 0.32)
+    amp: tuple[float, float] = (0.25, 0.35)
     extra: dict = field(default_factory=dict)
 
 
@@ -94,10 +94,10 @@ PRESETS: dict[str, dict[str, dict[str, int]]] = {
         'anet_like': dict(train=6, val=2, test=2),
     },
     'demo': {
-        'kinetics_like': dict(train=36, val=6, test=10),
-        'ucf_like': dict(train=24, val=6, test=10),
-        'hmdb_like': dict(train=12, val=5, test=10),
-        'anet_like': dict(train=24, val=6, test=10),
+        'kinetics_like': dict(train=40, val=6, test=10),
+        'ucf_like': dict(train=32, val=6, test=10),
+        'hmdb_like': dict(train=16, val=6, test=10),
+        'anet_like': dict(train=30, val=6, test=10),
     },
 }
 
