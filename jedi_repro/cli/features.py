@@ -18,7 +18,8 @@ from jedi_repro.cli.features_mmaction import register as register_mmaction
 
 def register(sub):
     p = sub.add_parser('features', help='Import and inspect feature stores',
-                       description='Import and inspect feature stores (frozen expert features, labels, heads).')
+                       description='Import and inspect feature stores (frozen expert features, '
+                                   'labels, heads).')
     fsub = p.add_subparsers(dest='features_command', metavar='ACTION', required=True)
 
     imp = fsub.add_parser(

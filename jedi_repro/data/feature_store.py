@@ -150,7 +150,8 @@ class FeatureStore:
                 want = (n, n_cls) if d['multilabel'] else (n,)
                 want_dtype = 'uint8' if d['multilabel'] else 'int64'
                 if y.shape != want or str(y.dtype) != want_dtype:
-                    raise FeatureStoreError(f'block {labels_path(ds, split)}: expected {want_dtype}{list(want)}'
+                    raise FeatureStoreError(f'block {labels_path(ds, split)}: expected '
+                                            f'{want_dtype}{list(want)}'
                                             f' for dataset {ds!r}, found {y.dtype}{list(y.shape)}')
                 if check_values:
                     _check_labels(y, n_cls, d['multilabel'], labels_path(ds, split))
@@ -163,7 +164,8 @@ class FeatureStore:
                                                 f'{split!r} has {n} samples, expert {ex!r} dim {dim}), '
                                                 f'found {list(x.shape)}')
                     if str(x.dtype) not in FEATURE_DTYPES:
-                        raise FeatureStoreError(f'block {rel}: dtype {x.dtype} is not one of {FEATURE_DTYPES}')
+                        raise FeatureStoreError(f'block {rel}: dtype {x.dtype} is not one of '
+                                                f'{FEATURE_DTYPES}')
                     if check_values:
                         for chunk in _iter_chunks(x):
                             if not np.isfinite(chunk).all():
@@ -180,7 +182,8 @@ class FeatureStore:
             if w.shape != (n_cls, e['dim']) or b.shape != (n_cls,):
                 raise FeatureStoreError(
                     f'head of expert {ex!r} ({wrel}, {brel}): expected weight [{n_cls}, {e["dim"]}] and bias '
-                    f'[{n_cls}] (classes of dataset {e["dataset"]!r}), found {list(w.shape)} and {list(b.shape)}')
+                    f'[{n_cls}] (classes of dataset {e["dataset"]!r}), found {list(w.shape)} and '
+                    f'{list(b.shape)}')
             if check_values and not (np.isfinite(w).all() and np.isfinite(b).all()):
                 raise FeatureStoreError(f'head of expert {ex!r} ({wrel}) contains NaN or Inf values')
 
@@ -292,7 +295,8 @@ def _check_labels(y: np.ndarray, n_cls: int, multilabel: bool, rel: str) -> None
             continue
         if multilabel:
             if chunk.max() > 1:
-                raise FeatureStoreError(f'block {rel}: multi-hot labels must be 0/1, found {int(chunk.max())}')
+                raise FeatureStoreError(f'block {rel}: multi-hot labels must be 0/1, found '
+                                        f'{int(chunk.max())}')
         else:
             lo, hi = int(chunk.min()), int(chunk.max())
             if lo < 0 or hi >= n_cls:
@@ -308,7 +312,8 @@ def _validate_manifest(m, mpath: Path) -> dict:
     if not isinstance(m, dict) or m.get('format') != FORMAT:
         fail(f'"format" must be {FORMAT!r}')
     if m.get('format_version') != FORMAT_VERSION:
-        fail(f'"format_version" is {m.get("format_version")!r}; this jedi_repro reads version {FORMAT_VERSION}')
+        fail(f'"format_version" is {m.get("format_version")!r}; this jedi_repro reads version '
+             f'{FORMAT_VERSION}')
     for key in ('datasets', 'experts', 'arrays'):
         if key not in m:
             fail(f'missing field {key!r}')
@@ -374,7 +379,8 @@ class FeatureStoreWriter:
 
     def __enter__(self) -> FeatureStoreWriter:
         if self.path.exists() and not self.overwrite:
-            raise FeatureStoreError(f'{self.path} already exists (pass overwrite / --overwrite to replace it)')
+            raise FeatureStoreError(f'{self.path} already exists (pass overwrite / --overwrite to '
+                                    f'replace it)')
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f'.{self.path.name}.tmp-', dir=self.path.parent))
         return self
@@ -412,8 +418,10 @@ class FeatureStoreWriter:
         w = np.asarray(head_weight, dtype=np.float32)
         b = np.asarray(head_bias, dtype=np.float32)
         if w.shape != (n_cls, int(dim)) or b.shape != (n_cls,):
-            raise FeatureStoreError(f'head of expert {name!r}: expected weight [{n_cls}, {dim}] and bias [{n_cls}]'
-                                    f' ({n_cls} classes of {dataset!r}), got {list(w.shape)} and {list(b.shape)}')
+            raise FeatureStoreError(f'head of expert {name!r}: expected weight [{n_cls}, {dim}] and '
+                                    f'bias [{n_cls}]'
+                                    f' ({n_cls} classes of {dataset!r}), got {list(w.shape)} and '
+                                    f'{list(b.shape)}')
         if not (np.isfinite(w).all() and np.isfinite(b).all()):
             raise FeatureStoreError(f'head of expert {name!r} contains NaN or Inf values')
         self._experts[name] = dict(name=name, dataset=dataset, dim=int(dim), config=str(config),
@@ -430,7 +438,8 @@ class FeatureStoreWriter:
         n_cls = len(d['classes'])
         if d['multilabel']:
             if y.ndim != 2 or y.shape[1] != n_cls:
-                raise FeatureStoreError(f'labels of {dataset!r}/{split}: multi-label needs multi-hot [N, {n_cls}],'
+                raise FeatureStoreError(f'labels of {dataset!r}/{split}: multi-label needs '
+                                        f'multi-hot [N, {n_cls}],'
                                         f' got shape {list(y.shape)}')
             if not np.isin(y, (0, 1)).all():
                 raise FeatureStoreError(f'labels of {dataset!r}/{split}: multi-hot values must be 0 or 1')
@@ -443,7 +452,8 @@ class FeatureStoreWriter:
                 if not np.isfinite(y).all() or (y != np.round(y)).any():
                     raise FeatureStoreError(f'labels of {dataset!r}/{split}: non-integer label values')
             elif y.dtype.kind not in 'iu':
-                raise FeatureStoreError(f'labels of {dataset!r}/{split}: dtype {y.dtype} is not an integer type')
+                raise FeatureStoreError(f'labels of {dataset!r}/{split}: dtype {y.dtype} is not an '
+                                        f'integer type')
             y = y.astype(np.int64)
         if len(y) == 0:
             raise FeatureStoreError(f'labels of {dataset!r}/{split}: the split is empty')
@@ -471,10 +481,12 @@ class FeatureStoreWriter:
             raise FeatureStoreError(f'{rel}: dtype {x.dtype} is not one of {FEATURE_DTYPES} (or float64)')
         dim = self._experts[expert]['dim']
         if x.ndim != 2 or x.shape[1] != dim:
-            raise FeatureStoreError(f'{rel}: expected [N, {dim}] (dim of expert {expert!r}), got {list(x.shape)}')
+            raise FeatureStoreError(f'{rel}: expected [N, {dim}] (dim of expert {expert!r}), got '
+                                    f'{list(x.shape)}')
         n = self._datasets[dataset]['splits'].get(split)
         if n is not None and x.shape[0] != n:
-            raise FeatureStoreError(f'{rel}: {x.shape[0]} rows, but the labels of {dataset!r}/{split} have {n}')
+            raise FeatureStoreError(f'{rel}: {x.shape[0]} rows, but the labels of '
+                                    f'{dataset!r}/{split} have {n}')
         for chunk in _iter_chunks(x):
             if not np.isfinite(chunk).all():
                 raise FeatureStoreError(f'{rel}: features contain NaN or Inf values')

@@ -90,6 +90,7 @@ def import_npz(out, datasets, experts, metrics=None, overwrite: bool = False) ->
             extra = set(npz.files) - {'class_names', 'labeled_train'} - {f'y_{s}' for s in SPLITS} - {
                 f'feat__{ex}__{s}' for ex, _, _ in experts for s in SPLITS}
             if extra:
-                raise FeatureStoreError(f'{path}: unexpected arrays {sorted(extra)} (expected y_*, class_names, '
+                raise FeatureStoreError(f'{path}: unexpected arrays {sorted(extra)} (expected y_*, '
+                                        f'class_names, '
                                         'labeled_train and feat__EXPERT__SPLIT for the given --expert names)')
     return FeatureStore.open(out)

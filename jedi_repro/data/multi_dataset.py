@@ -124,7 +124,8 @@ class JEDITrainBatches(Dataset):
             unlabeled_datasets = [unlabeled_datasets]
         unknown = [d for d in unlabeled_datasets if d not in names]
         if unknown:
-            raise JediError(f'data.unlabeled_datasets names unknown dataset(s) {unknown} (the store has {names})')
+            raise JediError(f'data.unlabeled_datasets names unknown dataset(s) {unknown} '
+                            f'(the store has {names})')
         pool_ds = [names.index(d) for d in names if d in unlabeled_datasets]
         n_train = [self.store.dataset(d)['splits']['train'] for d in names]
         # pool as (dataset, index) pairs, one flat array of each
@@ -148,10 +149,10 @@ class JEDITrainBatches(Dataset):
         """Index plan of an epoch: (per dataset ``[iters, B_l]`` indices, ``[iters, B_u]`` pool positions)."""
         if self._plan_epoch != epoch:
             n = len(self.labeled)
-            lab = [ix[_stream(len(ix), self.b_lab, self.iters, np.random.default_rng([self.seed, 1000 + epoch, i]))]
-                   for i, ix in enumerate(self.labeled)]
+            rngs = [np.random.default_rng([self.seed, 1000 + epoch, i]) for i in range(n + 1)]
+            lab = [ix[_stream(len(ix), self.b_lab, self.iters, rngs[i])] for i, ix in enumerate(self.labeled)]
             pool = (_stream(len(self.pool_ds), self.b_pool, self.iters,
-                            np.random.default_rng([self.seed, 1000 + epoch, n])) if self.b_pool else None)
+                            rngs[n]) if self.b_pool else None)
             self._plan_epoch, self._plan = epoch, (lab, pool)
         return self._plan
 

@@ -101,7 +101,8 @@ def check_config(cfg) -> None:
     from jedi_repro.registry import FUSIONS, KD_LOSSES
     for section in ('model', 'data', 'train_cfg', 'optim_wrapper'):
         if section not in cfg:
-            raise JediError(f'config lacks the {section!r} section (base it on mm_configs/jedi/jedi_default.py)')
+            raise JediError(f'config lacks the {section!r} section '
+                            '(base it on mm_configs/jedi/jedi_default.py)')
     model = cfg.model
     if model.get('type') == 'JEDIModel':
         for k in model:

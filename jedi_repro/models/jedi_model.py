@@ -73,8 +73,10 @@ class JEDIModel(BaseModel):
         adjustment = dict(enabled=True, hidden_dim=None) if adjustment is None else dict(adjustment)
         unknown = set(adjustment) - {'enabled', 'hidden_dim'}
         if unknown:
-            raise JediError(f'model.adjustment: unknown key(s) {sorted(unknown)} (known: enabled, hidden_dim)')
-        for key, v in (('alpha', alpha), ('beta', beta), ('gamma', gamma), ('teacher_dropout', teacher_dropout)):
+            raise JediError(f'model.adjustment: unknown key(s) {sorted(unknown)} '
+                            '(known: enabled, hidden_dim)')
+        weights = dict(alpha=alpha, beta=beta, gamma=gamma, teacher_dropout=teacher_dropout)
+        for key, v in weights.items():
             if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
                 raise JediError(f'model.{key}={v!r} must be a finite number >= 0')
         if teacher_dropout >= 1:

@@ -2,8 +2,13 @@ import numpy as np
 import pytest
 import torch
 
-from jedi_repro.data.multi_dataset import (JEDIEpochSampler, JEDIEvalBatches, JEDITrainBatches, labeled_indices,
-                                           stratified_subset)
+from jedi_repro.data.multi_dataset import (
+    JEDIEpochSampler,
+    JEDIEvalBatches,
+    JEDITrainBatches,
+    labeled_indices,
+    stratified_subset,
+)
 from jedi_repro.data.toy import make_toy_store
 from jedi_repro.errors import JediError
 

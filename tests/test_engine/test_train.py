@@ -58,7 +58,8 @@ def test_cli_train(store, tmp_path, capsys):
     assert rc == 0
     assert 'mean student' in capsys.readouterr().out
     m = json.loads((tmp_path / 'wd' / 'metrics.json').read_text())
-    assert m['config']['model']['fusion'] == {'type': 'mean', 'proj_dim': 5} and m['config']['custom_hooks'] == []
+    assert m['config']['model']['fusion'] == {'type': 'mean', 'proj_dim': 5}
+    assert m['config']['custom_hooks'] == []
 
 
 @pytest.mark.parametrize('opts, match', [
@@ -115,7 +116,8 @@ def test_teachers_beat_experts_students_improve(tmp_path):
     """Constructed features (jedi_repro.data.toy): each expert holds an independent noisy view of every
     dataset and an imperfect head. Over 3 seeds, mean test top-1: teachers beat experts by >= 0.20 and
     students beat experts by >= 0.03 (measured at writing: teachers +0.25..+0.32, students +0.05..+0.06)."""
-    opts = {'train_cfg.max_epochs': 20, 'optim_wrapper.optimizer.lr': 3e-3, 'default_hooks.logger.interval': 1000}
+    opts = {'train_cfg.max_epochs': 20, 'optim_wrapper.optimizer.lr': 3e-3,
+            'default_hooks.logger.interval': 1000}
     for seed in range(3):
         make_toy_store(tmp_path / f's{seed}', n_datasets=3, n_classes=5, dim=16, n_train=300, n_val=100,
                        n_test=200, noise=1.0, seed=seed)

@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from jedi_repro.models.kd_losses import KDCrossEntropy, KDKLDivergence, KDMSE, kd_cross_entropy, kd_kl_divergence
+from jedi_repro.models.kd_losses import (
+    KDMSE,
+    KDCrossEntropy,
+    KDKLDivergence,
+    kd_cross_entropy,
+    kd_kl_divergence,
+)
 from jedi_repro.models.losses import jedi_loss
 
 

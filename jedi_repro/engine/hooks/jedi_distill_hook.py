@@ -79,7 +79,8 @@ class JEDIDistillHook(Hook):
         model = self._model(runner)
         iters = max(1, len(runner.train_dataloader))
         t = runner.epoch + batch_idx / iters
-        model.current_gamma = model.gamma * gamma_factor(self.schedule, t, self.warmup_epochs, self.stop_epoch)
+        factor = gamma_factor(self.schedule, t, self.warmup_epochs, self.stop_epoch)
+        model.current_gamma = model.gamma * factor
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         model = self._model(runner)

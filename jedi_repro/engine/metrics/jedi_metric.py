@@ -36,7 +36,8 @@ def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
 
 def mean_average_precision(scores: np.ndarray, targets: np.ndarray) -> float:
     """Mean AP over the classes with at least one positive (``targets`` multi-hot ``[N, C]``)."""
-    aps = [average_precision(scores[:, c], targets[:, c]) for c in range(scores.shape[1]) if targets[:, c].any()]
+    aps = [average_precision(scores[:, c], targets[:, c])
+           for c in range(scores.shape[1]) if targets[:, c].any()]
     return float(np.mean(aps)) if aps else float('nan')
 
 

@@ -1,0 +1,215 @@
+"""One training epoch of the `jedi train` machinery vs a minimal hand-written PyTorch loop, same math.
+
+Setting (issue 3): 4 datasets x 4 experts, 2048-d float16 features, 50,000 training samples in total
+(12,500 per dataset), 50 classes per dataset, jedi_default.py (concat fusion, KD ce, all labelled, pool =
+all datasets), 32 labelled samples per dataset + 128 pool samples per iteration.
+
+* harness: ``jedi_repro.engine.train.train()`` with ``max_epochs=1``; a hook times
+  ``before_train_epoch -> after_train_epoch`` (data gathering from the memory maps, mmengine's loop,
+  ``train_step``, optimizer, hooks, logging). Validation, test and the checkpoint are outside that
+  window and reported separately as the whole ``train()`` wall time.
+* reference: a plain loop written here with torch only: the same index plan sizes, the same
+  memmap gathers, the same modules (residual MLP adjustments, linear students, concat, dropout + linear
+  teachers), the same loss (CE + CE + tau^2 KD-CE) and AdamW.
+
+Each phase runs in its own subprocess (clean peak-RSS numbers); phases alternate ``--repeats`` times and
+the minimum epoch time of each is compared. Peak RSS is ``ru_maxrss`` of the phase's process; "peak anon"
+is the largest anonymous (non file-backed) RSS sampled during the epoch: the memory-mapped store pages
+count in RSS but are file-backed, whereas a float32 copy of the store (1.6 GB here) would be anonymous.
+
+Usage:
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_train_epoch.py [--store DIR] [--repeats 2]
+        [--threads 1] [--hidden-dim 512]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+N_DATASETS, DIM, N_TRAIN_TOTAL, N_CLASSES = 4, 2048, 50_000, 50
+B_LAB, B_POOL, TAU, GAMMA, LR = 32, 128, 2.0, 0.4, 1e-3
+
+
+def anon_rss_mb() -> float:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith('RssAnon:'):
+                return int(line.split()[1]) / 1024
+    return float('nan')
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def make_store(path: Path) -> None:
+    from jedi_repro.data.toy import make_toy_store
+    make_toy_store(path, n_datasets=N_DATASETS, n_classes=N_CLASSES, dim=DIM,
+                   n_train=N_TRAIN_TOTAL // N_DATASETS, n_val=500, n_test=None, latent_dim=64,
+                   dtype='float16', seed=0, chunk=2048)
+
+
+def phase_harness(store: str, hidden: int, work: str) -> dict:
+    from mmengine.hooks import Hook
+
+    from jedi_repro.engine.train import train
+
+    class EpochTimer(Hook):
+        priority = 'VERY_LOW'
+
+        def before_train_epoch(self, runner):
+            self.t0, self.anon = time.perf_counter(), anon_rss_mb()
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if batch_idx % 20 == 0:
+                self.anon = max(self.anon, anon_rss_mb())
+
+        def after_train_epoch(self, runner):
+            self.epoch_s = time.perf_counter() - self.t0
+            self.iters = len(runner.train_dataloader)
+
+    timer = EpochTimer()
+    t0 = time.perf_counter()
+    train(str(Path(__file__).resolve().parents[1] / 'mm_configs' / 'jedi' / 'jedi_default.py'), store, work,
+          cfg_options={'train_cfg.max_epochs': 1, 'model.adjustment.hidden_dim': hidden,
+                       'data.labeled_batch_size': B_LAB, 'data.unlabeled_batch_size': B_POOL,
+                       'optim_wrapper.optimizer.lr': LR, 'model.kd_loss.temperature': TAU,
+                       'model.gamma': GAMMA, 'default_hooks.logger.interval': 50},
+          extra_hooks=[timer], seed=0)
+    return dict(epoch_s=timer.epoch_s, iters=timer.iters, train_call_s=time.perf_counter() - t0,
+                peak_rss_mb=peak_rss_mb(), peak_anon_mb=timer.anon)
+
+
+def phase_reference(store_dir: str, hidden: int) -> dict:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.manual_seed(0)
+    man = json.loads((Path(store_dir) / 'manifest.json').read_text())
+    ds = [d['name'] for d in man['datasets']]
+    ex = [e['name'] for e in man['experts']]
+    ncls = [len(d['classes']) for d in man['datasets']]
+    ntr = [d['splits']['train'] for d in man['datasets']]
+    feats = [[np.load(f'{store_dir}/features/{e}/{d}/train.npy', mmap_mode='r') for d in ds] for e in ex]
+    labels = [np.load(f'{store_dir}/labels/{d}/train.npy', mmap_mode='r') for d in ds]
+    n = len(ds)
+
+    class Adjust(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2 = nn.Linear(DIM, hidden), nn.Linear(hidden, DIM)
+            nn.init.zeros_(self.fc2.weight)
+            nn.init.zeros_(self.fc2.bias)
+
+        def forward(self, x):
+            return x + self.fc2(torch.relu(self.fc1(x)))
+
+    adjust = nn.ModuleList(Adjust() for _ in range(n))
+    students = nn.ModuleList(nn.Linear(DIM, c) for c in ncls)
+    teachers = nn.ModuleList(nn.Sequential(nn.Dropout(0.5), nn.Linear(DIM * n, c)) for c in ncls)
+    params = [*adjust.parameters(), *students.parameters(), *teachers.parameters()]
+    opt = torch.optim.AdamW(params, lr=LR, weight_decay=1e-4)
+    for m in (adjust, students, teachers):
+        m.train()
+
+    rng = np.random.default_rng(0)
+    pool_ds = np.concatenate([np.full(k, j) for j, k in enumerate(ntr)])
+    pool_ix = np.concatenate([np.arange(k) for k in ntr])
+    iters = max(-(-len(pool_ds) // B_POOL), max(-(-k // B_LAB) for k in ntr))
+    lab_plan = [np.concatenate([rng.permutation(k) for _ in range(-(-iters * B_LAB // k))])[:iters * B_LAB]
+                .reshape(iters, B_LAB) for k in ntr]
+    pool_plan = np.concatenate([rng.permutation(len(pool_ds))
+                                for _ in range(-(-iters * B_POOL // len(pool_ds)))])[:iters * B_POOL].reshape(
+        iters, B_POOL)
+    anon = anon_rss_mb()
+    t0 = time.perf_counter()
+    for it in range(iters):
+        parts = [(i, np.sort(lab_plan[i][it])) for i in range(n)]
+        pos = pool_plan[it]
+        pos = pos[np.lexsort((pool_ix[pos], pool_ds[pos]))]
+        for j in np.unique(pool_ds[pos]):
+            parts.append((int(j), pool_ix[pos][pool_ds[pos] == j]))
+        x = [torch.from_numpy(np.concatenate([fe[j][ix] for j, ix in parts])).float() for fe in feats]
+        ys = [torch.from_numpy(np.asarray(labels[i][parts[i][1]])) for i in range(n)]
+        a = [adjust[k](x[k]) for k in range(n)]
+        fused = torch.cat(a, dim=1)
+        loss = 0.0
+        for i in range(n):
+            s, t = students[i](a[i]), teachers[i](fused)
+            sl = slice(i * B_LAB, (i + 1) * B_LAB)
+            pl = slice(n * B_LAB, n * B_LAB + B_POOL)
+            kd = -(torch.softmax(t[pl].detach() / TAU, 1) * torch.log_softmax(s[pl] / TAU, 1)).sum(1).mean()
+            loss = (loss + F.cross_entropy(s[sl], ys[i]) + F.cross_entropy(t[sl], ys[i])
+                    + GAMMA * TAU ** 2 * kd)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if it % 20 == 0:
+            anon = max(anon, anon_rss_mb())
+    return dict(epoch_s=time.perf_counter() - t0, iters=iters, peak_rss_mb=peak_rss_mb(), peak_anon_mb=anon)
+
+
+def run_phase(phase: str, args) -> dict:
+    cmd = [sys.executable, __file__, '--phase', phase, '--store', str(args.store), '--threads',
+           str(args.threads), '--hidden-dim', str(args.hidden_dim)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.exit(f'{phase} phase failed:\n{out.stderr[-3000:]}')
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--store', type=Path, default=Path(tempfile.gettempdir()) / 'jedi_bench_store')
+    p.add_argument('--repeats', type=int, default=2)
+    p.add_argument('--threads', type=int, default=1)
+    p.add_argument('--hidden-dim', type=int, default=512,
+                   help='adjustment MLP width (model.adjustment.hidden_dim)')
+    p.add_argument('--phase', choices=['harness', 'reference'], help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.phase:
+        import torch
+        torch.set_num_threads(args.threads)
+        if args.phase == 'harness':
+            with tempfile.TemporaryDirectory() as work:
+                res = phase_harness(str(args.store), args.hidden_dim, work)
+        else:
+            res = phase_reference(str(args.store), args.hidden_dim)
+        print(json.dumps(res))
+        return
+    if not (args.store / 'manifest.json').is_file():
+        t = time.perf_counter()
+        make_store(args.store)
+        print(f'built store {args.store} in {time.perf_counter() - t:.0f} s')
+    print(f'{N_DATASETS} datasets x {N_DATASETS} experts, {DIM}-d float16, {N_TRAIN_TOTAL} train samples, '
+          f'{N_CLASSES} classes each; batch {B_LAB}x{N_DATASETS} labelled + {B_POOL} pool; adjustment hidden '
+          f'{args.hidden_dim}; torch threads {args.threads}')
+    results = {'harness': [], 'reference': []}
+    for r in range(args.repeats):
+        for phase in ('reference', 'harness') if r % 2 == 0 else ('harness', 'reference'):
+            res = run_phase(phase, args)
+            results[phase].append(res)
+            extra = f', whole train() {res["train_call_s"]:.1f} s' if phase == 'harness' else ''
+            print(f'  run {r} {phase:9s}: epoch {res["epoch_s"]:.2f} s ({res["iters"]} iters), peak RSS '
+                  f'{res["peak_rss_mb"]:.0f} MB, peak anon {res["peak_anon_mb"]:.0f} MB{extra}', flush=True)
+    h = min(x['epoch_s'] for x in results['harness'])
+    ref = min(x['epoch_s'] for x in results['reference'])
+    print(f'harness epoch {h:.2f} s | hand-written loop epoch {ref:.2f} s | ratio {h / ref:.3f} '
+          f'(overhead {100 * (h / ref - 1):+.1f}%; target <= +10%)')
+    print(f'peak RSS harness {max(x["peak_rss_mb"] for x in results["harness"]):.0f} MB, reference '
+          f'{max(x["peak_rss_mb"] for x in results["reference"]):.0f} MB (store train split: '
+          f'{N_DATASETS * N_TRAIN_TOTAL * DIM * 2 / 2**20:.0f} MB float16, memory-mapped)')
+
+
+if __name__ == '__main__':
+    main()
