@@ -196,7 +196,13 @@ def _summary(main: tables.Table, config) -> list[str]:
         d, ci, n, p = r['delta'] * 100, r['delta_ci95'], int(r['n']), r['p']
         ci_txt = 'no interval (one seed)' if ci is None or pd.isna(ci) else f'95% CI ±{ci * 100:.2f}'
         p = None if p is None or pd.isna(p) else float(p)
-        verdict = 'higher' if d > 0 else 'lower' if d < 0 else 'equal'
+        verdict = (
+            f'higher by {d:.2f} points'
+            if d >= 0.005
+            else f'lower by {-d:.2f} points'
+            if d <= -0.005
+            else 'the same to 0.01 points'
+        )
         sig = (
             'significant at 0.05'
             if p is not None and p < 0.05
@@ -205,7 +211,7 @@ def _summary(main: tables.Table, config) -> list[str]:
             else r['note'] or 'no test'
         )
         out.append(
-            f'- {role.capitalize()}s vs experts (mean over datasets): {verdict} by {d:+.2f} points '
+            f'- {role.capitalize()}s vs experts (mean over datasets): {verdict} '
             f'({ci_txt}, n = {n} seeds; paired t-test p = {_pval(p)}, {sig}).'
         )
     return out

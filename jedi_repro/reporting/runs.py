@@ -2,9 +2,9 @@
 
 A configuration is one setting of the hyper-parameters, run with several seeds. Seed runs are grouped by
 their trial parent (``mlflow.parentRunId`` pointing at a ``jedi.role=trial`` run); a seed run without a
-trial parent (a lone ``jedi train``) is grouped by its ``jedi.config_hash`` tag (a hash of the config
-without seed and work dir), or, without that tag, with the lone runs whose parameters are equal once the
-seed and work dir are left out. Seeds of a trial that ended pruned (KILLED) or FAILED are left out, so a
+trial parent (a lone ``jedi train``) is grouped with the lone runs whose parameters are equal once every
+seed-like parameter (``*.seed``, ``work_dir``) is left out, or, when it logged no parameters, by its
+``jedi.config_hash`` tag. Seeds of a trial that ended pruned (KILLED) or FAILED are left out, so a
 configuration is never shown with a partial set of seeds chosen by the pruner; the report says so.
 """
 
@@ -19,8 +19,16 @@ from typing import Any
 from jedi_repro.errors import JediError
 
 ROLES = ('expert', 'student', 'teacher')
-#: Parameters that differ between the seeds of one configuration (as in jedi_repro.tracking's config hash).
-SEED_PARAMS = ('randomness.seed', 'seed', 'work_dir')
+#: Last key components of parameters that differ between the seeds of one configuration
+#: (``randomness.seed``, ``train_dataloader.dataset.seed``, ``work_dir``).
+SEED_PARAMS = ('seed', 'work_dir')
+
+
+def is_seed_param(key: str) -> bool:
+    """True for a parameter that only selects the seed or the run's directory."""
+    return key.rsplit('.', 1)[-1] in SEED_PARAMS
+
+
 #: Tag names of the schema.
 T_ROLE, T_STUDY, T_TRIAL, T_SEED = 'jedi.role', 'jedi.study', 'jedi.trial', 'jedi.seed'
 T_GIT, T_FEATURES, T_CONFIG, T_DMETRICS = (
@@ -268,7 +276,7 @@ def _seed_of(run, params: dict) -> int | None:
 def _params_key(params: dict) -> str:
     import hashlib
 
-    kept = {k: v for k, v in sorted(params.items()) if k not in SEED_PARAMS}
+    kept = {k: v for k, v in sorted(params.items()) if not is_seed_param(k)}
     return 'params:' + hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -345,15 +353,13 @@ def build_run_set(
         if trial is not None:
             key = trial.info.run_id
             tnum = trial.data.tags.get(T_TRIAL) or s.tags.get(T_TRIAL) or None
-            tparams = {k: parse_param(v) for k, v in trial.data.params.items() if k not in SEED_PARAMS}
+            tparams = {k: parse_param(v) for k, v in trial.data.params.items() if not is_seed_param(k)}
         else:
-            key = (
-                ('config:' + s.tags[T_CONFIG])
-                if s.tags.get(T_CONFIG)
-                else _params_key(s.params)
-                if s.params
-                else 'run:' + s.run_id
-            )
+            # parameters first: jedi.config_hash may include seed-like keys (train_dataloader.dataset.seed)
+            if s.params:
+                key = _params_key(s.params)
+            else:
+                key = ('config:' + s.tags[T_CONFIG]) if s.tags.get(T_CONFIG) else 'run:' + s.run_id
             tnum, tparams = s.tags.get(T_TRIAL) or None, {}
         c = configs.get(key)
         if c is None:
@@ -365,7 +371,7 @@ def build_run_set(
         common = {
             k: v
             for k, v in c.seeds[0].params.items()
-            if k not in SEED_PARAMS and all(o.params.get(k) == v for o in c.seeds[1:])
+            if not is_seed_param(k) and all(o.params.get(k) == v for o in c.seeds[1:])
         }
         c.params = {**common, **c.params}
         c.seeds.sort(key=lambda s: (s.seed is None, s.seed if s.seed is not None else 0, s.run_id))

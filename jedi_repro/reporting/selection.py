@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from jedi_repro.reporting.runs import SEED_PARAMS, Configuration, RunSet
+from jedi_repro.reporting.runs import Configuration, RunSet, is_seed_param
 
 #: Used when ``mm_configs/jedi/jedi_default.py`` cannot be read: the paper's setting (DESIGN.md).
 PAPER_DEFAULTS: dict[str, Any] = {
@@ -99,7 +99,7 @@ def study_dimensions(configs: list[Configuration]) -> list[str]:
         return []
     searched = [c for c in configs if c.trial_run_id]
     keys = set().union(*(c.params for c in configs))
-    keys -= set(SEED_PARAMS)
+    keys = {k for k in keys if not is_seed_param(k)}
     keys = {k for k in keys if not any(k.lower().endswith(s) for s in _NOT_DIMENSIONS)}
     dims = []
     for k in keys:

@@ -101,7 +101,7 @@ def test_main_table_literal_values(md):
     assert rows['Δ teacher − expert']['mean'] == '+8.00 ± 1.24 (3)**'
     assert 'paired t-test' in md and 'low power' in md
     assert (
-        'Students vs experts (mean over datasets): higher by +1.50 points (95% CI ±2.15, n = 3 seeds; '
+        'Students vs experts (mean over datasets): higher by 1.50 points (95% CI ±2.15, n = 3 seeds; '
         'paired t-test p = 0.095, not significant at 0.05)' in md
     )
 
