@@ -106,11 +106,11 @@ def run_yt8m(args) -> int:
             timings[f'{name}: study (JEDI trainings)'] = time.perf_counter() - t0
             t0 = time.perf_counter()
             res['report'] = setting_report(res['studies'], out / name)
-            t0 = time.perf_counter()
-            res['teacher_diag'] = [dict(variant=r['variant'], seed=r['seed'], **teacher_diagnostics(r['path']))
-                                   for r in res['runs']]
-            timings[f'{name}: teacher diagnostics'] = time.perf_counter() - t0
             timings[f'{name}: study report'] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            res['teacher_diag'] = [dict(variant=r['variant'], seed=r['seed'],
+                                        **teacher_diagnostics(r['path'])) for r in res['runs']]
+            timings[f'{name}: teacher diagnostics'] = time.perf_counter() - t0
         results[name] = res
     timings['total'] = time.perf_counter() - t_start
     write_bench_report(out, results, timings, argv=['jedi', 'bench', 'yt8m', *sys.argv[3:]])
@@ -288,7 +288,25 @@ def setting_report(studies: list[str], out_dir: Path) -> str | None:
     argv = ['jedi', 'report', *[a for st in studies for a in ('--study', st)], '--out', str(out_dir)]
     path = write_report(out_dir, studies=list(studies), title=f'JEDI on YouTube-8M: {", ".join(studies)}',
                         argv=argv)
+    keep_md_png_csv(out_dir)
     return str(path)
+
+
+def keep_md_png_csv(report_dir: Path) -> None:
+    """The committed benchmark report holds Markdown, PNG and CSV only: drop other files (LaTeX tables)
+    and the Markdown links to them."""
+    import re
+    dropped = []
+    for f in sorted(Path(report_dir).rglob('*')):
+        if f.is_file() and f.suffix.lower() not in ('.md', '.png', '.csv'):
+            dropped.append(f.name)
+            f.unlink()
+    for md in Path(report_dir).rglob('*.md'):
+        text = md.read_text()
+        new = re.sub(r' · \[LaTeX\]\([^)]*\)', '', text)
+        new = re.sub(r'\[LaTeX\]\([^)]*\)', '', new)
+        if new != text:
+            _atomic_write(md, new)
 
 
 # ------------------------------------------------------------------------------------------ report
@@ -302,8 +320,8 @@ def results_frame(results: dict):
             blocks = {**m.get('datasets', {}), 'mean': m.get('mean', {})}
             for ds, roles in blocks.items():
                 for role, vals in roles.items():
-                    rows.append(dict(setting=name, variant=r['variant'], seed=r['seed'], dataset=ds, role=role,
-                                     top1=vals.get('top1'), mean_class=vals.get('mean_class')))
+                    rows.append(dict(setting=name, variant=r['variant'], seed=r['seed'], dataset=ds,
+                                     role=role, top1=vals.get('top1'), mean_class=vals.get('mean_class')))
     return pd.DataFrame(rows)
 
 
@@ -384,7 +402,8 @@ def experts_table(results: dict) -> str:
         for e, s in res['experts'].items():
             lines.append(f'| {name} | {e} | {s["modality"]} | {s["hidden"]} x {s["num_layers"]} | '
                          f'{s["n_labeled"]} | {100 * s["val"].get("acc/top1", float("nan")):.1f} | '
-                         f'{100 * s["test_top1"]:.1f} | {100 * s["test_mean_class"]:.1f} | {s["train_s"]:.1f} |')
+                         f'{100 * s["test_top1"]:.1f} | {100 * s["test_mean_class"]:.1f} | '
+                         f'{s["train_s"]:.1f} |')
     return '\n'.join(lines)
 
 
@@ -392,7 +411,8 @@ def probes_table(results: dict) -> str:
     lines = []
     for name, res in results.items():
         experts = list(res['experts'])
-        lines += [f'**{name}** (test top-1 %; rows: dataset, columns: whose frozen features the probe reads)', '',
+        lines += [f'**{name}** (test top-1 %; rows: dataset, columns: whose frozen features the probe '
+                  'reads)', '',
                   '| dataset | own head | ' + ' | '.join(experts) + ' | all (concat) | pseudo-label acc '
                   '(own head / all probe) on unlabelled train |',
                   '|---|---:|' + '---:|' * len(experts) + '---:|---:|']
@@ -422,9 +442,12 @@ def write_bench_report(out: Path, results: dict, timings: dict, argv: list[str])
     first = next(iter(results.values()))
     parts = [
         '# JEDI on YouTube-8M video-level features', '',
-        f'Command: `{" ".join(argv)}`. Wall time of the whole benchmark: **{timings["total"] / 60:.1f} min** on '
+        f'Command: `{" ".join(argv)}`. Wall time of the whole benchmark: '
+        f'**{timings["total"] / 60:.1f} min** on '
         f'{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), shared with other '
         'jobs while it ran (so this is an upper bound).', '',
+        'Per-setting study reports (statistics, learning curves, ablation plots): '
+        + ', '.join(f'[{n}]({n}/report.md)' for n, r in results.items() if r.get('report')) + '.', '',
         '## Datasets (cut from verticals; `jedi_repro/data/yt8m.py`)', '',
         yt8m.describe_cut(first['cut']), '',
         '## Experts (one per dataset, trained on its labelled train subset only)', '',
@@ -434,8 +457,13 @@ def write_bench_report(out: Path, results: dict, timings: dict, argv: list[str])
         '## Per dataset (top-1, points relative to the expert)', '',
         per_dataset_table(frame), '',
         '## Diagnostics: what the frozen experts know (linear probes on the stores)', '',
+        'A softmax regression on frozen features, fit on the dataset\'s labelled train samples only. "all '
+        '(concat)" reads every expert\'s features: the information a teacher can use (before adjustment). '
+        'Pseudo-label accuracy: on the dataset\'s unlabelled train samples, own expert head vs that '
+        'probe.', '',
         probes_table(results),
-        '## Diagnostics: the trained teachers\' targets (best checkpoint of every run; %, mean over seeds)', '',
+        '## Diagnostics: the trained teachers\' targets (best checkpoint of every run; %, mean over '
+        'seeds)', '',
         'expert / student / teacher: top-1 on the dataset\'s *unlabelled* train samples (the labels JEDI '
         'does not see), i.e. the accuracy of the pseudo-labels the KD term distils there. The last two '
         'columns are measured on the other datasets\' train samples, where this dataset\'s classes have no '

@@ -113,7 +113,8 @@ def load_vocabulary(path: str | os.PathLike) -> Vocabulary:
             try:
                 idx = int(row['Index'])
             except (TypeError, ValueError):
-                raise YT8MDataError(f'{path}, line {row_no}: Index {row["Index"]!r} is not an integer') from None
+                raise YT8MDataError(
+                    f'{path}, line {row_no}: Index {row["Index"]!r} is not an integer') from None
             name = (row['Name'] or '').strip()
             if not name:
                 continue  # unnamed labels cannot be reported; they are treated as absent

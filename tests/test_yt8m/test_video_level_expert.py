@@ -91,7 +91,8 @@ def test_settings_load_and_reject_unknown_keys(tmp_path):
 
 
 def test_expert_name_says_what_it_sees():
-    assert E.expert_name('sports', dict(modality='rgb+audio', hidden=256, num_layers=1)) == 'sports_rgbaudio256'
+    spec = dict(modality='rgb+audio', hidden=256, num_layers=1)
+    assert E.expert_name('sports', spec) == 'sports_rgbaudio256'
     assert E.expert_name('arts', dict(modality='audio', hidden=64, num_layers=2)) == 'arts_audio64x2'
 
 
@@ -113,7 +114,8 @@ def test_runner_trains_expert_and_builds_store(synth_yt8m, tmp_path):
     setting = Config(dict(name='t', cut={}, labeled_fraction=1.0, labeled_seed=0,
                           experts=dict(sports=dict(modality='audio', hidden=8, max_epochs=40),
                                        autos=dict(modality='rgb', hidden=4, num_layers=2, max_epochs=2))))
-    summary = E.build_yt8m_store(d, cut, setting, tmp_path / 'store', tmp_path / 'experts', log=lambda s: None)
+    summary = E.build_yt8m_store(d, cut, setting, tmp_path / 'store', tmp_path / 'experts',
+                                 log=lambda s: None)
     assert set(summary) == {'sports_audio8', 'autos_rgb4x2'}
     assert summary['sports_audio8']['val']['acc/top1'] >= 0.75  # 2 classes, separable in audio
     store = FeatureStore.open(tmp_path / 'store')
@@ -126,7 +128,8 @@ def test_runner_trains_expert_and_builds_store(synth_yt8m, tmp_path):
     # the expert's head in the store reproduces its own predictions on its own dataset
     w, b = store.head('sports_audio8')
     pred = (np.asarray(store.features('sports_audio8', 'sports', 'test')) @ w.T + b).argmax(1)
-    assert float((pred == cut[0].labels['test']).mean()) == pytest.approx(summary['sports_audio8']['test_top1'])
+    own_top1 = summary['sports_audio8']['test_top1']
+    assert float((pred == cut[0].labels['test']).mean()) == pytest.approx(own_top1)
     ckpt = torch.load(tmp_path / 'experts' / 'sports_audio8' / 'expert.pth', weights_only=True)
     assert ckpt['meta']['modality'] == 'audio'
 
