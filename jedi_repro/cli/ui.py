@@ -1,9 +1,13 @@
 """`jedi ui`: start the MLflow UI on the workspace database (loopback by default)."""
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import time
+
+STOP_GRACE_S = 15.0
 
 
 def register(sub):
@@ -38,27 +42,29 @@ def _ui(args) -> int:
     print(f'MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
     # Own process group, so stopping `jedi ui` (SIGTERM/SIGINT to its PID) stops mlflow and its workers.
     proc = subprocess.Popen(cmd, start_new_session=True)
+    stopping: list[float] = []
 
     def stop(signum, frame):
-        _terminate(proc)
-        sys.exit(0)
+        # Only forward the signal here: waiting inside a handler can deadlock on Popen's wait lock.
+        if not stopping:
+            stopping.append(time.monotonic())
+            _signal_group(proc, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while True:
+        try:
+            rc = proc.wait(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            if stopping and time.monotonic() - stopping[0] > STOP_GRACE_S:
+                _signal_group(proc, signal.SIGKILL)
+    _signal_group(proc, signal.SIGTERM)  # stragglers of the group (uvicorn workers)
+    return 0 if stopping else rc
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
     try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        _terminate(proc)
-        return 0
-
-
-def _terminate(proc: subprocess.Popen) -> None:
-    import os
-
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

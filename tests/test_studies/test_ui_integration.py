@@ -1,0 +1,82 @@
+"""`jedi ui` serves the real MLflow server on loopback; its REST API lists the study's runs."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from jedi_repro.studies.runner import run_study
+
+from .conftest import write_spec
+
+pytestmark = pytest.mark.integration
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _listen_addresses(port: int) -> set[str]:
+    """Local addresses (hex, /proc/net/tcp) of sockets listening on ``port``."""
+    found = set()
+    for table in ('/proc/net/tcp', '/proc/net/tcp6'):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            addr, hexport = local.split(':')
+            if state == '0A' and int(hexport, 16) == port:  # 0A = LISTEN
+                found.add(addr)
+    return found
+
+
+def _api(port, path, body=None):
+    url = f'http://127.0.0.1:{port}/api/2.0/mlflow/{path}'
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def test_jedi_ui_rest_api_lists_study_runs(tmp_path, toy_store, stub_path):
+    spec = write_spec(tmp_path, toy_store, 'name: uistudy\nseeds: [0]\nspace:\n  model.gamma: [0.0, 0.4]\n'
+                      'sampler: grid\nobjective: mean/teacher/top1\n')
+    run_study(spec, workers=1, train_fn=stub_path, progress=False)
+    port = _free_port()
+    jedi = os.path.join(os.path.dirname(sys.executable), 'jedi')
+    proc = subprocess.Popen([jedi, 'ui', '--port', str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 90
+        exp = None
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                exp = _api(port, 'experiments/get-by-name?experiment_name=uistudy')['experiment']
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.5)
+        assert exp is not None, proc.stdout.read().decode() if proc.poll() is not None else 'server not up'
+        runs = _api(port, 'runs/search', {'experiment_ids': [exp['experiment_id']], 'max_results': 100})['runs']
+        tags = [{t['key']: t['value'] for t in r['data']['tags']} for r in runs]
+        roles = sorted(t['jedi.role'] for t in tags)
+        assert roles == ['seed', 'seed', 'study', 'trial', 'trial']
+        assert all(r['info']['status'] == 'FINISHED' for r in runs)
+        seed_run = next(r for r, t in zip(runs, tags) if t['jedi.role'] == 'seed')
+        assert any(m['key'] == 'test/mean/teacher/top1' for m in seed_run['data']['metrics'])
+        assert _listen_addresses(port) == {'0100007F'}  # bound to 127.0.0.1 only
+    finally:
+        proc.send_signal(signal.SIGTERM)  # stop by PID; `jedi ui` stops the server's process group
+        rc = proc.wait(timeout=30)
+    assert rc == 0
+    with socket.socket() as s:
+        assert s.connect_ex(('127.0.0.1', port)) != 0  # nothing listens any more
