@@ -47,7 +47,7 @@ def learning_curves(
         history: ``{dataset: {role: [per-seed [(epoch, value)], ...]}}``.
         datasets: ``{dataset: metric}``.
     """
-    panels = [d for d in datasets if any(history.get(d, {}).values())]
+    panels = [d for d in datasets if any(any(runs) for runs in history.get(d, {}).values())]
     if not panels:
         return None
     fig = Figure(figsize=(4.2 * len(panels), 3.3))

@@ -140,6 +140,12 @@ def _build(
             'Validation metric per epoch for each role, mean over seeds with a 95% band.',
             '',
         ]
+    else:
+        md += [
+            'No per-epoch validation metrics (`val/...` with steps) were logged for these runs, so there '
+            'are no learning curves.',
+            '',
+        ]
 
     searches: list[str] = []
     for study, cs in by_study.items():

@@ -175,7 +175,13 @@ def paper_configuration(
     matching = [c for c in cands if all(same_value(c.params[k], defaults[k]) for k in keys if k in c.params)]
     if matching:
         top = max(matching, key=lambda c: (len(c.seeds), -configs.index(c)))
-        agreed = ', '.join(f'{k}={defaults[k]}' for k in keys if k in top.params) or 'no recorded dimension'
+        agreed = ', '.join(f'{k}={defaults[k]}' for k in keys if k in top.params)
+        if not agreed:
+            return top, (
+                f'{top.label} has fusion concat and gamma > 0 (no study dimension to compare with the '
+                'default configuration)'
+                + ('' if len(matching) == 1 else f'; of {len(matching)} such, the one with the most seeds')
+            )
         extra = (
             f'; {len(matching)} configurations match, the one with the most seeds is shown'
             if len(matching) > 1
