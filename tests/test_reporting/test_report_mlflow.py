@@ -295,7 +295,9 @@ def test_experiment_mode_groups_lone_runs_without_the_seed(store, tmp_path):
     assert rows['JEDI student']['alpha (top1)'] == hand_cell([0.64, 0.66], [0.6, 0.6])  # one config, n = 2
     text = (out / 'report.md').read_text()
     assert '--cfg-options randomness.seed=1' in text
-    assert 'so there are no learning curves' in text and not (out / 'figures' / 'learning_curves.png').exists()
+    assert (
+        'so there are no learning curves' in text and not (out / 'figures' / 'learning_curves.png').exists()
+    )
 
 
 def test_cli_exit_codes(store, tmp_path, capsys):
