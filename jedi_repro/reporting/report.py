@@ -293,6 +293,8 @@ def _ablation_section(frame, run_set, study, dims: list[str], cs, tabs: Path, fi
             'Mean over datasets; bars: mean over seeds, error bars: 95% CI; the y axis does not start at 0.',
             '',
         ]
+    else:
+        md += ['No bar chart: some configurations lack a value for every dataset, so no mean over datasets.', '']
     if LABEL_FRACTION in dims:
         md += _label_fraction(frame, study, dims, cs, figs)
     return md
