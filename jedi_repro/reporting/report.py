@@ -294,7 +294,10 @@ def _ablation_section(frame, run_set, study, dims: list[str], cs, tabs: Path, fi
             '',
         ]
     else:
-        md += ['No bar chart: some configurations lack a value for every dataset, so no mean over datasets.', '']
+        md += [
+            'No bar chart: some configurations lack a value for every dataset, so no mean over datasets.',
+            '',
+        ]
     if LABEL_FRACTION in dims:
         md += _label_fraction(frame, study, dims, cs, figs)
     return md
