@@ -123,7 +123,11 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     total = _target(study, spec, n_trials)
     deadline = t0 + timeout_s if timeout_s else None
     logs = workspace.path('studies', spec.name, 'logs', mkdir=True)
-    procs = [_spawn(spec, url, i, n_trials, deadline, train_fn, logs) for i in range(workers)]
+    if _nothing_to_do(study, spec, n_trials):
+        procs = []
+        print(f'study {spec.name}: nothing left to run', flush=True)
+    else:
+        procs = [_spawn(spec, url, i, n_trials, deadline, train_fn, logs) for i in range(workers)]
     codes = _wait(procs, study, total, progress)
     counts = state_counts(study)
     wall = time.time() - t0
@@ -140,6 +144,17 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
         raise JediError(f'study {spec.name}: {what}. Trials it left RUNNING are failed and retried once when '
                         f'you re-run `jedi study run {spec.path}`.')
     return summary
+
+
+def _nothing_to_do(study, spec: StudySpec, n_trials: int | None) -> bool:
+    """A grid with no waiting point, or a used-up trial budget: starting workers would only cost time."""
+    from optuna.trial import TrialState
+
+    from jedi_repro.studies.worker import budget_used
+
+    if spec.is_grid and not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        return True
+    return n_trials is not None and budget_used(study) >= n_trials
 
 
 def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path) -> subprocess.Popen:

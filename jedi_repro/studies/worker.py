@@ -15,6 +15,7 @@ from jedi_repro.studies import recovery
 from jedi_repro.studies.objective import DEFAULT_TRAIN_FN, TrialContext, resolve_callable, run_trial
 
 MAX_CONSECUTIVE_FAILURES = 3
+OVER_BUDGET_ATTR = 'jedi.over_budget'
 
 
 def budget_used(study) -> int:
@@ -25,9 +26,26 @@ def budget_used(study) -> int:
     for t in study.get_trials(deepcopy=False):
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
             used += 1
-        elif t.state == TrialState.FAIL and not t.user_attrs.get(recovery.STALE_ATTR):
+        elif t.state == TrialState.FAIL and not (t.user_attrs.get(recovery.STALE_ATTR)
+                                                 or t.user_attrs.get(OVER_BUDGET_ATTR)):
             used += 1
     return used
+
+
+def over_budget(study, trial, n_trials: int) -> bool:
+    """Whether ``trial`` is beyond the budget: two workers can both pass the check before ``ask``; the
+    trial with the higher number then yields, so the study runs exactly ``n_trials``."""
+    from optuna.trial import TrialState
+
+    earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
+    used = 0
+    for t in earlier:
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+            used += 1
+        elif t.state == TrialState.FAIL and not (t.user_attrs.get(recovery.STALE_ATTR)
+                                                 or t.user_attrs.get(OVER_BUDGET_ATTR)):
+            used += 1
+    return used >= n_trials
 
 
 def claim_waiting(study):
@@ -89,6 +107,10 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
             break
         trial = claim_waiting(study) if spec.is_grid else study.ask()
         if trial is None:
+            break
+        if n_trials is not None and not spec.is_grid and over_budget(study, trial, n_trials):
+            trial.set_user_attr(OVER_BUDGET_ATTR, True)  # not counted, not a configuration: no MLflow run
+            study.tell(trial, state=TrialState.FAIL)
             break
         trial.set_user_attr(recovery.WORKER_ATTR, recovery.worker_identity())
         print(f'[worker {worker_index}] trial {trial.number} started', flush=True)
