@@ -2,8 +2,8 @@
 
 cut (``jedi_repro.data.yt8m``) -> experts + feature store per setting
 (``jedi_repro.experts.video_level_expert``, ``mm_configs/yt8m/setting_*.py``) -> diagnostics (what each
-frozen expert knows about every dataset) -> studies (``studies/yt8m_<setting>.yaml``: JEDI paper settings,
-gamma = 0 and fusion ablations, 5 seeds) -> reports (``--out``, default ``reports/yt8m``).
+frozen expert knows about every dataset) -> studies (``studies/yt8m_<setting>_{fusion,gamma0}.yaml``: JEDI
+paper settings, gamma = 0 and fusion ablations, 5 seeds) -> reports (``--out``, default ``reports/yt8m``).
 
 Every stage reuses the previous stage's files under the workspace root (``$JEDI_HOME``): a store that
 exists is reused unless ``--overwrite``; a study that is complete is not re-run (Optuna journal).
@@ -30,10 +30,10 @@ def register(sub):
     y = bsub.add_parser(
         'yt8m', help='JEDI on YouTube-8M video-level features: cut -> experts -> store -> studies -> report',
         description='Cut disjoint single-label datasets from YouTube-8M verticals, train one video-level '
-                    'expert per dataset (mmengine Runner), build one feature store per setting (main: 50%% '
-                    'labels; scarce: 10%%; hetero: RGB-only / audio-only experts of different widths), run '
-                    'the studies studies/yt8m_<setting>.yaml (JEDI paper settings, gamma=0 and fusion '
-                    'ablations, 5 seeds) and write the report.')
+                    'expert per dataset (mmengine Runner), build one feature store per setting (main: 50% '
+                    'labels; scarce: 10%; hetero: RGB-only / audio-only experts of different widths), run '
+                    'the studies studies/yt8m_<setting>_{fusion,gamma0}.yaml (JEDI paper settings, gamma=0 '
+                    'and fusion ablations, 5 seeds) and write the report.')
     y.add_argument('--data', help='directory with yt8m_validate_0000-0099.npz and vocabulary.csv (default '
                                   '$JEDI_YT8M, else ../shared/data/yt8m next to the repository)')
     y.add_argument('--out', default='reports/yt8m', help='report directory (default reports/yt8m)')
