@@ -10,13 +10,17 @@ Pickles can run arbitrary code when loaded, so nothing is unpickled unless the c
 ``trust_pickle=True`` (``--trust-pickle``). The experts' heads are read from their checkpoints with
 ``torch.load(weights_only=True)``.
 
+Note: ``FeatureHead`` pools the backbone output, which is the input of the classifier Linear for TSN, TSM,
+I3D, SlowOnly, TimeSformer, ... but not for X3D (whose head has a hidden ``fc1``); the importer rejects a
+feature/head dim mismatch, so extract X3D experts with ``jedi extract`` instead.
+
 A spec (YAML or JSON; relative paths are relative to the spec file) says what goes where::
 
     datasets:
       ucf101:
         classes: ucf101_classes.txt          # one name per line, or a YAML list
         metric: top1                         # or mAP
-        splits: {train: ucf101_train_split_1_videos.txt, test: ucf101_val_split_1_videos.txt}
+        splits: {train: ucf_train.txt, val: ucf_val.txt, test: ucf_test.txt}   # the store needs all 3
         labeled: ucf101_train_labeled.txt    # optional: the labelled subset of train (default: all)
     experts:
       tsn_ucf101:
@@ -24,7 +28,7 @@ A spec (YAML or JSON; relative paths are relative to the spec file) says what go
         checkpoint: tsn_ucf101.pth           # head = <head_layer>.weight / .bias of its state_dict
         head_layer: cls_head.fc_cls          # default; cls_head.fc2 for X3D
         features:                            # OUTPUT_PREFIX of clip_feature_extraction per block
-          ucf101: {train: feats/tsn/ucf101_train, test: feats/tsn/ucf101_test}
+          ucf101: {train: feats/tsn/ucf_train, val: feats/tsn/ucf_val, test: feats/tsn/ucf_test}
 """
 from __future__ import annotations
 
