@@ -209,28 +209,50 @@ def aggregate_seeds(per_seed: list[Mapping[str, float]]) -> dict[str, float]:
     return out
 
 
+def start_train_run(work_dir: str | Path, features: str | Path | None = None,
+                    experiment: str = TRAIN_EXPERIMENT, run_name: str | None = None,
+                    tags: Mapping[str, Any] | None = None, client: RetryingClient | None = None,
+                    seed: int | None = None) -> tuple[RetryingClient, str]:
+    """Open a RUNNING ``jedi.role=seed`` run for a lone ``jedi train`` before training starts.
+
+    Pass ``MLflowMetricsHook(client, run_id)`` to ``train(extra_hooks=...)`` for per-epoch ``val/...``
+    metrics, then :func:`log_train_run` with ``run_id`` (or ``end_run(client, run_id, 'FAILED')``).
+
+    Returns:
+        ``(client, run_id)``.
+    """
+    client = client or RetryingClient()
+    exp_id = get_or_create_experiment(client, experiment)
+    all_tags = base_tags(experiment, features)
+    all_tags.update({'jedi.trial': '', 'jedi.seed': '' if seed is None else seed,
+                     'jedi.work_dir': str(work_dir)})
+    all_tags.update(tags or {})
+    return client, start_run(client, exp_id, 'seed', run_name or Path(work_dir).name, all_tags)
+
+
 def log_train_run(metrics: Mapping[str, Any], cfg: Any, work_dir: str | Path,
                   features: str | Path | None = None, experiment: str = TRAIN_EXPERIMENT,
                   run_name: str | None = None, tags: Mapping[str, Any] | None = None,
-                  client: RetryingClient | None = None) -> str:
+                  client: RetryingClient | None = None, run_id: str | None = None) -> str:
     """Log one finished ``jedi train`` as a single run (``jedi.role=seed``) and return its run id.
 
     Args:
         metrics: the dict ``train()`` returned (also in ``WORK_DIR/metrics.json``).
         cfg: the config path, ``mmengine.Config`` or dict that was trained.
-        work_dir: the run's work dir (recorded as a tag; its ``metrics.json`` is the artifact).
+        work_dir: the run's work dir (recorded as a tag).
         features: the feature store directory, for its hash and per-dataset metric.
         experiment: the MLflow experiment; ``jedi-train`` by default.
         run_name: the run name; default the work dir's name.
         tags: extra tags.
         client: a tracking client; default one on ``workspace.mlflow_uri()``.
+        run_id: a run opened by :func:`start_train_run` (it already holds per-epoch metrics); default:
+            a new run.
     """
+    if run_id is None:
+        client, run_id = start_train_run(work_dir, features, experiment, run_name, tags, client,
+                                         seed=metrics.get('seed'))
     client = client or RetryingClient()
-    exp_id = get_or_create_experiment(client, experiment)
-    all_tags = base_tags(experiment, features)
-    all_tags.update({'jedi.trial': '', 'jedi.seed': metrics.get('seed', ''), 'jedi.work_dir': str(work_dir)})
-    all_tags.update(tags or {})
-    run_id = start_run(client, exp_id, 'seed', run_name or Path(work_dir).name, all_tags)
+    set_tags(client, run_id, {'jedi.seed': metrics.get('seed', '')})
     try:
         log_seed_result(client, run_id, metrics, cfg, features)
     except BaseException:

@@ -70,3 +70,16 @@ def test_metrics_hook_logs_per_epoch(client):
     hist = client.get_metric_history(run_id, 'val/mean/student/top1')
     assert [(m.step, round(m.value, 3)) for m in hist] == [(1, 0.1), (2, 0.2)]
     assert 'val/note' not in client.get_run(run_id).data.metrics
+
+
+@pytest.mark.integration
+def test_start_then_log_train_run_keeps_epoch_metrics(client, tmp_path):
+    from jedi_repro.tracking.hook import MLflowMetricsHook
+
+    client, run_id = runs.start_train_run(tmp_path, client=client)
+    MLflowMetricsHook(client, run_id).after_val_epoch(SimpleNamespace(epoch=1), {'mean/student/top1': 0.3})
+    assert client.get_run(run_id).info.status == 'RUNNING'
+    assert runs.log_train_run(METRICS, METRICS['config'], tmp_path, run_id=run_id, client=client) == run_id
+    run = client.get_run(run_id)
+    assert run.info.status == 'FINISHED' and run.data.tags['jedi.seed'] == '3'
+    assert {'val/mean/student/top1', 'test/mean/student/top1'} <= set(run.data.metrics)
