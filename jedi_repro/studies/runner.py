@@ -44,8 +44,8 @@ def enqueue_grid(study, spec: StudySpec, max_retry: int = recovery.MAX_RETRY) ->
             done.add(key)
         elif t.state in (TrialState.RUNNING, TrialState.WAITING):
             active.add(key)
-        elif t.state == TrialState.FAIL:
-            failed[key] = failed.get(key, 0) + 1
+        elif t.state == TrialState.FAIL and not t.user_attrs.get('jedi.interrupted'):
+            failed[key] = failed.get(key, 0) + 1  # interrupted by the user: not an attempt
     added = 0
     for point in grid_points(spec.space):
         key = grid_key(point)
@@ -128,7 +128,11 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
         print(f'study {spec.name}: nothing left to run', flush=True)
     else:
         procs = [_spawn(spec, url, i, n_trials, deadline, train_fn, logs) for i in range(workers)]
-    codes = _wait(procs, study, total, progress)
+    try:
+        codes = _wait(procs, study, total, progress)
+    except KeyboardInterrupt:
+        end_run(client, parent, 'KILLED')
+        raise
     counts = state_counts(study)
     wall = time.time() - t0
     died = [(i, c) for i, c in enumerate(codes) if c != 0]

@@ -16,36 +16,30 @@ from jedi_repro.studies.objective import DEFAULT_TRAIN_FN, TrialContext, resolve
 
 MAX_CONSECUTIVE_FAILURES = 3
 OVER_BUDGET_ATTR = 'jedi.over_budget'
+INTERRUPTED_ATTR = 'jedi.interrupted'
+NOT_COUNTED = (recovery.STALE_ATTR, OVER_BUDGET_ATTR, INTERRUPTED_ATTR)
+
+
+def uses_budget(trial) -> bool:
+    """Finished, running, and failed trials count against ``n_trials``; trials failed because their worker
+    died, the user interrupted them, or they were over budget do not."""
+    from optuna.trial import TrialState
+
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
+        return True
+    return trial.state == TrialState.FAIL and not any(trial.user_attrs.get(a) for a in NOT_COUNTED)
 
 
 def budget_used(study) -> int:
-    """Trials that count against ``n_trials``: finished, running, and failed ones that were not stale."""
-    from optuna.trial import TrialState
-
-    used = 0
-    for t in study.get_trials(deepcopy=False):
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
-            used += 1
-        elif t.state == TrialState.FAIL and not (t.user_attrs.get(recovery.STALE_ATTR)
-                                                 or t.user_attrs.get(OVER_BUDGET_ATTR)):
-            used += 1
-    return used
+    """How many trials count against ``n_trials``."""
+    return sum(uses_budget(t) for t in study.get_trials(deepcopy=False))
 
 
 def over_budget(study, trial, n_trials: int) -> bool:
     """Whether ``trial`` is beyond the budget: two workers can both pass the check before ``ask``; the
     trial with the higher number then yields, so the study runs exactly ``n_trials``."""
-    from optuna.trial import TrialState
-
     earlier = [t for t in study.get_trials(deepcopy=False) if t.number < trial.number]
-    used = 0
-    for t in earlier:
-        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING):
-            used += 1
-        elif t.state == TrialState.FAIL and not (t.user_attrs.get(recovery.STALE_ATTR)
-                                                 or t.user_attrs.get(OVER_BUDGET_ATTR)):
-            used += 1
-    return used >= n_trials
+    return sum(uses_budget(t) for t in earlier) >= n_trials
 
 
 def claim_waiting(study):
@@ -117,6 +111,11 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
         with recovery.Heartbeat(study, trial._trial_id):
             try:
                 values = run_trial(trial, ctx)
+            except KeyboardInterrupt:
+                # Stopped by the user: not a failure of the configuration (no budget, no retry used up).
+                trial.set_user_attr(INTERRUPTED_ATTR, True)
+                study.tell(trial, state=TrialState.FAIL)
+                raise
             except optuna.TrialPruned as exc:
                 study.tell(trial, state=TrialState.PRUNED)
                 print(f'[worker {worker_index}] trial {trial.number} pruned: {exc}', flush=True)
@@ -151,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     except JediError as exc:
         print(f'error: {exc}', file=sys.stderr, flush=True)
         return 1
+    except KeyboardInterrupt:
+        print(f'[worker {args.index}] interrupted', flush=True)
+        return 130
     print(f'[worker {args.index}] done, {ran} trial(s)', flush=True)
     return 0
 
