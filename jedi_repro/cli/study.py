@@ -18,7 +18,8 @@ def register(sub):
     run.add_argument('--storage', default=None,
                      help='Optuna storage: RDB URL (postgresql://...) or journal file path '
                           '(default $JEDI_HOME/studies/<name>.journal)')
-    run.add_argument('--n-trials', type=int, default=None, help='total trials of the study (overrides budget)')
+    run.add_argument('--n-trials', type=int, default=None,
+                     help='total trials of the study (overrides budget)')
     run.add_argument('--timeout', type=float, default=None, help='seconds after which no new trial starts')
     run.add_argument('--no-progress', action='store_true', help='no progress bar')
     run.set_defaults(func=_run)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import importlib
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from jedi_repro import workspace
 from jedi_repro.errors import JediError
@@ -12,8 +13,16 @@ from jedi_repro.studies import recovery
 from jedi_repro.studies.space import suggest
 from jedi_repro.studies.spec import StudySpec
 from jedi_repro.tracking import provenance
-from jedi_repro.tracking.runs import (aggregate_seeds, end_run, log_metrics, log_params, log_seed_result,
-                                      metrics_from_json, set_tags, start_run)
+from jedi_repro.tracking.runs import (
+    aggregate_seeds,
+    end_run,
+    log_metrics,
+    log_params,
+    log_seed_result,
+    metrics_from_json,
+    set_tags,
+    start_run,
+)
 
 DEFAULT_TRAIN_FN = 'jedi_repro.engine.train:train'
 
@@ -94,7 +103,8 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
                 config = provenance.flatten(metrics.get('config') or {})
                 log_params(client, trial_run, {k: v for k, v in config.items()
                                                if k not in cfg_values and k not in provenance.SEED_KEYS})
-                set_tags(client, trial_run, {'jedi.config_hash': provenance.config_hash(metrics.get('config') or {})})
+                set_tags(client, trial_run,
+                         {'jedi.config_hash': provenance.config_hash(metrics.get('config') or {})})
             per_seed.append(metrics_from_json(metrics))
             values.append([objective_value(metrics, o.metric) for o in spec.objectives])
         log_metrics(client, trial_run, aggregate_seeds(per_seed))

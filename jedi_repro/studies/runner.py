@@ -109,7 +109,8 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     spec = load_spec(spec_path)
     if not (spec.features / 'manifest.json').is_file():
         raise JediError(f'study spec {spec.path}: field "features": {spec.features} is not a feature store '
-                        '(no manifest.json); run `jedi extract` or `jedi demo`, or point "features" elsewhere')
+                        '(no manifest.json); run `jedi extract` or `jedi demo`, or point "features" '
+                        'elsewhere')
     url = storage_url(spec, storage)
     if url.startswith('sqlite:') and workers > 1:
         print('warning: SQLite storage locks under parallel workers; prefer the default journal file',
@@ -232,7 +233,7 @@ def _best_values(study, spec: StudySpec) -> dict[str, float]:
 
 
 def study_status(spec_path: str | Path, storage: str | None = None, top: int = 5) -> str:
-    """A text report: trials by state, grid progress, and the best trials (Pareto front if multi-objective)."""
+    """A text report: trials by state, grid progress, the best trials (Pareto front if multi-objective)."""
     from optuna.trial import TrialState
 
     spec = load_spec(spec_path, check_paths=False)

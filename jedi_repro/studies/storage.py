@@ -91,7 +91,8 @@ def load_study(spec: StudySpec, url: str, worker_index: int = 0, create: bool = 
                             f'run `jedi study run {spec.path}` first') from exc
     stored = [d.name.lower() for d in study.directions]
     if stored != spec.directions:
-        raise JediError(f'study spec {spec.path}: field "objectives" directions {spec.directions} differ from '
+        raise JediError(f'study spec {spec.path}: field "objectives" directions {spec.directions} differ '
+                        'from '
                         f'the stored study\'s {stored}; give the changed spec a new "name"')
     fp = study.user_attrs.get('jedi.spec_fingerprint')
     if fp is None and create:

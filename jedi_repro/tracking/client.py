@@ -9,7 +9,8 @@ from __future__ import annotations
 import functools
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from jedi_repro import workspace
 from jedi_repro.errors import JediError

@@ -1,7 +1,7 @@
 """mmengine hook that logs per-epoch validation metrics to one MLflow run at ``step=epoch``."""
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from mmengine.hooks import Hook
 

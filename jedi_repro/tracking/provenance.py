@@ -4,9 +4,10 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 PACKAGES = ('jedi_repro', 'torch', 'numpy', 'mmengine', 'mmaction2', 'mmcv-lite', 'mlflow', 'optuna')
 # Keys that differ between the seeds of one configuration; left out of the configuration hash.
@@ -56,7 +57,8 @@ def dataset_metrics(features: str | Path, metrics: Mapping[str, Any] | None = No
         store = FeatureStore.open(features, check_values=False)
         return {name: store.dataset(name).get('metric', 'top1') for name in store.dataset_names}
     datasets = (metrics or {}).get('datasets', {})
-    return {name: ('mAP' if 'mAP' in roles.get('student', {}) else 'top1') for name, roles in datasets.items()}
+    return {name: ('mAP' if 'mAP' in roles.get('student', {}) else 'top1')
+            for name, roles in datasets.items()}
 
 
 def flatten(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:

@@ -33,7 +33,8 @@ def _prepare(spec_path):
 @pytest.mark.integration
 def test_failed_trial_ends_runs_failed_and_is_retried_once(tmp_path, toy_store, stub_path, monkeypatch):
     monkeypatch.setenv('JEDI_STUB_FAIL_GAMMA', '0.4')
-    spec_path = write_spec(tmp_path, toy_store, 'name: failing\nseeds: [0, 1]\nspace:\n  model.gamma: [0.0, 0.4]\n'
+    spec_path = write_spec(tmp_path, toy_store, 'name: failing\nseeds: [0, 1]\n'
+                           'space:\n  model.gamma: [0.0, 0.4]\n'
                            'sampler: grid\nobjective: mean/student/top1\n')
     spec, client, study = _prepare(spec_path)
     assert run_worker(str(spec_path), storage_url(spec), train_fn=stub_path) == 2
@@ -53,7 +54,8 @@ def test_failed_trial_ends_runs_failed_and_is_retried_once(tmp_path, toy_store, 
 
 @pytest.mark.integration
 def test_tpe_budget_and_median_pruning(tmp_path, toy_store, stub_path):
-    spec_path = write_spec(tmp_path, toy_store, 'name: tpe\nseeds: [0]\ncfg_options: {train_cfg.max_epochs: 3}\n'
+    spec_path = write_spec(tmp_path, toy_store, 'name: tpe\nseeds: [0]\n'
+                           'cfg_options: {train_cfg.max_epochs: 3}\n'
                            'space:\n  model.gamma: {type: float, low: 0.0, high: 1.0}\n'
                            'sampler: {type: tpe, seed: 3}\nobjective: mean/student/top1\n'
                            'pruner: {type: median, n_startup_trials: 1, n_warmup_steps: 0}\n'

@@ -6,8 +6,8 @@ from jedi_repro.studies.space import decode, grid_key, grid_points, parse_space,
 
 
 def test_distributions_and_grid():
-    space = parse_space({'model.gamma': [0.0, 0.4], 'train_cfg.max_epochs': {'type': 'int', 'low': 2, 'high': 6,
-                                                                             'step': 2},
+    space = parse_space({'model.gamma': [0.0, 0.4],
+                         'train_cfg.max_epochs': {'type': 'int', 'low': 2, 'high': 6, 'step': 2},
                          'model.teacher_dropout': {'type': 'float', 'low': 0.0, 'high': 0.5, 'step': 0.25},
                          'optim_wrapper.optimizer.lr': {'type': 'log', 'low': 1e-4, 'high': 1e-2}}, 'w')
     assert space['optim_wrapper.optimizer.lr'].distribution().log

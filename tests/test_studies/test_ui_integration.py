@@ -66,7 +66,8 @@ def test_jedi_ui_rest_api_lists_study_runs(tmp_path, toy_store, stub_path):
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.5)
         assert exp is not None, proc.stdout.read().decode() if proc.poll() is not None else 'server not up'
-        runs = _api(port, 'runs/search', {'experiment_ids': [exp['experiment_id']], 'max_results': 100})['runs']
+        body = {'experiment_ids': [exp['experiment_id']], 'max_results': 100}
+        runs = _api(port, 'runs/search', body)['runs']
         tags = [{t['key']: t['value'] for t in r['data']['tags']} for r in runs]
         roles = sorted(t['jedi.role'] for t in tags)
         assert roles == ['seed', 'seed', 'study', 'trial', 'trial']

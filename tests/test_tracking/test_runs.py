@@ -8,7 +8,8 @@ from jedi_repro.tracking import runs
 from jedi_repro.tracking.client import RetryingClient
 
 METRICS = {
-    'datasets': {'ucf': {r: {'top1': 0.5, 'top5': 0.9, 'mean_class': 0.4} for r in ('expert', 'student', 'teacher')}},
+    'datasets': {'ucf': {r: {'top1': 0.5, 'top5': 0.9, 'mean_class': 0.4}
+                         for r in ('expert', 'student', 'teacher')}},
     'mean': {r: {'top1': 0.5, 'top5': 0.9, 'mean_class': 0.4} for r in ('expert', 'student', 'teacher')},
     'seed': 3, 'config': {'model': {'gamma': 0.4}, 'train_cfg': {'max_epochs': 4}, 'randomness': {'seed': 3}},
     'wall_s': 1.5}
