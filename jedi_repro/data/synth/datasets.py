@@ -33,7 +33,7 @@ class DatasetSpec:
     labeled_fraction: float = 1.0
     metric: str = 'top1'
     action_span: tuple[float, float] = (1.0, 1.0)
-    amp: tuple[float, float] = (0.25, 0.35)
+    amp: tuple[float, float] = (0.3, 0.4)
     extra: dict = field(default_factory=dict)
 
 
@@ -48,7 +48,7 @@ KINETICS_LIKE = DatasetSpec(
         'orbit_anticlockwise': ('orbit_ccw',), 'zigzag': ('zigzag',), 'blink': ('blink',),
     },
     domain=Domain(size=(32, 32), n_frames=8, shapes=('triangle', 'arrow', 'bar', 'ell'), palette='random',
-                  background='plain', noise=4.0, camera='none'),
+                  background='plain', noise=2.0, camera='none', object_size=0.25, min_contrast=100.0),
     labeled_fraction=1.0)
 
 UCF_LIKE = DatasetSpec(
@@ -59,7 +59,7 @@ UCF_LIKE = DatasetSpec(
         'vibrate': ('shake_h', 'shake_v'), 'circle': ('orbit_cw', 'orbit_ccw'), 'bounce': ('bounce',),
     },
     domain=Domain(size=(40, 40), n_frames=8, shapes=('triangle', 'arrow', 'kite'), palette='saturated',
-                  background='stripes', noise=6.0, camera='pan'),
+                  background='stripes', noise=4.0, camera='pan', object_size=0.22),
     labeled_fraction=0.5)
 
 HMDB_LIKE = DatasetSpec(
@@ -70,7 +70,8 @@ HMDB_LIKE = DatasetSpec(
         'wave': ('shake_h', 'shake_v', 'zigzag'),
     },
     domain=Domain(size=(32, 32), n_frames=8, shapes=('pac', 'ell', 'kite', 'bar'), palette='dull',
-                  background='blobs', noise=14.0, camera='shake', distractor=True, min_contrast=35.0),
+                  background='blobs', noise=10.0, camera='shake', distractor=True, min_contrast=45.0,
+                  object_size=0.22),
     labeled_fraction=0.5)
 
 ANET_LIKE = DatasetSpec(
@@ -80,7 +81,7 @@ ANET_LIKE = DatasetSpec(
         'expand': ('grow',), 'orbit': ('orbit_cw', 'orbit_ccw'), 'zigzag': ('zigzag',),
     },
     domain=Domain(size=(44, 44), n_frames=16, shapes=('triangle', 'pac', 'arrow', 'kite'), palette='random',
-                  background='gradient', noise=5.0, camera='none', object_size=0.17),
+                  background='gradient', noise=4.0, camera='none', object_size=0.2),
     labeled_fraction=0.5, metric='mAP', action_span=(0.45, 0.7))
 
 DATASETS: tuple[DatasetSpec, ...] = (KINETICS_LIKE, UCF_LIKE, HMDB_LIKE, ANET_LIKE)

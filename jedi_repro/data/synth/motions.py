@@ -37,9 +37,9 @@ def pose(motion: str, t: float, amp: float, phase: float) -> Pose:
         norm = math.hypot(ux, uy)
         return (2 * amp * s * ux / norm, 2 * amp * s * uy / norm, phase, 1.0, True)
     if motion == 'rotate_cw':
-        return (0.0, 0.0, phase + 2.2 * math.pi * t, 1.0, True)
+        return (0.0, 0.0, phase + 1.4 * math.pi * t, 1.0, True)
     if motion == 'rotate_ccw':
-        return (0.0, 0.0, phase - 2.2 * math.pi * t, 1.0, True)
+        return (0.0, 0.0, phase - 1.4 * math.pi * t, 1.0, True)
     if motion == 'grow':
         return (0.0, 0.0, phase, 0.45 + 1.1 * t, True)
     if motion == 'shrink':
