@@ -37,7 +37,7 @@ def _run(args) -> int:
     s = run_study(args.spec, workers=args.workers, storage=args.storage, n_trials=args.n_trials,
                   timeout_s=args.timeout, progress=not args.no_progress)
     counts = ', '.join(f'{k.lower()} {v}' for k, v in sorted(s['counts'].items()))
-    print(f'study {s["study"]}: {counts}; {s["wall_s"]:.1f} s with {args.workers} worker(s); '
+    print(f'study {s["study"]}: {counts}; {s["wall_s"]:.1f} s with {s["workers_started"]} worker(s); '
           f'storage {s["storage"]}; worker logs {s["logs"]}')
     return 0
 

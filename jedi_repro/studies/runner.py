@@ -104,8 +104,11 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     from jedi_repro.tracking.client import RetryingClient
     from jedi_repro.tracking.runs import end_run, log_metrics
 
+    import optuna
+
     if workers < 1:
         raise JediError(f'--workers must be at least 1, got {workers}')
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_spec(spec_path)
     if not (spec.features / 'manifest.json').is_file():
         raise JediError(f'study spec {spec.path}: field "features": {spec.features} is not a feature store '
@@ -142,7 +145,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
         log_metrics(client, parent, best)
     end_run(client, parent, 'FAILED' if died else 'FINISHED')
     summary = {'study': spec.name, 'storage': url, 'counts': counts, 'wall_s': wall,
-               'worker_exit_codes': codes, 'logs': str(logs)}
+               'workers_started': len(procs), 'worker_exit_codes': codes, 'logs': str(logs)}
     if died:
         what = '; '.join(f'worker {i} ' + (f'was killed by signal {-c}' if c < 0 else f'exited with {c}')
                          + f' (log {logs / f"worker-{i}.log"})' for i, c in died)

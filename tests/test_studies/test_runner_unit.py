@@ -50,3 +50,22 @@ def test_cli_reports_bad_spec_without_traceback(tmp_path, capsys):
     assert 'features' in capsys.readouterr().err
     assert main(['study', 'status', str(good)]) == 0
     assert 'not started' in capsys.readouterr().out
+
+
+def test_interrupted_trial_uses_no_budget_and_no_attempt(tmp_path):
+    from jedi_repro.studies.worker import INTERRUPTED_ATTR, budget_used, over_budget
+
+    spec = load_spec(write_spec(tmp_path, tmp_path, BODY))
+    study = optuna.create_study()
+    enqueue_grid(study, spec)
+    for _ in range(2):  # interrupted twice: still re-enqueued, never given up
+        trial = claim_waiting(study)
+        trial.set_user_attr(INTERRUPTED_ATTR, True)
+        study.tell(trial, state=TrialState.FAIL)
+        assert enqueue_grid(study, spec) == 1
+    assert budget_used(study) == 0
+    first = claim_waiting(study)
+    study.tell(first, 1.0)
+    second = claim_waiting(study)
+    assert budget_used(study) == 2
+    assert over_budget(study, second, 1) and not over_budget(study, second, 2)
