@@ -101,10 +101,10 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     Raises:
         JediError: bad spec/features, or a worker that failed or died (the message says to re-run).
     """
+    import optuna
+
     from jedi_repro.tracking.client import RetryingClient
     from jedi_repro.tracking.runs import end_run, log_metrics
-
-    import optuna
 
     if workers < 1:
         raise JediError(f'--workers must be at least 1, got {workers}')
