@@ -12,7 +12,8 @@ def register(sub):
     p.add_argument('--data-root', default=None,
                    help='data root written by `jedi synth` (default $JEDI_HOME/synth/demo)')
     p.add_argument('--experts', nargs='+', metavar='CONFIG[=CHECKPOINT]',
-                   help='expert configs, optionally with a checkpoint (default: every mm_configs/experts/*.py '
+                   help='expert configs, optionally with a checkpoint (default: every '
+                        'mm_configs/experts/*.py '
                         'with the expert.pth that `jedi experts train` exported)')
     p.add_argument('--out', required=True, help='feature store directory to create')
     p.add_argument('--overwrite', action='store_true', help='replace an existing store')

@@ -276,7 +276,8 @@ def block_key(expert: ExpertSpec, data: SplitData, bf16: bool, channels_last: bo
     loader = cfg.get('test_dataloader') or cfg.get('val_dataloader')
     h = hashlib.sha256()
     h.update(json.dumps(dict(
-        version=CACHE_VERSION, model=cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model),
+        version=CACHE_VERSION,
+        model=cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model),
         pipeline=[dict(t) for t in loader.dataset.pipeline], layer=feature_layer(cfg), ckpt=expert.sha256,
         bf16=bf16, channels_last=channels_last), sort_keys=True, default=str).encode())
     for rel, lab in data.entries:
@@ -337,7 +338,8 @@ def extract_block(expert: ExpertSpec, model, data: SplitData, bf16: bool = False
     feats, labels = penultimate_features(model(), loader, layer=feature_layer(expert.cfg), bf16=bf16,
                                          progress=progress)
     if not np.array_equal(labels, data.labels):
-        raise JediError(f'labels from the dataloader of {data.ann_file} do not match the list (order changed?)')
+        raise JediError(f'labels from the dataloader of {data.ann_file} do not match the list '
+                        '(order changed?)')
     if not np.isfinite(feats).all():
         raise JediError(f'expert {expert.name} produced NaN/Inf features on {data.ann_file}')
     if use_cache:
@@ -384,7 +386,8 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
     for s in specs:
         s.load(data_root)
         if s.dataset not in by_name:
-            raise JediError(f'expert {s.name} ({s.config}) is trained on dataset {s.dataset!r}, which is not in '
+            raise JediError(f'expert {s.name} ({s.config}) is trained on dataset {s.dataset!r}, which is '
+                            f'not in '
                             f'{data_root} (datasets: {sorted(by_name)})')
         n_cls = int(s.cfg.model.cls_head.num_classes)
         if n_cls != len(by_name[s.dataset].classes):

@@ -29,7 +29,8 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
         seed: benchmark and training seed.
         out: feature store directory; default ``$JEDI_HOME/features/synth-<preset>-s<seed>``.
         data_root: where to render; default ``$JEDI_HOME/synth/<preset>-s<seed>``.
-        experts_dir: parent of the experts' work dirs; default ``$JEDI_HOME/work_dirs/experts-<preset>-s<seed>``.
+        experts_dir: parent of the experts' work dirs; default
+            ``$JEDI_HOME/work_dirs/experts-<preset>-s<seed>``.
         configs: expert configs; default every ``mm_configs/experts/*.py``.
         max_epochs: override every expert's schedule (default: 2 for quick, the configs' own for demo).
         overwrite: replace an existing store at ``out``.

@@ -47,12 +47,14 @@ val_dataloader = dict(
     batch_size=16, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/val.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=val_pipeline, test_mode=True))
+                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=val_pipeline,
+                 test_mode=True))
 test_dataloader = dict(
     batch_size=16, num_workers=0, persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/test.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=test_pipeline, test_mode=True))
+                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=test_pipeline,
+                 test_mode=True))
 
 max_epochs = 24
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)

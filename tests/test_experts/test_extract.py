@@ -8,8 +8,16 @@ from jedi_repro.data.feature_store import FeatureStore
 from jedi_repro.errors import JediError
 from jedi_repro.experts.config import load_expert_config
 from jedi_repro.experts.data_root import read_data_root
-from jedi_repro.experts.extract import (BF16_FEATURE_REL_TOL, BF16_TOP1_AGREEMENT, ExpertSpec, build_expert,
-                                        build_loader, extract, head_params, penultimate_features)
+from jedi_repro.experts.extract import (
+    BF16_FEATURE_REL_TOL,
+    BF16_TOP1_AGREEMENT,
+    ExpertSpec,
+    build_expert,
+    build_loader,
+    extract,
+    head_params,
+    penultimate_features,
+)
 
 
 def _spec(untrained_expert):

@@ -34,14 +34,16 @@ def setup(tmp_path):
     for split, lines in lists.items():
         (tmp_path / f'{split}.txt').write_text('\n'.join(lines) + '\n')
     (tmp_path / 'labeled.txt').write_text('a/v0.mp4 0\nb/v2.mp4 2\n')
-    head = dict(state_dict={'cls_head.fc_cls.weight': torch.randn(C, D), 'cls_head.fc_cls.bias': torch.randn(C)},
+    head = dict(state_dict={'cls_head.fc_cls.weight': torch.randn(C, D),
+                            'cls_head.fc_cls.bias': torch.randn(C)},
                 meta={})
     torch.save(head, tmp_path / 'expert.pth')
     expected = {s: _write_outputs(tmp_path / 'feats' / s, [line.split()[0] for line in lines], rng)
                 for s, lines in lists.items()}
     spec = dict(
         datasets=dict(toy=dict(classes=['x', 'y', 'z'], metric='mAP',
-                               splits=dict(train='train.txt', val='val.txt', test='test.txt'), labeled='labeled.txt')),
+                               splits=dict(train='train.txt', val='val.txt', test='test.txt'),
+                               labeled='labeled.txt')),
         experts=dict(tsn_toy=dict(dataset='toy', checkpoint='expert.pth',
                                   features=dict(toy=dict(train='feats/train', val='feats/val',
                                                                   test='feats/test')))))

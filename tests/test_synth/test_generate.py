@@ -34,7 +34,8 @@ def hmdb_pair(tmp_path_factory):
 def test_same_seed_same_benchmark(hmdb_pair):
     a, b, _ = hmdb_pair
     for split in ('train', 'val', 'test'):
-        assert (a / 'hmdb_like' / f'{split}.txt').read_text() == (b / 'hmdb_like' / f'{split}.txt').read_text()
+        la, lb = (a / 'hmdb_like' / f'{split}.txt'), (b / 'hmdb_like' / f'{split}.txt')
+        assert la.read_text() == lb.read_text()
         assert _decoded_digest(a, 'hmdb_like', split) == _decoded_digest(b, 'hmdb_like', split)
     assert (a / 'hmdb_like' / 'train_labeled.txt').read_text() == \
         (b / 'hmdb_like' / 'train_labeled.txt').read_text()

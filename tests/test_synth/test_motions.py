@@ -7,7 +7,8 @@ from jedi_repro.data.synth.motions import PRIMITIVES, pose, trajectory
 
 
 def test_directions_move_the_right_way():
-    for motion, sx, sy in [('right', 1, 0), ('left', -1, 0), ('up', 0, -1), ('down', 0, 1), ('up_right', 1, -1)]:
+    cases = [('right', 1, 0), ('left', -1, 0), ('up', 0, -1), ('down', 0, 1), ('up_right', 1, -1)]
+    for motion, sx, sy in cases:
         x0, y0 = pose(motion, 0.0, 0.3, 0.0)[:2]
         x1, y1 = pose(motion, 1.0, 0.3, 0.0)[:2]
         assert np.sign(round(x1 - x0, 9)) == sx and np.sign(round(y1 - y0, 9)) == sy, motion

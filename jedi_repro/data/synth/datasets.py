@@ -77,7 +77,8 @@ HMDB_LIKE = DatasetSpec(
 ANET_LIKE = DatasetSpec(
     name='anet_like', role='ActivityNet: longer untrimmed clips, action segment amid background, mAP',
     classes={
-        'pass_by': ('right', 'left'), 'ascend': ('up', 'up_left', 'up_right'), 'spin': ('rotate_cw', 'rotate_ccw'),
+        'pass_by': ('right', 'left'), 'ascend': ('up', 'up_left', 'up_right'),
+        'spin': ('rotate_cw', 'rotate_ccw'),
         'expand': ('grow',), 'orbit': ('orbit_cw', 'orbit_ccw'), 'zigzag': ('zigzag',),
     },
     domain=Domain(size=(44, 44), n_frames=16, shapes=('triangle', 'pac', 'arrow', 'kite'), palette='random',

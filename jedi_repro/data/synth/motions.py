@@ -56,7 +56,8 @@ def pose(motion: str, t: float, amp: float, phase: float) -> Pose:
         tri = 2 * abs(2 * ((2 * t + phase / math.tau) % 1.0) - 1) - 1  # triangle wave, 2 periods
         return (2 * amp * s, 0.6 * amp * tri, 0.0, 1.0, True)
     if motion == 'bounce':
-        return (2 * amp * s * (1 if phase < math.pi else -1), amp * (abs(math.cos(2 * math.pi * t)) - 0.5) * -1.4,
+        sign = 1 if phase < math.pi else -1
+        return (2 * amp * s * sign, amp * (abs(math.cos(2 * math.pi * t)) - 0.5) * -1.4,
                 0.0, 1.0, True)
     if motion == 'blink':
         return (0.0, 0.0, phase, 1.0, bool(int(t * 6 + phase) % 2 == 0))

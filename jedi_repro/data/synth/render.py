@@ -17,10 +17,12 @@ from jedi_repro.data.synth.motions import Pose
 # is visible between consecutive frames.
 SHAPES: dict[str, np.ndarray] = {
     'triangle': np.array([(1.2, 0), (-0.7, 0.65), (-0.7, -0.65)]),
-    'arrow': np.array([(1.1, 0), (0.2, 0.75), (0.2, 0.3), (-0.9, 0.3), (-0.9, -0.3), (0.2, -0.3), (0.2, -0.75)]),
+    'arrow': np.array([(1.1, 0), (0.2, 0.75), (0.2, 0.3), (-0.9, 0.3), (-0.9, -0.3), (0.2, -0.3),
+                       (0.2, -0.75)]),
     'bar': np.array([(1.1, 0.35), (-1.1, 0.35), (-1.1, -0.35), (1.1, -0.35)]),
     'ell': np.array([(-0.8, -0.9), (-0.2, -0.9), (-0.2, 0.3), (0.9, 0.3), (0.9, 0.9), (-0.8, 0.9)]),
-    'pac': np.array([(0.0, 0.0)] + [(math.cos(a), math.sin(a)) for a in np.linspace(0.6, 2 * math.pi - 0.6, 14)]),
+    'pac': np.array([(0.0, 0.0)] + [(math.cos(a), math.sin(a))
+                                    for a in np.linspace(0.6, 2 * math.pi - 0.6, 14)]),
     'kite': np.array([(1.2, 0), (0.0, 0.55), (-0.6, 0), (0.0, -0.55)]),
 }
 
