@@ -11,8 +11,6 @@ import urllib.request
 
 import pytest
 
-from jedi_repro.studies.runner import run_study
-
 from .conftest import write_spec
 
 pytestmark = pytest.mark.integration
@@ -51,7 +49,19 @@ def _api(port, path, body=None):
 def test_jedi_ui_rest_api_lists_study_runs(tmp_path, toy_store, stub_path):
     spec = write_spec(tmp_path, toy_store, 'name: uistudy\nseeds: [0]\nspace:\n  model.gamma: [0.0, 0.4]\n'
                       'sampler: grid\nobjective: mean/teacher/top1\n')
-    run_study(spec, workers=1, train_fn=stub_path, progress=False)
+    # The study's runs, written in this process (test_study_integration covers worker processes).
+    from jedi_repro.studies.runner import prepare
+    from jedi_repro.studies.spec import load_spec
+    from jedi_repro.studies.storage import storage_url
+    from jedi_repro.studies.worker import run_worker
+    from jedi_repro.tracking.client import RetryingClient
+    from jedi_repro.tracking.runs import end_run
+
+    loaded = load_spec(spec)
+    client = RetryingClient()
+    study = prepare(loaded, storage_url(loaded), client)
+    assert run_worker(str(spec), storage_url(loaded), train_fn=stub_path) == 2
+    end_run(client, study.user_attrs['jedi.mlflow_parent_run_id'])
     port = _free_port()
     jedi = os.path.join(os.path.dirname(sys.executable), 'jedi')
     proc = subprocess.Popen([jedi, 'ui', '--port', str(port)], stdout=subprocess.PIPE,
