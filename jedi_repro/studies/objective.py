@@ -102,7 +102,7 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
             if idx == 0:
                 config = provenance.flatten(metrics.get('config') or {})
                 log_params(client, trial_run, {k: v for k, v in config.items()
-                                               if k not in cfg_values and k not in provenance.SEED_KEYS})
+                                               if k not in cfg_values and not provenance.is_seed_key(k)})
                 set_tags(client, trial_run,
                          {'jedi.config_hash': provenance.config_hash(metrics.get('config') or {})})
             per_seed.append(metrics_from_json(metrics))

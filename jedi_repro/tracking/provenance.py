@@ -10,8 +10,13 @@ from pathlib import Path
 from typing import Any
 
 PACKAGES = ('jedi_repro', 'torch', 'numpy', 'mmengine', 'mmaction2', 'mmcv-lite', 'mlflow', 'optuna')
-# Keys that differ between the seeds of one configuration; left out of the configuration hash.
-SEED_KEYS = ('randomness.seed', 'seed', 'work_dir')
+# Keys that differ between the seeds of one configuration; left out of the configuration hash. Any key
+# named ``seed`` at any depth (``randomness.seed``, ``train_dataloader.dataset.seed``) counts too.
+SEED_KEYS = ('seed', 'work_dir')
+
+
+def is_seed_key(key: str) -> bool:
+    return key in SEED_KEYS or key.endswith('.seed')
 
 
 def git_sha(cwd: str | Path | None = None) -> str:
@@ -75,6 +80,6 @@ def flatten(tree: Mapping[str, Any], prefix: str = '') -> dict[str, Any]:
 
 def config_hash(config: Mapping[str, Any]) -> str:
     """sha256 (16 hex) of the flattened config without seed keys: equal for the seeds of one config."""
-    flat = {k: v for k, v in flatten(config).items() if k not in SEED_KEYS}
+    flat = {k: v for k, v in flatten(config).items() if not is_seed_key(k)}
     blob = json.dumps(flat, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -10,6 +10,10 @@ def test_flatten_and_config_hash_ignore_seed():
                                      'randomness.seed': 0, 'x': [1, 2]}
     assert provenance.config_hash(a) == provenance.config_hash(b)
     assert provenance.config_hash(a) != provenance.config_hash({**a, 'model': {'gamma': 0.0}})
+    # a seed nested anywhere (train() seeds the dataset's sampler too) is not part of the configuration
+    c = {**a, 'train_dataloader': {'dataset': {'seed': 0}}}
+    d = {**a, 'train_dataloader': {'dataset': {'seed': 3}}}
+    assert provenance.config_hash(c) == provenance.config_hash(d)
 
 
 def test_git_sha(tmp_path):
