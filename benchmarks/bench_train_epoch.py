@@ -12,10 +12,15 @@ all datasets), 32 labelled samples per dataset + 128 pool samples per iteration.
   memmap gathers, the same modules (residual MLP adjustments, linear students, concat, dropout + linear
   teachers), the same loss (CE + CE + tau^2 KD-CE) and AdamW.
 
-Each phase runs in its own subprocess (clean peak-RSS numbers); phases alternate ``--repeats`` times and
-the minimum epoch time of each is compared. Peak RSS is ``ru_maxrss`` of the phase's process; "peak anon"
-is the largest anonymous (non file-backed) RSS sampled during the epoch: the memory-mapped store pages
-count in RSS but are file-backed, whereas a float32 copy of the store (1.6 GB here) would be anonymous.
+Default ``--mode interleaved``: one process; after every harness iteration a hook runs one reference
+iteration, timed on its own and subtracted from the harness's epoch window, so both loops see the same
+machine load (the machine this was written on is shared). ``--mode sequential`` runs whole epochs one
+after the other, alternating the order (``--isolate``: one subprocess per phase, for per-phase peak RSS).
+Over ``--repeats``, the minimum epoch time of each is compared, as wall time and as process CPU time.
+Peak RSS is
+``ru_maxrss``; "peak anon" is the largest anonymous (not file-backed) RSS sampled during the epoch: the
+memory-mapped store pages count in RSS but are file-backed, whereas a float32 copy of the store (1.6 GB
+here) would be anonymous.
 
 Usage:
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_train_epoch.py [--store DIR] [--repeats 2]
@@ -49,14 +54,99 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def make_store(path: Path) -> None:
+def make_store(path: Path, train_total: int = N_TRAIN_TOTAL) -> None:
     from jedi_repro.data.toy import make_toy_store
     make_toy_store(path, n_datasets=N_DATASETS, n_classes=N_CLASSES, dim=DIM,
-                   n_train=N_TRAIN_TOTAL // N_DATASETS, n_val=500, n_test=None, latent_dim=64,
+                   n_train=train_total // N_DATASETS, n_val=500, n_test=None, latent_dim=64,
                    dtype='float16', seed=0, chunk=2048)
 
 
-def phase_harness(store: str, hidden: int, work: str) -> dict:
+class ReferenceLoop:
+    """The hand-written loop: torch modules and numpy gathers only, the same math as the harness.
+
+    Args:
+        store_dir: the benchmark store.
+        hidden: adjustment MLP width.
+    """
+
+    def __init__(self, store_dir: str, hidden: int):
+        import numpy as np
+        import torch
+        from torch import nn
+
+        torch.manual_seed(0)
+        man = json.loads((Path(store_dir) / 'manifest.json').read_text())
+        ds = [d['name'] for d in man['datasets']]
+        ex = [e['name'] for e in man['experts']]
+        ncls = [len(d['classes']) for d in man['datasets']]
+        ntr = [d['splits']['train'] for d in man['datasets']]
+        self.feats = [[np.load(f'{store_dir}/features/{e}/{d}/train.npy', mmap_mode='r') for d in ds]
+                      for e in ex]
+        self.labels = [np.load(f'{store_dir}/labels/{d}/train.npy', mmap_mode='r') for d in ds]
+        self.n = n = len(ds)
+
+        class Adjust(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc1, self.fc2 = nn.Linear(DIM, hidden), nn.Linear(hidden, DIM)
+                nn.init.zeros_(self.fc2.weight)
+                nn.init.zeros_(self.fc2.bias)
+
+            def forward(self, x):
+                return x + self.fc2(torch.relu(self.fc1(x)))
+
+        self.adjust = nn.ModuleList(Adjust() for _ in range(n)).train()
+        self.students = nn.ModuleList(nn.Linear(DIM, c) for c in ncls).train()
+        self.teachers = nn.ModuleList(nn.Sequential(nn.Dropout(0.5), nn.Linear(DIM * n, c))
+                                      for c in ncls).train()
+        params = [*self.adjust.parameters(), *self.students.parameters(), *self.teachers.parameters()]
+        with torch.no_grad():  # students start as the experts (identity adjustment + expert head)
+            for i, e in enumerate(ex):  # expert i is the expert of dataset i in the bench store
+                self.students[i].weight.copy_(torch.from_numpy(np.load(f'{store_dir}/heads/{e}/weight.npy')))
+                self.students[i].bias.copy_(torch.from_numpy(np.load(f'{store_dir}/heads/{e}/bias.npy')))
+        self.opt = torch.optim.AdamW(params, lr=LR, weight_decay=1e-4)
+        rng = np.random.default_rng(0)
+        self.pool_ds = np.concatenate([np.full(k, j) for j, k in enumerate(ntr)])
+        self.pool_ix = np.concatenate([np.arange(k) for k in ntr])
+        self.iters = iters = max(-(-len(self.pool_ds) // B_POOL), max(-(-k // B_LAB) for k in ntr))
+
+        def stream(pop, b):
+            reps = -(-iters * b // pop)
+            return np.concatenate([rng.permutation(pop) for _ in range(reps)])[:iters * b].reshape(iters, b)
+
+        self.lab_plan = [stream(k, B_LAB) for k in ntr]
+        self.pool_plan = stream(len(self.pool_ds), B_POOL)
+
+    def step(self, it: int) -> None:
+        import numpy as np
+        import torch
+        import torch.nn.functional as F
+        n = self.n
+        parts = [(i, np.sort(self.lab_plan[i][it])) for i in range(n)]
+        pos = self.pool_plan[it]
+        pos = pos[np.lexsort((self.pool_ix[pos], self.pool_ds[pos]))]
+        for j in np.unique(self.pool_ds[pos]):
+            parts.append((int(j), self.pool_ix[pos][self.pool_ds[pos] == j]))
+        x = [torch.from_numpy(np.concatenate([fe[j][ix] for j, ix in parts])).float() for fe in self.feats]
+        ys = [torch.from_numpy(np.asarray(self.labels[i][parts[i][1]])) for i in range(n)]
+        a = [self.adjust[k](x[k]) for k in range(n)]
+        fused = torch.cat(a, dim=1)
+        loss = 0.0
+        pl = slice(n * B_LAB, n * B_LAB + B_POOL)
+        for i in range(n):
+            s, t = self.students[i](a[i]), self.teachers[i](fused)
+            sl = slice(i * B_LAB, (i + 1) * B_LAB)
+            kd = -(torch.softmax(t[pl].detach() / TAU, 1) * torch.log_softmax(s[pl] / TAU, 1)).sum(1).mean()
+            loss = (loss + F.cross_entropy(s[sl], ys[i]) + F.cross_entropy(t[sl], ys[i])
+                    + GAMMA * TAU ** 2 * kd)
+        self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
+
+
+def phase_harness(store: str, hidden: int, work: str, interleave: ReferenceLoop | None = None) -> dict:
+    """One epoch of ``train()``; with ``interleave``, one reference iteration after every harness
+    iteration, timed separately and subtracted from the harness window (both see the same load)."""
     from mmengine.hooks import Hook
 
     from jedi_repro.engine.train import train
@@ -65,14 +155,21 @@ def phase_harness(store: str, hidden: int, work: str) -> dict:
         priority = 'VERY_LOW'
 
         def before_train_epoch(self, runner):
-            self.t0, self.anon = time.perf_counter(), anon_rss_mb()
+            self.ref_s = self.ref_cpu = 0.0
+            self.t0, self.c0, self.anon = time.perf_counter(), time.process_time(), anon_rss_mb()
 
         def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
             if batch_idx % 20 == 0:
                 self.anon = max(self.anon, anon_rss_mb())
+            if interleave is not None and batch_idx < interleave.iters:
+                t, c = time.perf_counter(), time.process_time()
+                interleave.step(batch_idx)
+                self.ref_s += time.perf_counter() - t
+                self.ref_cpu += time.process_time() - c
 
         def after_train_epoch(self, runner):
-            self.epoch_s = time.perf_counter() - self.t0
+            self.epoch_s = time.perf_counter() - self.t0 - self.ref_s
+            self.cpu_s = time.process_time() - self.c0 - self.ref_cpu
             self.iters = len(runner.train_dataloader)
 
     timer = EpochTimer()
@@ -83,82 +180,34 @@ def phase_harness(store: str, hidden: int, work: str) -> dict:
                        'optim_wrapper.optimizer.lr': LR, 'model.kd_loss.temperature': TAU,
                        'model.gamma': GAMMA, 'default_hooks.logger.interval': 50},
           extra_hooks=[timer], seed=0)
-    return dict(epoch_s=timer.epoch_s, iters=timer.iters, train_call_s=time.perf_counter() - t0,
-                peak_rss_mb=peak_rss_mb(), peak_anon_mb=timer.anon)
+    out = dict(epoch_s=timer.epoch_s, cpu_s=timer.cpu_s, iters=timer.iters,
+               train_call_s=time.perf_counter() - t0 - timer.ref_s, peak_rss_mb=peak_rss_mb(),
+               peak_anon_mb=timer.anon)
+    if interleave is not None:
+        out['reference'] = dict(epoch_s=timer.ref_s, cpu_s=timer.ref_cpu, iters=interleave.iters,
+                                peak_rss_mb=peak_rss_mb(), peak_anon_mb=timer.anon)
+    return out
 
 
 def phase_reference(store_dir: str, hidden: int) -> dict:
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
-    torch.manual_seed(0)
-    man = json.loads((Path(store_dir) / 'manifest.json').read_text())
-    ds = [d['name'] for d in man['datasets']]
-    ex = [e['name'] for e in man['experts']]
-    ncls = [len(d['classes']) for d in man['datasets']]
-    ntr = [d['splits']['train'] for d in man['datasets']]
-    feats = [[np.load(f'{store_dir}/features/{e}/{d}/train.npy', mmap_mode='r') for d in ds] for e in ex]
-    labels = [np.load(f'{store_dir}/labels/{d}/train.npy', mmap_mode='r') for d in ds]
-    n = len(ds)
-
-    class Adjust(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc1, self.fc2 = nn.Linear(DIM, hidden), nn.Linear(hidden, DIM)
-            nn.init.zeros_(self.fc2.weight)
-            nn.init.zeros_(self.fc2.bias)
-
-        def forward(self, x):
-            return x + self.fc2(torch.relu(self.fc1(x)))
-
-    adjust = nn.ModuleList(Adjust() for _ in range(n))
-    students = nn.ModuleList(nn.Linear(DIM, c) for c in ncls)
-    teachers = nn.ModuleList(nn.Sequential(nn.Dropout(0.5), nn.Linear(DIM * n, c)) for c in ncls)
-    params = [*adjust.parameters(), *students.parameters(), *teachers.parameters()]
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=1e-4)
-    for m in (adjust, students, teachers):
-        m.train()
-
-    rng = np.random.default_rng(0)
-    pool_ds = np.concatenate([np.full(k, j) for j, k in enumerate(ntr)])
-    pool_ix = np.concatenate([np.arange(k) for k in ntr])
-    iters = max(-(-len(pool_ds) // B_POOL), max(-(-k // B_LAB) for k in ntr))
-    lab_plan = [np.concatenate([rng.permutation(k) for _ in range(-(-iters * B_LAB // k))])[:iters * B_LAB]
-                .reshape(iters, B_LAB) for k in ntr]
-    pool_plan = np.concatenate([rng.permutation(len(pool_ds))
-                                for _ in range(-(-iters * B_POOL // len(pool_ds)))])[:iters * B_POOL].reshape(
-        iters, B_POOL)
+    ref = ReferenceLoop(store_dir, hidden)
     anon = anon_rss_mb()
-    t0 = time.perf_counter()
-    for it in range(iters):
-        parts = [(i, np.sort(lab_plan[i][it])) for i in range(n)]
-        pos = pool_plan[it]
-        pos = pos[np.lexsort((pool_ix[pos], pool_ds[pos]))]
-        for j in np.unique(pool_ds[pos]):
-            parts.append((int(j), pool_ix[pos][pool_ds[pos] == j]))
-        x = [torch.from_numpy(np.concatenate([fe[j][ix] for j, ix in parts])).float() for fe in feats]
-        ys = [torch.from_numpy(np.asarray(labels[i][parts[i][1]])) for i in range(n)]
-        a = [adjust[k](x[k]) for k in range(n)]
-        fused = torch.cat(a, dim=1)
-        loss = 0.0
-        for i in range(n):
-            s, t = students[i](a[i]), teachers[i](fused)
-            sl = slice(i * B_LAB, (i + 1) * B_LAB)
-            pl = slice(n * B_LAB, n * B_LAB + B_POOL)
-            kd = -(torch.softmax(t[pl].detach() / TAU, 1) * torch.log_softmax(s[pl] / TAU, 1)).sum(1).mean()
-            loss = (loss + F.cross_entropy(s[sl], ys[i]) + F.cross_entropy(t[sl], ys[i])
-                    + GAMMA * TAU ** 2 * kd)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for it in range(ref.iters):
+        ref.step(it)
         if it % 20 == 0:
             anon = max(anon, anon_rss_mb())
-    return dict(epoch_s=time.perf_counter() - t0, iters=iters, peak_rss_mb=peak_rss_mb(), peak_anon_mb=anon)
+    return dict(epoch_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0, iters=ref.iters,
+                peak_rss_mb=peak_rss_mb(), peak_anon_mb=anon)
 
 
 def run_phase(phase: str, args) -> dict:
+    """One phase, in this process (default) or, with ``--isolate``, in a fresh subprocess."""
+    if not args.isolate:
+        if phase == 'harness':
+            with tempfile.TemporaryDirectory() as work:
+                return phase_harness(str(args.store), args.hidden_dim, work)
+        return phase_reference(str(args.store), args.hidden_dim)
     cmd = [sys.executable, __file__, '--phase', phase, '--store', str(args.store), '--threads',
            str(args.threads), '--hidden-dim', str(args.hidden_dim)]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
@@ -175,40 +224,57 @@ def main() -> None:
     p.add_argument('--threads', type=int, default=1)
     p.add_argument('--hidden-dim', type=int, default=512,
                    help='adjustment MLP width (model.adjustment.hidden_dim)')
+    p.add_argument('--mode', choices=['interleaved', 'sequential'], default='interleaved',
+                   help='interleaved: one reference iteration after each harness iteration, same process; '
+                        'sequential: whole epochs one after the other')
+    p.add_argument('--isolate', action='store_true',
+                   help='sequential mode: run each phase in its own subprocess (per-phase peak RSS)')
+    p.add_argument('--train-total', type=int, default=N_TRAIN_TOTAL,
+                   help='training samples over all datasets when building the store (issue: 50000)')
     p.add_argument('--phase', choices=['harness', 'reference'], help=argparse.SUPPRESS)
     args = p.parse_args()
+    import torch
+    torch.set_num_threads(args.threads)
     if args.phase:
-        import torch
-        torch.set_num_threads(args.threads)
-        if args.phase == 'harness':
-            with tempfile.TemporaryDirectory() as work:
-                res = phase_harness(str(args.store), args.hidden_dim, work)
-        else:
-            res = phase_reference(str(args.store), args.hidden_dim)
+        res = run_phase(args.phase, argparse.Namespace(**{**vars(args), 'isolate': False}))
         print(json.dumps(res))
         return
     if not (args.store / 'manifest.json').is_file():
         t = time.perf_counter()
-        make_store(args.store)
+        make_store(args.store, args.train_total)
         print(f'built store {args.store} in {time.perf_counter() - t:.0f} s')
-    print(f'{N_DATASETS} datasets x {N_DATASETS} experts, {DIM}-d float16, {N_TRAIN_TOTAL} train samples, '
+    manifest = json.loads((args.store / 'manifest.json').read_text())
+    n_total = sum(d['splits']['train'] for d in manifest['datasets'])
+    print(f'{N_DATASETS} datasets x {N_DATASETS} experts, {DIM}-d float16, {n_total} train samples, '
           f'{N_CLASSES} classes each; batch {B_LAB}x{N_DATASETS} labelled + {B_POOL} pool; adjustment hidden '
-          f'{args.hidden_dim}; torch threads {args.threads}')
+          f'{args.hidden_dim}; torch threads {args.threads}; '
+          f'{args.mode}{", one subprocess per phase" if args.isolate else ", same process"}')
     results = {'harness': [], 'reference': []}
     for r in range(args.repeats):
-        for phase in ('reference', 'harness') if r % 2 == 0 else ('harness', 'reference'):
-            res = run_phase(phase, args)
+        if args.mode == 'interleaved':
+            with tempfile.TemporaryDirectory() as work:
+                res = phase_harness(str(args.store), args.hidden_dim, work,
+                                    interleave=ReferenceLoop(str(args.store), args.hidden_dim))
+            runs = [('harness', res), ('reference', res.pop('reference'))]
+        else:
+            order = ('reference', 'harness') if r % 2 == 0 else ('harness', 'reference')
+            runs = ((phase, run_phase(phase, args)) for phase in order)
+        for phase, res in runs:
             results[phase].append(res)
             extra = f', whole train() {res["train_call_s"]:.1f} s' if phase == 'harness' else ''
-            print(f'  run {r} {phase:9s}: epoch {res["epoch_s"]:.2f} s ({res["iters"]} iters), peak RSS '
-                  f'{res["peak_rss_mb"]:.0f} MB, peak anon {res["peak_anon_mb"]:.0f} MB{extra}', flush=True)
-    h = min(x['epoch_s'] for x in results['harness'])
-    ref = min(x['epoch_s'] for x in results['reference'])
-    print(f'harness epoch {h:.2f} s | hand-written loop epoch {ref:.2f} s | ratio {h / ref:.3f} '
-          f'(overhead {100 * (h / ref - 1):+.1f}%; target <= +10%)')
-    print(f'peak RSS harness {max(x["peak_rss_mb"] for x in results["harness"]):.0f} MB, reference '
-          f'{max(x["peak_rss_mb"] for x in results["reference"]):.0f} MB (store train split: '
-          f'{N_DATASETS * N_TRAIN_TOTAL * DIM * 2 / 2**20:.0f} MB float16, memory-mapped)')
+            print(f'  run {r} {phase:9s}: epoch {res["epoch_s"]:.2f} s wall, {res["cpu_s"]:.2f} s CPU '
+                  f'({res["iters"]} iters), peak RSS so far {res["peak_rss_mb"]:.0f} MB, '
+                  f'peak anon during epoch {res["peak_anon_mb"]:.0f} MB{extra}', flush=True)
+    for key, what in (('epoch_s', 'wall'), ('cpu_s', 'CPU')):
+        h = min(x[key] for x in results['harness'])
+        ref = min(x[key] for x in results['reference'])
+        print(f'{what:4s}: harness epoch {h:.2f} s | hand-written loop epoch {ref:.2f} s | '
+              f'ratio {h / ref:.3f} (overhead {100 * (h / ref - 1):+.1f}%; target <= +10%)')
+    print(f'peak RSS {max(x["peak_rss_mb"] for v in results.values() for x in v):.0f} MB; peak anonymous RSS '
+          f'harness {max(x["peak_anon_mb"] for x in results["harness"]):.0f} MB, reference '
+          f'{max(x["peak_anon_mb"] for x in results["reference"]):.0f} MB (store train split: '
+          f'{N_DATASETS * n_total * DIM * 2 / 2**20:.0f} MB float16, memory-mapped, file-backed; '
+          f'a float32 copy would add {N_DATASETS * n_total * DIM * 4 / 2**20:.0f} MB anonymous)')
 
 
 if __name__ == '__main__':

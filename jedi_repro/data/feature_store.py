@@ -122,6 +122,8 @@ class FeatureStore:
             raise FeatureStoreError(f'{mpath} is not valid JSON: {exc}') from None
         store = cls(path, _validate_manifest(manifest, mpath))
         store.validate(check_values=check_values, verify_hashes=verify_hashes)
+        if check_values:
+            store.release()
         return store
 
     def validate(self, check_values: bool = True, verify_hashes: bool = False) -> None:
@@ -186,6 +188,11 @@ class FeatureStore:
                     f'{list(b.shape)}')
             if check_values and not (np.isfinite(w).all() and np.isfinite(b).all()):
                 raise FeatureStoreError(f'head of expert {ex!r} ({wrel}) contains NaN or Inf values')
+
+    def release(self) -> None:
+        """Drop this store's memory maps (they reopen on next access); after a value scan this unmaps
+        the pages it touched, so they stop counting in the process's RSS."""
+        self._cache.clear()
 
     def _expected_arrays(self):
         for ds in self.dataset_names:
