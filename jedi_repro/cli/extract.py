@@ -10,7 +10,8 @@ def register(sub):
                     'expert\'s head, labels and the labelled mask. Blocks are cached under '
                     '$JEDI_HOME/cache/extract (keyed by config, checkpoint sha256 and the data list).')
     p.add_argument('--data-root', default=None,
-                   help='data root written by `jedi synth` (default $JEDI_HOME/synth/demo)')
+                   help='data root written by `jedi synth` (default $JEDI_HOME/synth/demo-s0, where '
+                        'build_features / jedi demo render it)')
     p.add_argument('--experts', nargs='+', metavar='CONFIG[=CHECKPOINT]',
                    help='expert configs, optionally with a checkpoint (default: every '
                         'mm_configs/experts/*.py '
@@ -36,7 +37,7 @@ def run(args) -> int:
     from jedi_repro import workspace
     from jedi_repro.experts.extract import extract, parse_expert_arg
 
-    data_root = args.data_root or str(workspace.path('synth', 'demo'))
+    data_root = args.data_root or str(workspace.path('synth', 'demo-s0'))
     experts = [parse_expert_arg(e) for e in args.experts] if args.experts else None
     result = extract(data_root, args.out, experts=experts, skip_bad_videos=args.skip_bad_videos,
                      bf16=args.bf16, channels_last=args.channels_last, use_cache=not args.no_cache,

@@ -16,7 +16,7 @@ model = dict(
     backbone=dict(type='ResNet2Plus1d', depth=18, base_channels=16, pretrained=None, pretrained2d=False,
                   conv_cfg=dict(type='Conv2plus1d'), norm_cfg=dict(type='BN3d', requires_grad=True),
                   conv1_kernel=(3, 7, 7), conv1_stride_t=1, pool1_stride_t=1, inflate=(1, 1, 1, 1),
-                  spatial_strides=(1, 2, 2, 2), norm_eval=False),
+                  spatial_strides=(1, 2, 2, 2), norm_eval=False, zero_init_residual=False),
     cls_head=dict(type='I3DHead', num_classes=num_classes, in_channels=128, spatial_type='avg',
                   dropout_ratio=0.3, average_clips='prob'),
     data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5, 127.5, 127.5], std=[64.0, 64.0, 64.0],

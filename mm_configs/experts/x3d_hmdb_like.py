@@ -10,7 +10,7 @@ jedi = dict(dataset=dataset_name, feature_layer='cls_head.fc2')
 
 model = dict(
     type='Recognizer3D',
-    backbone=dict(type='X3D', gamma_w=0.5, gamma_b=1.25, gamma_d=0.5),
+    backbone=dict(type='X3D', gamma_w=0.5, gamma_b=1.25, gamma_d=0.5, zero_init_residual=False),
     cls_head=dict(type='X3DHead', in_channels=160, num_classes=num_classes, spatial_type='avg',
                   dropout_ratio=0.3, fc1_bias=False, average_clips='prob'),
     data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5, 127.5, 127.5], std=[64.0, 64.0, 64.0],
