@@ -33,8 +33,14 @@ def _check_contract(m, datasets):
 
 
 class _Recorder(Hook):
+    priority = 'VERY_LOW'  # after JEDIDistillHook and RuntimeInfoHook
+
     def __init__(self):
         self.seen = []
+        self.scalars = set()
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.scalars |= set(runner.message_hub.log_scalars)
 
     def after_val_epoch(self, runner, metrics=None):
         self.seen.append(dict(metrics))
@@ -47,6 +53,9 @@ def test_train_writes_contract_and_feeds_extra_hooks(store, tmp_path):
     assert m['seed'] == 3 and m['config']['model']['gamma'] == 0.4 and 'work_dir' not in m['config']
     assert json.loads((tmp_path / 'wd' / 'metrics.json').read_text()) == json.loads(json.dumps(m))
     assert len(rec.seen) == 1 and 'mean/student/top1' in rec.seen[0] and 'ds1/teacher/mAP' in rec.seen[0]
+    # the 3n loss terms, gamma and teacher/student agreement reach the message hub every iteration
+    terms = {f'train/loss_{r}_{d}' for r in ('student', 'teacher', 'kd') for d in ('ds0', 'ds1')}
+    assert terms | {'train/gamma', 'train/agree_ds0', 'train/agree_ds1'} <= rec.scalars
     assert list((tmp_path / 'wd').glob('best_mean_student_top1_epoch_1.pth'))
     assert m['eval_split'] == {'ds0': 'test', 'ds1': 'test'}
 
