@@ -10,6 +10,46 @@ from jedi_repro import workspace
 from jedi_repro.experts.extract import ExpertSpec, default_expert_configs, extract
 from jedi_repro.experts.train import EXPORT_NAME, train_expert
 
+def average_precision(scores, positives) -> float:
+    """Average precision of one class: mean precision at the rank of each positive (ties by order)."""
+    import numpy as np
+
+    order = np.argsort(-scores, kind='stable')
+    hits = positives[order].astype(float)
+    if hits.sum() == 0:
+        return float('nan')
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    return float((precision * hits).sum() / hits.sum())
+
+
+def own_dataset_metrics(store, split: str = 'test') -> dict:
+    """Each expert on its own dataset, from the stored features and head: top1, mean_class, mAP, chance.
+
+    Args:
+        store: an open ``FeatureStore``.
+        split: which split to score.
+
+    Returns:
+        ``{expert: {'dataset', 'top1', 'mean_class', 'mAP', 'chance'}}`` (chance = 1 / classes).
+    """
+    import numpy as np
+
+    out = {}
+    for name in store.expert_names:
+        ds = store.expert(name)['dataset']
+        w, b = store.head(name)
+        logits = np.asarray(store.features(name, ds, split), np.float32) @ w.T + b
+        y = np.asarray(store.labels(ds, split))
+        pred = logits.argmax(1)
+        classes = range(w.shape[0])
+        per_class = [float((pred[y == c] == c).mean()) for c in classes if (y == c).any()]
+        aps = [average_precision(logits[:, c], y == c) for c in classes if (y == c).any()]
+        out[name] = dict(dataset=ds, top1=float((pred == y).mean()), mean_class=float(np.mean(per_class)),
+                         mAP=float(np.mean(aps)), chance=1.0 / w.shape[0],
+                         metric=store.dataset(ds)['metric'])
+    return out
+
+
 # Training epochs per preset (the configs' own max_epochs are the demo schedule).
 PRESET_EPOCHS = {'quick': 2, 'demo': None}
 
@@ -38,8 +78,9 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
         log: printer (``None`` for silence).
 
     Returns:
-        The feature store path. A ``pipeline.json`` next to the experts records per-stage wall times and
-        each expert's val/test metrics.
+        The feature store path. A ``pipeline.json`` next to the experts records per-stage wall times, each
+        expert's Runner val/test metrics, and ``own_dataset_metrics`` of the store (top1, mean class
+        accuracy, mAP, chance) per expert on its own test split. An existing store at ``out`` is replaced.
     """
     from jedi_repro.data.synth import generate
 
@@ -89,8 +130,10 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
     res = extract(data_root, out, experts=specs, overwrite=overwrite or out.exists(),
                   show_progress=show_progress, log=log)
     timings['extract_s'] = round(time.time() - t, 2)
+    from jedi_repro.data.feature_store import FeatureStore
     summary = dict(preset=preset, seed=seed, data_root=str(data_root), store=res['store'], timings=timings,
-                   experts=experts, extract=res)
+                   experts=experts, extract=res,
+                   own_dataset_test=own_dataset_metrics(FeatureStore.open(res['store'])))
     experts_dir.mkdir(parents=True, exist_ok=True)
     tmp = experts_dir / 'pipeline.json.tmp'
     tmp.write_text(json.dumps(summary, indent=1) + '\n')

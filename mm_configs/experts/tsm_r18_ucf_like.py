@@ -56,7 +56,7 @@ test_dataloader = dict(
                  data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=test_pipeline,
                  test_mode=True))
 
-max_epochs = 12
+max_epochs = 8
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)
 optim_wrapper = dict(optimizer=dict(type='AdamW', lr=5e-4, weight_decay=1e-4), clip_grad=dict(max_norm=20))
 param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=1e-5, by_epoch=True,

@@ -78,3 +78,13 @@ def test_bad_configs_raise_jedi_error(tmp_path):
     noroot.write_text('model = dict(type="Recognizer3D")\ndataset_name = "x"\n')
     with pytest.raises(JediError, match='data_root'):
         load_expert_config(noroot, data_root=tmp_path)
+
+
+def test_average_precision_small_cases():
+    import numpy as np
+
+    from jedi_repro.experts.pipeline import average_precision
+    assert average_precision(np.array([0.9, 0.8, 0.1]), np.array([True, True, False])) == 1.0
+    # positives ranked 2nd and 3rd: (1/2 + 2/3) / 2
+    assert average_precision(np.array([0.9, 0.8, 0.7]), np.array([False, True, True])) == \
+        pytest.approx((0.5 + 2 / 3) / 2)
