@@ -10,6 +10,7 @@ from jedi_repro import workspace
 from jedi_repro.experts.extract import ExpertSpec, default_expert_configs, extract
 from jedi_repro.experts.train import EXPORT_NAME, train_expert
 
+
 def average_precision(scores, positives) -> float:
     """Average precision of one class: mean precision at the rank of each positive (ties by order)."""
     import numpy as np
