@@ -105,3 +105,14 @@ def test_bench_stores_and_diagnostics_on_real_data(tmp_path, capsys):
     assert all(e['test_top1'] > 1.0 / 3 for e in experts.values())  # every expert beats chance
     probes = (out / 'probes.csv').read_text().splitlines()
     assert probes[0] == 'setting,dataset,features,test_top1' and len(probes) > 4 * 6
+
+
+def test_committed_report_keeps_only_markdown_png_csv(tmp_path):
+    (tmp_path / 'tables').mkdir()
+    (tmp_path / 'tables' / 'main.tex').write_text('x')
+    (tmp_path / 'tables' / 'main.csv').write_text('a,b\n')
+    (tmp_path / 'fig.png').write_bytes(b'\x89PNG')
+    (tmp_path / 'report.md').write_text('[CSV](tables/main.csv) · [LaTeX](tables/main.tex)\n')
+    bench.keep_md_png_csv(tmp_path)
+    assert sorted(p.name for p in tmp_path.rglob('*') if p.is_file()) == ['fig.png', 'main.csv', 'report.md']
+    assert (tmp_path / 'report.md').read_text() == '[CSV](tables/main.csv)\n'
