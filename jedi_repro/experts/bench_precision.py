@@ -45,7 +45,7 @@ def main(argv=None) -> int:
 
     import jedi_repro  # noqa: F401  (compat fixes before mmaction.models)
     from jedi_repro.experts.config import feature_layer, load_expert_config
-    from jedi_repro.experts.extract import default_expert_configs
+    from jedi_repro.experts.extract import default_expert_configs, to_channels_last
 
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--batch', type=int, default=16)
@@ -67,9 +67,8 @@ def main(argv=None) -> int:
         layer = feature_layer(cfg)
         base_t, base_f = _time_variant(model, data, layer, False, args.repeats)
         rows = [('fp32', base_t, base_f), ('bf16', *_time_variant(model, data, layer, True, args.repeats))]
-        fmt = torch.channels_last_3d if cfg.model.type == 'Recognizer3D' else torch.channels_last
         if 'TimeSformer' not in cfg.model.backbone.type:  # a transformer has no conv layout to change
-            model = model.to(memory_format=fmt)
+            to_channels_last(model)
             rows.append(('channels_last', *_time_variant(model, data, layer, False, args.repeats)))
         for name, t, f in rows:
             err = float((f - base_f).norm() / base_f.norm())

@@ -60,6 +60,16 @@ def test_bf16_stays_within_the_stated_tolerance(tiny_root, untrained_expert):
     assert agree >= BF16_TOP1_AGREEMENT
 
 
+def test_channels_last_gives_the_same_features(tiny_root, untrained_expert):
+    config, ckpt = untrained_expert
+    cfg = load_expert_config(config)
+    (ds,) = read_data_root(tiny_root)
+    loader = build_loader(cfg, ds.splits['val'], ds.video_prefix, batch_size=6)
+    f32, _ = penultimate_features(build_expert(cfg, ckpt), loader)
+    fcl, _ = penultimate_features(build_expert(cfg, ckpt, channels_last=True), loader)
+    assert np.linalg.norm(fcl - f32) / np.linalg.norm(f32) < 1e-4
+
+
 def test_extract_writes_store_and_reuses_cache(tiny_root, untrained_expert, tmp_path):
     spec = _spec(untrained_expert)
     r1 = extract(tiny_root, tmp_path / 'store', experts=[spec], show_progress=False, log=None)
