@@ -64,7 +64,6 @@ def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None 
     Raises:
         JediError: bad config, missing/malformed annotation lists.
     """
-    import torch
     from mmengine.runner import Runner, load_checkpoint
 
     t0 = time.time()
@@ -102,7 +101,6 @@ def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None 
     tmp = work_dir / 'expert.json.tmp'
     tmp.write_text(json.dumps(result, indent=1) + '\n')
     os.replace(tmp, work_dir / 'expert.json')
-    del torch
     return result
 
 

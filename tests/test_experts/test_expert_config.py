@@ -88,3 +88,13 @@ def test_average_precision_small_cases():
     # positives ranked 2nd and 3rd: (1/2 + 2/3) / 2
     assert average_precision(np.array([0.9, 0.8, 0.7]), np.array([False, True, True])) == \
         pytest.approx((0.5 + 2 / 3) / 2)
+
+
+def test_cli_experts_train_bad_input(tmp_path, capsys):
+    from jedi_repro.cli import main
+    assert main(['experts', 'train', str(tmp_path / 'nope.py')]) == 1
+    assert 'nope.py' in capsys.readouterr().err
+    # A data root without the config's lists: the missing annotation list is named, nothing is trained.
+    assert main(['experts', 'train', str(EXPERT_CONFIGS[0]), '--data-root', str(tmp_path)]) == 1
+    err = capsys.readouterr().err.replace('\n  ', '')
+    assert 'does not exist' in err and str(tmp_path) in err
