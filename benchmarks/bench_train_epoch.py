@@ -75,6 +75,7 @@ class ReferenceLoop:
         from torch import nn
 
         torch.manual_seed(0)
+        torch.set_flush_denormal(True)  # as train() does (flush_denormal=True in the JEDI configs)
         man = json.loads((Path(store_dir) / 'manifest.json').read_text())
         ds = [d['name'] for d in man['datasets']]
         ex = [e['name'] for e in man['experts']]
