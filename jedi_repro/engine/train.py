@@ -126,6 +126,18 @@ def check_config(cfg) -> None:
                         f'(known: {sorted(DATA_KEYS)})')
 
 
+def _check_data_against_store(data, store) -> None:
+    """Fail before the Runner exists on data options that do not fit the store."""
+    from jedi_repro.data.multi_dataset import resolve_fractions
+    resolve_fractions(data.get('labeled_fraction', 1.0), store.dataset_names)
+    pool = data.get('unlabeled_datasets')
+    pool = [pool] if isinstance(pool, str) else (pool or [])
+    unknown = [d for d in pool if d not in store.dataset_names]
+    if unknown:
+        raise JediError(f'data.unlabeled_datasets names unknown dataset(s) {unknown} '
+                        f'(the store has {store.dataset_names})')
+
+
 def build_dataloaders(cfg, store_path: str, seed: int) -> None:
     """Fill ``train/val/test_dataloader`` from ``cfg.data`` (see ``jedi_repro.data.multi_dataset``)."""
     data = cfg.data
@@ -184,6 +196,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None):
         cfg.data = {}
     check_config(cfg)
     store = FeatureStore.open(features)
+    _check_data_against_store(cfg.data, store)
     if seed is None:
         seed = (cfg.get('randomness') or {}).get('seed')
     seed = 0 if seed is None else int(seed)

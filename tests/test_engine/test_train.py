@@ -79,6 +79,7 @@ def test_cli_train(store, tmp_path, capsys):
     (['model.fusion.type=sum'], "model.fusion.type='sum' is unknown"),
     (['data.labeled_fraction=2'], 'labeled_fraction'),
     (['custom_hooks.3.gamma=1'], 'not a valid index'),
+    (['data.unlabeled_datasets=[ds0,zz]'], "unknown dataset(s) ['zz']"),
 ])
 def test_cli_train_bad_options(store, tmp_path, capsys, opts, match):
     rc = main(['train', DEFAULT, '--features', str(store), '--work-dir', str(tmp_path / 'wd'),
