@@ -36,13 +36,16 @@ def main() -> int:
         if not args.store:
             from jedi_repro.data.toy import make_toy_store
             make_toy_store(store, n_train=args.toy_train, dim=args.toy_dim, seed=0)
-        print(f'store: {store} ({"given" if args.store else f"toy store, 3 datasets, n_train={args.toy_train}, dim={args.toy_dim}"})')
+        what = ('given' if args.store
+                else f'toy store, 3 datasets, n_train={args.toy_train}, dim={args.toy_dim}')
+        print(f'store: {store} ({what})')
         print(f'load average before: {os.getloadavg()}')
         for w in args.workers:
             home = Path(tmp) / f'home_w{w}'
             (home / 'features').mkdir(parents=True)
             (home / 'features' / 'demo').symlink_to(store)
-            env = {**os.environ, 'JEDI_HOME': str(home), 'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1')}
+            env = {**os.environ, 'JEDI_HOME': str(home),
+                   'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1')}
             env.pop('MLFLOW_TRACKING_URI', None)
             t0 = time.perf_counter()
             rc = subprocess.run([jedi, 'study', 'run', args.spec, '--workers', str(w), '--no-progress'],
