@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 from jedi_repro.errors import JediError
@@ -205,8 +206,15 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None):
     cfg.model.store = store_path
     build_dataloaders(cfg, store_path, seed)
     cfg.work_dir = str(Path(work_dir).resolve())
-    cfg.setdefault('experiment_name', 'jedi')
     return cfg, store, seed
+
+
+def _close_run_logger(runner) -> None:
+    """Close the run's log-file handlers (a study runs hundreds of trials in one process)."""
+    for handler in list(runner.logger.handlers):
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
+            runner.logger.removeHandler(handler)
 
 
 def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None) -> dict:
@@ -233,23 +241,29 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     # flushing them to zero changes values below 1e-38 only. Process-wide, as torch offers it.
     torch.set_flush_denormal(bool(cfg.get('flush_denormal', True)))
     Path(cfg.work_dir).mkdir(parents=True, exist_ok=True)
-    config_record = {k: v for k, v in cfg.to_dict().items() if k != 'work_dir'}
+    config_record = {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name')}
+    # mmengine names the run's MessageHub and MMLogger '{experiment_name}_{timestamp}' and reuses existing
+    # instances of that name: two runs started in the same second would share best-checkpoint state.
+    cfg.experiment_name = f'{cfg.get("experiment_name") or "jedi"}_{uuid.uuid4().hex[:8]}'
     try:
         runner = Runner.from_cfg(cfg)
     except JediError:
         raise
     except (TypeError, KeyError, ValueError) as exc:
         raise JediError(f'could not build the run from the config: {type(exc).__name__}: {exc}') from None
-    for hook in extra_hooks or []:
-        runner.register_hook(hook)
-    runner.train()
-    best = runner.message_hub.get_info('best_ckpt')
-    if best and Path(best).is_file():
-        runner.load_checkpoint(best)
-    else:
-        runner.logger.log('no best checkpoint was saved; evaluating the final weights', logging.WARNING)
-    flat = runner.test()
-    test_set = runner.test_dataloader.dataset
+    try:
+        for hook in extra_hooks or []:
+            runner.register_hook(hook)
+        runner.train()
+        best = runner.message_hub.get_info('best_ckpt')
+        if best and Path(best).is_file():
+            runner.load_checkpoint(best)
+        else:
+            runner.logger.log('no best checkpoint was saved; evaluating the final weights', logging.WARNING)
+        flat = runner.test()
+        test_set = runner.test_dataloader.dataset
+    finally:
+        _close_run_logger(runner)
     metrics = metrics_to_contract(flat, store.dataset_names, seed, config_record, time.time() - t0,
                                   eval_split=dict(test_set.splits), features_hash=store.content_hash(),
                                   best_checkpoint=Path(best).name if best else None)
