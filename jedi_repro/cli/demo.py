@@ -56,12 +56,11 @@ def run(args) -> int:
     import yaml
 
     from jedi_repro import workspace
-    from jedi_repro.engine.train import train
+    from jedi_repro.cli.train import train_logged
     from jedi_repro.errors import JediError
     from jedi_repro.experts.pipeline import build_features
     from jedi_repro.reporting.report import write_report
     from jedi_repro.studies.runner import run_study
-    from jedi_repro.tracking.runs import log_train_run
 
     root = repo_root()
     if not (root / 'mm_configs').is_dir() or not (root / 'studies').is_dir():
@@ -88,8 +87,8 @@ def run(args) -> int:
     cfg = root / 'mm_configs' / 'jedi' / 'jedi_default.py'
     work_dir = workspace.work_dir(f'{mode}-jedi_default')
     opts = {'train_cfg.max_epochs': max_epochs} if max_epochs else None
-    metrics = train(str(cfg), features=features, work_dir=work_dir, cfg_options=opts, seed=args.seed)
-    log_train_run(metrics, str(cfg), work_dir, features=features, experiment=f'{mode}-train')
+    metrics, _ = train_logged(str(cfg), features, work_dir, cfg_options=opts, seed=args.seed,
+                              experiment=f'{mode}-train')
     for role in ('expert', 'student', 'teacher'):
         print(f'  mean {role:8s} top1 {metrics["mean"][role]["top1"]:.4f}')
     stage_s['jedi'] = time.time() - t

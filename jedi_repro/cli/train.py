@@ -19,6 +19,10 @@ def register(sub):
                    help='override config keys, e.g. model.fusion.type=mean data.labeled_fraction=0.1; '
                         'an unknown key is an error')
     p.add_argument('--seed', type=int, default=None, help='overrides randomness.seed')
+    p.add_argument('--experiment', default='jedi-train',
+                   help='MLflow experiment of this run (default jedi-train); per-epoch val/ and final test/ '
+                        'metrics, params and artifacts are logged to the workspace tracking URI')
+    p.add_argument('--no-mlflow', action='store_true', help='do not log this run to MLflow')
     p.set_defaults(func=_run)
     return p
 
@@ -37,11 +41,48 @@ def parse_cfg_options(items) -> dict:
     return out
 
 
-def _run(args) -> int:
+def train_logged(config, features, work_dir, cfg_options=None, seed=None,
+                 experiment: str | None = 'jedi-train') -> tuple[dict, str | None]:
+    """``train()`` as one MLflow run: per-epoch ``val/...`` and final ``test/...`` metrics.
+
+    ``experiment=None`` trains untracked. Returns the metrics dict and the MLflow run id (``None`` when
+    untracked). A failed training ends its run as FAILED.
+    """
     from jedi_repro.engine.train import train
-    m = train(args.config, features=args.features, work_dir=args.work_dir,
-              cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed)
+    if experiment is None:
+        return train(config, features=features, work_dir=work_dir, cfg_options=cfg_options, seed=seed), None
+
+    from jedi_repro.tracking import end_run, log_train_run, start_train_run
+    from jedi_repro.tracking.hook import MLflowMetricsHook
+
+    class OpenRunAtStart(MLflowMetricsHook):
+        """Opens the run once the Runner exists: a config that fails validation leaves no MLflow run."""
+
+        def before_run(self, runner) -> None:
+            if self.run_id is None:  # train() runs a second Runner for the final test
+                self.client, self.run_id = start_train_run(work_dir, features=features, experiment=experiment,
+                                                           seed=seed)
+
+    hook = OpenRunAtStart(client=None, run_id=None)
+    try:
+        m = train(config, features=features, work_dir=work_dir, cfg_options=cfg_options,
+                  extra_hooks=[hook], seed=seed)
+    except BaseException:
+        if hook.run_id:
+            end_run(hook.client, hook.run_id, 'FAILED')
+        raise
+    log_train_run(m, config, work_dir, features=features, experiment=experiment, client=hook.client,
+                  run_id=hook.run_id)
+    return m, hook.run_id
+
+
+def _run(args) -> int:
+    m, run_id = train_logged(args.config, args.features, args.work_dir,
+                             cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed,
+                             experiment=None if args.no_mlflow else args.experiment)
     print(f'metrics.json written to {args.work_dir}')
+    if run_id:
+        print(f'MLflow run {run_id} (experiment {args.experiment}); browse with `jedi ui`')
     for role in ('expert', 'student', 'teacher'):
         vals = '  '.join(f'{k} {v:.4f}' for k, v in m['mean'][role].items())
         print(f'  mean {role:8s} {vals}')

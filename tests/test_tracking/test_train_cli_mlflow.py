@@ -1,0 +1,48 @@
+"""A lone `jedi train` is one MLflow run: per-epoch val metrics, final test metrics, FINISHED."""
+from pathlib import Path
+
+import pytest
+
+from jedi_repro import workspace
+from jedi_repro.cli import main
+from jedi_repro.data.toy import make_toy_store
+
+CONFIG = Path(__file__).resolve().parents[2] / 'mm_configs' / 'jedi' / 'jedi_default.py'
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def store(tmp_path):
+    make_toy_store(tmp_path / 'store', n_datasets=2, n_classes=3, dim=8, n_train=40, n_val=20, n_test=20)
+    return tmp_path / 'store'
+
+
+def test_jedi_train_logs_one_run_with_epoch_history(store, tmp_path, capsys):
+    from mlflow.tracking import MlflowClient
+
+    rc = main(['train', str(CONFIG), '--features', str(store), '--work-dir', str(tmp_path / 'wd'),
+               '--cfg-options', 'train_cfg.max_epochs=3', '--seed', '2'])
+    assert rc == 0
+    assert 'MLflow run' in capsys.readouterr().out
+    client = MlflowClient(workspace.mlflow_uri())
+    exp = client.get_experiment_by_name('jedi-train')
+    runs = client.search_runs([exp.experiment_id])
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == 'FINISHED'
+    assert run.data.tags['jedi.role'] == 'seed'
+    assert run.data.tags['jedi.seed'] == '2'
+    assert run.data.params['model.gamma'] == '0.4'
+    history = client.get_metric_history(run.info.run_id, 'val/mean/student/top1')
+    assert sorted(m.step for m in history) == [1, 2, 3]
+    assert 0.0 <= run.data.metrics['test/mean/teacher/top1'] <= 1.0
+    assert 'test/ds0/expert/top5' in run.data.metrics
+
+
+def test_no_mlflow_writes_no_tracking_database(store, tmp_path):
+    rc = main(['train', str(CONFIG), '--features', str(store), '--work-dir', str(tmp_path / 'wd'),
+               '--cfg-options', 'train_cfg.max_epochs=1', '--no-mlflow'])
+    assert rc == 0
+    assert (tmp_path / 'wd' / 'metrics.json').is_file()
+    assert not (workspace.root() / 'mlflow' / 'mlflow.db').exists()
