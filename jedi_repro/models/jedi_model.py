@@ -124,6 +124,9 @@ class JEDIModel(BaseModel):
         self.teachers = nn.ModuleList(
             nn.Sequential(nn.Dropout(float(teacher_dropout)), nn.Linear(self.fusion.out_dim, c))
             for c in self.num_classes)
+        if hasattr(self.fusion, 'init_teacher'):  # a fusion may choose how its teachers start
+            for i, teacher in enumerate(self.teachers):
+                self.fusion.init_teacher(teacher[-1], self.own_expert[i])
         self.kd_loss = _build(KD_LOSSES, kd_loss, 'kd_loss')
         # switched by JEDIDistillHook; plain attributes, not state: a checkpoint is the same either way
         self.distill = False

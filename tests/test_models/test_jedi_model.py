@@ -33,6 +33,15 @@ def test_identity_start_students_equal_experts(store):
         assert torch.allclose(out['expert'], hand, atol=1e-5)
 
 
+def test_logits_fusion_teachers_start_as_experts(store):
+    """With late fusion a teacher starts as its own expert (random starts left it far below)."""
+    model = JEDIModel(store, fusion=dict(type='logits')).eval()
+    ev = JEDIEvalBatches(store, split='val')
+    for j in range(len(ev)):
+        out = model(**ev[j], mode='predict')[0]
+        assert torch.allclose(out['teacher'], out['expert'], atol=1e-6)
+
+
 def _batch(store, **kw):
     return JEDITrainBatches(store, labeled_batch_size=6, unlabeled_batch_size=10, seed=0, **kw)[(0, 0)]
 

@@ -13,6 +13,9 @@ class LogitsFusion(nn.Module):
 
     The teachers then see exactly what the experts predict and nothing of their features, so the adjusted
     features do not reach the teachers (the adjustment modules are trained by the student terms alone).
+    Teacher i starts as expert i (:meth:`init_teacher`): with a random start, a linear layer on logits of
+    scale ~10 needs weights of ~1, far beyond what a few hundred Adam steps at lr 1e-3 move, and such
+    teachers stayed 40 points below their experts on YouTube-8M.
 
     Args:
         in_dims: feature dim of each expert (unused).
@@ -23,7 +26,18 @@ class LogitsFusion(nn.Module):
 
     def __init__(self, in_dims, num_classes):
         super().__init__()
-        self.out_dim = int(sum(num_classes))
+        self.num_classes = [int(c) for c in num_classes]
+        self.out_dim = int(sum(self.num_classes))
+
+    def init_teacher(self, linear: nn.Linear, expert: int) -> None:
+        """Make ``linear`` pass expert ``expert``'s logits through and ignore the other experts."""
+        start, n = sum(self.num_classes[:expert]), self.num_classes[expert]
+        if linear.out_features != n:
+            raise ValueError(f'teacher has {linear.out_features} classes, expert {expert} has {n}')
+        with torch.no_grad():
+            linear.weight.zero_()
+            linear.bias.zero_()
+            linear.weight[:, start:start + n] = torch.eye(n)
 
     def forward(self, feats, expert_logits=None):
         if expert_logits is None:
