@@ -377,7 +377,7 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
         skip_bad_videos: leave unusable videos out of every block (and count them) instead of failing.
         bf16: bf16 autocast (see ``BF16_FEATURE_REL_TOL``).
         channels_last: channels-last conv weights: True, False, or 'auto' = for 3D-CNN recognizers only,
-            where ``python -m jedi_repro.experts.bench_precision`` measured 1.2-1.4x at a relative feature
+            where ``python benchmarks/bench_extract_precision.py`` measured 1.2-1.4x at a relative feature
             change of ~3e-7 (2D TSM: no gain). bf16 is opt-in: it sped up two experts and slowed two.
         use_cache: reuse / fill the block cache under ``$JEDI_HOME/cache/extract``.
         overwrite: replace an existing store at ``out``.

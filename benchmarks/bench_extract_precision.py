@@ -1,6 +1,6 @@
 """Side-by-side timing of extraction numerics: fp32 vs bf16 autocast vs channels-last, per expert.
 
-Run: ``python -m jedi_repro.experts.bench_precision [--batch 16] [--repeats 5] [--threads 1]``. Prints, for
+Run: ``python benchmarks/bench_extract_precision.py [--batch 16] [--repeats 5] [--threads 1]``. Prints, for
 every ``mm_configs/experts`` config (initial weights; speed does not depend on training), the forward
 time per clip of each variant, its speed ratio to fp32, and the relative L2 error of the penultimate
 features against fp32 (``extract.BF16_FEATURE_REL_TOL`` is the tolerance the tests hold bf16 to).
