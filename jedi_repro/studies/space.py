@@ -14,13 +14,6 @@ from typing import Any
 
 from jedi_repro.errors import JediError
 
-# The config keys a study may search (docs/ARCHITECTURE.md); anything else is most likely a typo.
-SEARCHABLE_KEYS = (
-    'model.alpha', 'model.beta', 'model.gamma', 'model.fusion.type', 'model.kd_loss.type',
-    'model.kd_loss.temperature', 'model.adjustment.enabled', 'model.teacher_dropout',
-    'data.labeled_fraction', 'data.unlabeled_datasets', 'optim_wrapper.optimizer.lr',
-    'train_cfg.max_epochs',
-)
 TYPES = {'grid', 'choices', 'float', 'int', 'log'}
 _SCALARS = (bool, int, float, str, type(None))
 
@@ -96,8 +89,6 @@ def parse_space(raw: Any, where: str) -> dict[str, ParamSpec]:
 
 def parse_param(key: str, entry: Any, where: str) -> ParamSpec:
     fld = f'{where}: field "space.{key}"'
-    if key not in SEARCHABLE_KEYS:
-        raise JediError(f'{fld}: unknown config key; searchable keys are {list(SEARCHABLE_KEYS)}')
     if isinstance(entry, list):  # shorthand: a list is a grid
         entry = {'type': 'grid', 'values': entry}
     if not isinstance(entry, dict) or entry.get('type') not in TYPES:
@@ -129,6 +120,11 @@ def parse_param(key: str, entry: Any, where: str) -> ParamSpec:
     if kind == 'int' and not all(float(v).is_integer() for v in (low, high, step or 1)):
         raise JediError(f'{fld}: an int range needs integer low/high/step')
     return ParamSpec(key, kind, low=low, high=high, step=step, log=log)
+
+
+def representative_values(param: ParamSpec) -> list[Any]:
+    """Values that exercise a parameter's config key: every choice, or both ends of a range."""
+    return list(param.values) if param.type in ('grid', 'choices') else [param.low, param.high]
 
 
 def grid_points(space: dict[str, ParamSpec]) -> list[dict[str, Any]]:

@@ -154,10 +154,39 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
     if sampler['type'] in ('tpe', 'random') and n_trials is None and timeout_s is None:
         raise SpecError(f'{where}: field "budget": a {sampler["type"]} study needs "n_trials" or "timeout_s"')
 
-    return StudySpec(name=name, path=path.resolve(), base_config=base_config, features=features, seeds=seeds,
+    spec = StudySpec(name=name, path=path.resolve(), base_config=base_config, features=features, seeds=seeds,
                      space=space, objectives=objectives, sampler=sampler, pruner=pruner,
                      cfg_options=cfg_options, n_trials=n_trials, timeout_s=timeout_s,
                      description=str(raw.get('description', '')))
+    if check_paths:
+        check_against_config(spec)
+    return spec
+
+
+def check_against_config(spec: StudySpec) -> None:
+    """Every ``cfg_options`` and ``space`` key must be one the base config (or its components) accepts.
+
+    The same check ``jedi train --cfg-options`` makes, so a typo fails before any trial starts, and a
+    fusion or KD loss registered by the user is searchable with its own arguments.
+    """
+    from jedi_repro.engine.train import apply_cfg_options, check_config, load_config
+    from jedi_repro.studies.space import representative_values
+
+    where = f'study spec {spec.path}'
+    try:
+        base = load_config(spec.base_config)
+        apply_cfg_options(base, dict(spec.cfg_options))
+        check_config(base)
+    except JediError as exc:
+        raise SpecError(f'{where}: field "cfg_options": {exc}') from exc
+    for key, param in spec.space.items():
+        for value in representative_values(param):
+            cfg = load_config(base)
+            try:
+                apply_cfg_options(cfg, {key: value})
+                check_config(cfg)
+            except JediError as exc:
+                raise SpecError(f'{where}: field "space.{key}" = {value!r}: {exc}') from exc
 
 
 def expand_vars(text: str, where: str) -> str:

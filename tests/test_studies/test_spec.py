@@ -19,10 +19,12 @@ objectives:
 """
 
 
+DEFAULT = REPO / 'mm_configs' / 'jedi' / 'jedi_default.py'
+
+
 def _spec(tmp_path, text):
-    (tmp_path / 'base.py').write_text('x = 1\n')
     p = tmp_path / 's.yaml'
-    p.write_text(text.format(base=tmp_path / 'base.py'))
+    p.write_text(text.format(base=DEFAULT))
     return p
 
 
@@ -94,3 +96,22 @@ def test_shipped_specs_validate(name, size):
                                 'optim_wrapper.optimizer.lr', 'model.teacher_dropout'}
     else:
         assert len(grid_points(s.space)) == size
+
+
+@pytest.mark.parametrize('old,new,field', [
+    ('model.gamma: {{', 'model.gama: {{', 'space.model.gama'),
+    ('seeds: [0, 1]', 'seeds: [0, 1]\ncfg_options: {{model.kd_loss.tau: 2}}', 'cfg_options'),
+    # proj_dim belongs to the mean fusion, not to the default concat
+    ('model.gamma: {{type: grid, values: [0.0, 0.4]}}', 'model.fusion.proj_dim: [8, 16]',
+     'space.model.fusion.proj_dim'),
+])
+def test_keys_are_checked_against_the_base_config(tmp_path, old, new, field):
+    with pytest.raises(JediError, match=f'field "{field}'):
+        load_spec(_spec(tmp_path, GOOD.replace(old, new)))
+
+
+def test_component_arguments_are_searchable(tmp_path):
+    """A key the chosen component accepts is searchable: a user's own fusion needs no framework edit."""
+    text = GOOD.replace('seeds: [0, 1]', 'seeds: [0, 1]\ncfg_options: {{model.fusion.type: mean}}').replace(
+        'model.gamma: {{type: grid, values: [0.0, 0.4]}}', 'model.fusion.proj_dim: [8, 16]')
+    assert list(load_spec(_spec(tmp_path, text)).space) == ['model.fusion.proj_dim']
