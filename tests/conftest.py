@@ -2,8 +2,7 @@ import os
 
 import pytest
 
-# Keep test runs predictable on CI's 2 cores.
-os.environ.setdefault('OMP_NUM_THREADS', '2')
+# Figures render without a display.
 os.environ.setdefault('MPLBACKEND', 'Agg')
 
 

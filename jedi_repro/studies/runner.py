@@ -131,7 +131,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
         procs = []
         print(f'study {spec.name}: nothing left to run', flush=True)
     else:
-        procs = [_spawn(spec, url, i, n_trials, deadline, train_fn, logs) for i in range(workers)]
+        procs = [_spawn(spec, url, i, n_trials, deadline, train_fn, logs, workers) for i in range(workers)]
     try:
         codes = _wait(procs, study, total, progress)
     except KeyboardInterrupt:
@@ -165,7 +165,19 @@ def _nothing_to_do(study, spec: StudySpec, n_trials: int | None) -> bool:
     return n_trials is not None and budget_used(study) >= n_trials
 
 
-def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path) -> subprocess.Popen:
+def worker_env(workers: int, environ=None, cpus: int | None = None) -> dict:
+    """The workers' environment: the cores shared out between them unless ``OMP_NUM_THREADS`` is set.
+
+    Each torch process otherwise starts one thread per core; N such workers on N cores spin against each
+    other (measured: 1.0 s per iteration instead of 0.15 s with 2 workers on 2 cores).
+    """
+    env = dict(os.environ if environ is None else environ)
+    if not env.get('OMP_NUM_THREADS'):
+        env['OMP_NUM_THREADS'] = str(max(1, (cpus or os.cpu_count() or 1) // max(1, workers)))
+    return env
+
+
+def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path, workers: int = 1) -> subprocess.Popen:
     cmd = [sys.executable, '-m', 'jedi_repro.studies.worker', '--spec', str(spec.path), '--storage', url,
            '--index', str(index), '--train-fn', train_fn]
     if n_trials is not None:
@@ -174,7 +186,7 @@ def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path) -> subpro
         cmd += ['--deadline', repr(deadline)]
     log = open(logs / f'worker-{index}.log', 'ab')
     try:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=worker_env(workers))
     finally:
         log.close()  # the child holds its own descriptor
 

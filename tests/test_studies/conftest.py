@@ -24,10 +24,11 @@ def toy_store(tmp_path):
     return path
 
 
+DEFAULT_CONFIG = HERE.parents[1] / 'mm_configs' / 'jedi' / 'jedi_default.py'
+
+
 def write_spec(tmp_path, features, body: str, name: str = 'spec') -> Path:
-    """A spec file whose base_config is an existing file (the stub train does not read it)."""
-    base = tmp_path / 'base_config.py'
-    base.write_text('model = dict(gamma=0.4)\n')
+    """A spec file on the default config (spec keys are checked against it; the stub train ignores it)."""
     spec = tmp_path / f'{name}.yaml'
-    spec.write_text(f'base_config: {base}\nfeatures: {features}\n' + body)
+    spec.write_text(f'base_config: {DEFAULT_CONFIG}\nfeatures: {features}\n' + body)
     return spec

@@ -69,3 +69,18 @@ def test_interrupted_trial_uses_no_budget_and_no_attempt(tmp_path):
     second = claim_waiting(study)
     assert budget_used(study) == 2
     assert over_budget(study, second, 1) and not over_budget(study, second, 2)
+
+
+def test_workers_split_the_cores():
+    """Study workers share the cores instead of each starting one thread per core."""
+    from jedi_repro.studies.runner import worker_env
+    assert worker_env(2, environ={}, cpus=2)['OMP_NUM_THREADS'] == '1'
+    assert worker_env(1, environ={}, cpus=2)['OMP_NUM_THREADS'] == '2'
+    assert worker_env(4, environ={}, cpus=2)['OMP_NUM_THREADS'] == '1'
+    assert worker_env(2, environ={'PATH': '/bin'}, cpus=8) == {'PATH': '/bin', 'OMP_NUM_THREADS': '4'}
+
+
+def test_an_explicit_thread_count_wins():
+    from jedi_repro.studies.runner import worker_env
+
+    assert worker_env(2, environ={'OMP_NUM_THREADS': '3'}, cpus=2)['OMP_NUM_THREADS'] == '3'
