@@ -8,6 +8,7 @@ copied into the workspace with the demo's study names and feature store filled i
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -87,8 +88,12 @@ def run(args) -> int:
     cfg = root / 'mm_configs' / 'jedi' / 'jedi_default.py'
     work_dir = workspace.work_dir(f'{mode}-jedi_default')
     opts = {'train_cfg.max_epochs': max_epochs} if max_epochs else None
-    metrics, _ = train_logged(str(cfg), features, work_dir, cfg_options=opts, seed=args.seed,
-                              experiment=f'{mode}-train')
+    if (work_dir / 'metrics.json').is_file():
+        print(f'  reusing JEDI run {work_dir}')
+        metrics = json.loads((work_dir / 'metrics.json').read_text())
+    else:
+        metrics, _ = train_logged(str(cfg), features, work_dir, cfg_options=opts, seed=args.seed,
+                                  experiment=f'{mode}-train')
     for role in ('expert', 'student', 'teacher'):
         print(f'  mean {role:8s} top1 {metrics["mean"][role]["top1"]:.4f}')
     stage_s['jedi'] = time.time() - t
@@ -102,7 +107,8 @@ def run(args) -> int:
         spec = demo_spec(root / 'studies' / f'{study}.yaml', name, features, seeds, max_epochs)
         spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
         summary = run_study(spec_path, workers=args.workers)
-        print(f'  {name}: {summary["counts"]} in {summary["wall_s"]:.0f} s')
+        print(f'  {name}: {summary["counts"]} in {summary["wall_s"]:.0f} s '
+              f'({summary["workers_started"]} workers started)')
         names.append(name)
     stage_s['studies'] = time.time() - t
 

@@ -162,7 +162,7 @@ def _build(
                 '',
                 markdown_table(t.display),
                 '',
-                f'[CSV](tables/{t.name}.csv) · [LaTeX](tables/{t.name}.tex)',
+                f'[CSV](tables/{t.name}.csv) · LaTeX: `tables/{t.name}.tex`',
                 '',
             ]
 
@@ -241,7 +241,7 @@ def _legend(t: tables.Table, config) -> list[str]:
         )
     if t.notes:
         lines.append('Tests not defined: ' + '; '.join(t.notes) + '.')
-    lines.append(f'[CSV](tables/{t.name}.csv) · [LaTeX](tables/{t.name}.tex)')
+    lines.append(f'[CSV](tables/{t.name}.csv) · LaTeX: `tables/{t.name}.tex`')
     return ['', *[x for line in lines for x in (line, '')]][1:-1]
 
 
@@ -277,7 +277,7 @@ def _ablation_section(frame, run_set, study, dims: list[str], cs, tabs: Path, fi
     md = [f'## Ablation: {name} (study {study})', '', markdown_table(t.display), '']
     if t.notes:
         md += ['Tests not defined: ' + '; '.join(t.notes) + '.', '']
-    md += [f'[CSV](tables/{t.name}.csv) · [LaTeX](tables/{t.name}.tex)', '']
+    md += [f'[CSV](tables/{t.name}.csv) · LaTeX: `tables/{t.name}.tex`', '']
     if all(s.n for ss in summ.values() for s in ss):
         fig = figures.ablation_bars(
             labels,

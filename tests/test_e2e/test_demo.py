@@ -1,0 +1,37 @@
+"""`jedi demo`, the main job, end to end in a fresh workspace: every stage, then the cached re-run."""
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+
+def _demo(tmp_path, *args):
+    env = {**os.environ, 'JEDI_HOME': str(tmp_path / 'ws')}
+    env.pop('MLFLOW_TRACKING_URI', None)
+    done = subprocess.run([sys.executable, '-m', 'jedi_repro.cli', 'demo', *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=3000)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert 'jedi demo finished' in done.stdout
+    return done.stdout
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end_then_cached(tmp_path):
+    out = tmp_path / 'report'
+    _demo(tmp_path, '--quick', '--out', str(out))
+    report = (out / 'report.md').read_text()
+    assert '## Main results' in report
+    # the paper-shaped table: expert, student, teacher rows, a cell per dataset (4) and the mean
+    for row in ('expert (baseline)', 'JEDI student', 'JEDI teacher'):
+        line = next(r for r in report.splitlines() if r.startswith(f'| {row}'))
+        assert len(re.findall(r'\d+\.\d\d ± \d+\.\d\d \(2\)', line)) == 5, line
+    assert (out / 'figures' / 'learning_curves.png').stat().st_size > 1000
+    assert (out / 'tables' / 'main.csv').is_file()
+
+    # a second run reuses every stage: no expert retrained, no JEDI run or trial repeated
+    again = _demo(tmp_path, '--quick', '--out', str(out))
+    assert 'trained ' not in again
+    assert 'reusing JEDI run' in again
+    assert again.count('(0 workers started)') == 2
