@@ -5,7 +5,7 @@ database) whose ``features/demo`` is either a copy-free symlink to ``--store`` o
 made by ``make_toy_store`` (say which in any report). Prints each wall time and the 1-worker/2-worker ratio.
 
 Usage:
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_study_workers.py [--spec studies/ablation_gamma.yaml]
+    .venv/bin/python benchmarks/bench_study_workers.py [--spec studies/ablation_gamma.yaml]
         [--store DIR] [--workers 1 2]
 """
 from __future__ import annotations
@@ -44,8 +44,8 @@ def main() -> int:
             home = Path(tmp) / f'home_w{w}'
             (home / 'features').mkdir(parents=True)
             (home / 'features' / 'demo').symlink_to(store)
-            env = {**os.environ, 'JEDI_HOME': str(home),
-                   'OMP_NUM_THREADS': os.environ.get('OMP_NUM_THREADS', '1')}
+            # threads per worker: the runner's default (cores / workers) unless OMP_NUM_THREADS is set
+            env = {**os.environ, 'JEDI_HOME': str(home)}
             env.pop('MLFLOW_TRACKING_URI', None)
             t0 = time.perf_counter()
             rc = subprocess.run([jedi, 'study', 'run', args.spec, '--workers', str(w), '--no-progress'],
