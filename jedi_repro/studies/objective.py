@@ -1,6 +1,7 @@
 """One trial: train its configuration once per seed, track it in MLflow, return the mean objective."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 from collections.abc import Callable, Mapping
@@ -83,8 +84,6 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
     Returns:
         The objective values (mean over seeds), in the spec's objective order.
     """
-    import optuna
-
     spec, client = ctx.spec, ctx.client
     cfg_values = suggest(trial, spec.space)
     tags = {**ctx.tags, 'jedi.trial': trial.number}
@@ -94,7 +93,7 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
     trial_run = start_run(client, ctx.experiment_id, 'trial', f'trial-{trial.number:04d}', tags,
                           parent_run_id=ctx.parent_run_id)
     trial.set_user_attr(recovery.RUN_ATTR, trial_run)
-    try:
+    with ended_by_outcome(client, trial_run):
         log_params(client, trial_run, cfg_values)
         per_seed, values = [], []
         for idx, seed in enumerate(spec.seeds):
@@ -110,21 +109,10 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
         log_metrics(client, trial_run, aggregate_seeds(per_seed))
         means = [sum(v[i] for v in values) / len(values) for i in range(len(spec.objectives))]
         log_metrics(client, trial_run, {f'objective/{o.metric}': m for o, m in zip(spec.objectives, means)})
-    except optuna.TrialPruned:
-        set_tags(client, trial_run, {'jedi.state': 'PRUNED'})
-        end_run(client, trial_run, 'KILLED')
-        raise
-    except BaseException as exc:
-        set_tags(client, trial_run, {'jedi.state': 'FAILED', 'jedi.error': str(exc)[:4000]})
-        end_run(client, trial_run, 'FAILED')
-        raise
-    set_tags(client, trial_run, {'jedi.state': 'COMPLETE'})
-    end_run(client, trial_run, 'FINISHED')
     return means
 
 
 def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: int, seed: int) -> dict:
-    import optuna
 
     from jedi_repro.studies.pruning_hook import OptunaPruningHook
     from jedi_repro.tracking.hook import MLflowMetricsHook
@@ -140,11 +128,21 @@ def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: i
     work_dir = workspace.work_dir(f'{spec.name}/trial_{trial.number:04d}/seed_{seed}')
     work_dir.mkdir(parents=True, exist_ok=True)
     set_tags(client, run_id, {'jedi.work_dir': str(work_dir)})
-    try:
+    with ended_by_outcome(client, run_id):
         metrics = ctx.train_fn(str(spec.base_config), features=str(spec.features), work_dir=str(work_dir),
                                cfg_options={**spec.cfg_options, **cfg_values, 'randomness.seed': seed},
                                extra_hooks=hooks, seed=seed)
         log_seed_result(client, run_id, metrics, metrics.get('config'), spec.features)
+    return metrics
+
+
+@contextlib.contextmanager
+def ended_by_outcome(client, run_id: str):
+    """End an MLflow run by how the block ends: FINISHED, KILLED (pruned) or FAILED (with the error)."""
+    import optuna
+
+    try:
+        yield
     except optuna.TrialPruned:
         set_tags(client, run_id, {'jedi.state': 'PRUNED'})
         end_run(client, run_id, 'KILLED')
@@ -155,4 +153,3 @@ def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: i
         raise
     set_tags(client, run_id, {'jedi.state': 'COMPLETE'})
     end_run(client, run_id, 'FINISHED')
-    return metrics
