@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-from importlib import metadata
 from pathlib import Path
 
 from jedi_repro.reporting.runs import T_CONFIG, T_FEATURES, T_GIT, RunSet
+from jedi_repro.tracking.provenance import git_sha, package_versions  # noqa: F401  (re-exported)
 
+# The packages a report lists (more than a run records: the report's own table and plot stack too).
 PACKAGES = (
     'jedi_repro',
     'torch',
@@ -24,33 +25,17 @@ PACKAGES = (
 )
 
 
-def package_versions(names=PACKAGES) -> dict[str, str]:
-    out = {}
-    for n in names:
-        try:
-            out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError:
-            out[n] = 'not installed'
-    return out
-
-
 def git_state(repo: Path | None = None) -> str:
     """``<sha>`` (``+dirty`` when tracked files changed) of the checkout the code runs from, or 'unknown'."""
     repo = repo or Path(__file__).resolve().parents[2]
-    try:
-        sha = subprocess.run(
-            ['git', 'rev-parse', 'HEAD'], cwd=repo, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ['git', 'status', '--porcelain', '--untracked-files=no'],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    sha = git_sha(repo)
+    if sha == 'unknown':
         return 'unknown (not a git checkout)'
+    try:
+        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=repo,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return sha
     return sha + ('+dirty' if dirty else '')
 
 

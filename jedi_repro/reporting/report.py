@@ -424,7 +424,7 @@ def _reference_section(tabs: Path) -> list[str]:
 
 def _provenance_section(run_set: RunSet, argv: list[str], defaults_src: str) -> list[str]:
     p = provenance.run_provenance(run_set)
-    versions = ', '.join(f'{k} {v}' for k, v in provenance.package_versions().items())
+    versions = ', '.join(f'{k} {v}' for k, v in provenance.package_versions(provenance.PACKAGES).items())
     md = [
         '## Provenance',
         '',
