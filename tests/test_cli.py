@@ -69,9 +69,3 @@ def test_mlflow_uri_env_wins(monkeypatch):
     monkeypatch.setenv('MLFLOW_TRACKING_URI', 'http://127.0.0.1:5000')
     assert workspace.mlflow_uri() == 'http://127.0.0.1:5000'
 
-
-def test_unbuilt_stage_says_so_and_exits_2(capsys):
-    from jedi_repro.cli._stub import not_built
-
-    assert not_built('bench')(None) == 2
-    assert 'not implemented yet' in capsys.readouterr().err

@@ -102,7 +102,7 @@ def load_expert_config(path: str | os.PathLike, data_root: str | os.PathLike | N
 
 
 def expert_name(config_path: str | os.PathLike) -> str:
-    """An expert's name: its config file's stem (e.g. ``x3d_kinetics_like``)."""
+    """An expert's name: its config file's stem (e.g. ``x3d_hmdb_like``)."""
     return Path(config_path).stem
 
 
