@@ -12,7 +12,8 @@ import json
 import time
 from pathlib import Path
 
-# Demo study name prefix per mode, so --quick and full runs never share a journal or an MLflow experiment.
+# The shipped specs the demo runs, named `{mode}_{spec}` so that --quick and full runs never share a
+# journal or an MLflow experiment.
 STUDIES = ('ablation_gamma', 'fusion')
 
 
@@ -24,8 +25,8 @@ def register(sub):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--quick', action='store_true',
                    help='smaller benchmark, shorter schedules, 2 seeds: a smoke run of the whole pipeline')
-    p.add_argument('--out', default='reports/demo', help='report directory (default: reports/demo; '
-                                                       'reports/demo-quick with --quick)')
+    p.add_argument('--out', default=None, help='report directory (default: reports/demo; '
+                                                 'reports/demo-quick with --quick)')
     p.add_argument('--workers', type=int, default=2, help='parallel study workers (default 2)')
     p.add_argument('--seed', type=int, default=0, help='benchmark seed')
     p.set_defaults(func=run)
@@ -68,7 +69,7 @@ def run(args) -> int:
         raise JediError(f'jedi demo needs a source checkout (mm_configs/ and studies/ next to the package); '
                         f'not found under {root}')
     mode = 'demo-quick' if args.quick else 'demo'
-    out = Path(args.out if not (args.quick and args.out == 'reports/demo') else 'reports/demo-quick')
+    out = Path(args.out or f'reports/{mode}')
     seeds = [0, 1] if args.quick else None  # None: the specs' own three seeds
     max_epochs = 4 if args.quick else None
     t0 = time.time()
