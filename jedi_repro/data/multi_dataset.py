@@ -8,12 +8,17 @@ Batch composition (deterministic for a given seed and epoch):
   class).
 * Pool: every train sample (labels unused) of the datasets in ``unlabeled_datasets`` (default: all).
 * One iteration = one batch = for every dataset i, ``labeled_batch_size`` labelled samples of D_i, then
-  ``unlabeled_batch_size`` pool samples, concatenated in that order (``sup_sizes`` and ``pool_size`` say
-  where the blocks are). Each stream walks through back-to-back permutations drawn with
-  ``default_rng([seed, 1000 + epoch, stream])`` so every batch is full; within a block, rows are
-  sorted by (dataset, index) for memory-map locality (the loss is a mean, so the order is immaterial).
-* An epoch has ``max(ceil(N_pool / B_u), max_i ceil(N_lab_i / B_l))`` iterations: every pool sample and
-  every labelled sample is seen at least once per epoch.
+  ``unlabeled_batch_size`` pool samples, concatenated in that order (``sup_sizes``, ``pool_size`` and
+  ``pool_sizes`` say where the blocks are). Each stream walks through back-to-back permutations drawn
+  with ``default_rng([seed, 1000 + epoch, stream])`` so every batch is full; within a block, rows are
+  sorted by (dataset, index) for memory-map locality and so that the pool block is grouped by dataset
+  (``pool_sizes[j]`` rows of D_j, in dataset order: what ``model.kd_reduction='dataset_sum'`` needs).
+* ``pool_mix``: ``proportional`` draws the pool block from all pooled samples alike (each dataset in
+  proportion to its size); ``balanced`` draws an equal share of it from every pooled dataset (each from
+  its own stream), so a small dataset gets as much distillation as a large one.
+* An epoch has ``max(ceil(N_pool / B_u), max_i ceil(N_lab_i / B_l))`` iterations: with the proportional
+  mix every pool sample and every labelled sample is seen at least once per epoch (with the balanced
+  mix, small datasets' pool samples more often, a large one's less often).
 
 The sampler yields ``(epoch, iteration)`` keys and the DataLoader runs with ``batch_size=1`` and the
 ``jedi_unwrap_collate`` collate function, so one ``__getitem__`` gathers a whole batch with one fancy
@@ -33,6 +38,8 @@ from torch.utils.data import Dataset, Sampler
 from jedi_repro.data.feature_store import FeatureStore
 from jedi_repro.errors import JediError
 from jedi_repro.registry import DATASETS
+
+POOL_MIXES = ('proportional', 'balanced')
 
 try:
     from mmaction.registry import DATA_SAMPLERS
@@ -106,17 +113,21 @@ class JEDITrainBatches(Dataset):
         unlabeled_datasets: datasets whose train samples form the pool (``None``: all; ``[]``: none).
         labeled_batch_size: labelled samples per dataset per batch.
         unlabeled_batch_size: pool samples per batch.
+        pool_mix: ``proportional`` or ``balanced`` (see the module docstring).
         seed: seeds the labelled subset and the per-epoch order.
     """
 
     def __init__(self, store, labeled_fraction=1.0, unlabeled_datasets=None, labeled_batch_size: int = 32,
-                 unlabeled_batch_size: int = 128, seed: int = 0):
+                 unlabeled_batch_size: int = 128, pool_mix: str = 'proportional', seed: int = 0):
         self.store = _open(store)
         names = self.store.dataset_names
         self.seed = int(seed)
         if int(labeled_batch_size) < 1 or int(unlabeled_batch_size) < 0:
             raise JediError('data.labeled_batch_size must be >= 1 and data.unlabeled_batch_size >= 0')
         self.b_lab, self.b_pool = int(labeled_batch_size), int(unlabeled_batch_size)
+        if pool_mix not in POOL_MIXES:
+            raise JediError(f'data.pool_mix={pool_mix!r}; allowed: {POOL_MIXES}')
+        self.pool_mix = pool_mix
         self.labeled = labeled_indices(self.store, labeled_fraction, self.seed)
         if unlabeled_datasets is None:
             unlabeled_datasets = names
@@ -127,12 +138,16 @@ class JEDITrainBatches(Dataset):
             raise JediError(f'data.unlabeled_datasets names unknown dataset(s) {unknown} '
                             f'(the store has {names})')
         pool_ds = [names.index(d) for d in names if d in unlabeled_datasets]
+        self.pooled = pool_ds
         n_train = [self.store.dataset(d)['splits']['train'] for d in names]
         # pool as (dataset, index) pairs, one flat array of each
         self.pool_ds = np.concatenate([np.full(n_train[j], j) for j in pool_ds] or [np.zeros(0, int)])
         self.pool_idx = np.concatenate([np.arange(n_train[j]) for j in pool_ds] or [np.zeros(0, int)])
         if len(self.pool_ds) == 0:
             self.b_pool = 0
+        if self.pool_mix == 'balanced' and self.b_pool and self.b_pool < len(pool_ds):
+            raise JediError(f'data.unlabeled_batch_size={self.b_pool} is smaller than the number of pooled '
+                            f'datasets ({len(pool_ds)}): data.pool_mix=balanced needs one row of each')
         steps = [math.ceil(len(ix) / self.b_lab) for ix in self.labeled]
         if self.b_pool:
             steps.append(math.ceil(len(self.pool_ds) / self.b_pool))
@@ -151,8 +166,18 @@ class JEDITrainBatches(Dataset):
             n = len(self.labeled)
             rngs = [np.random.default_rng([self.seed, 1000 + epoch, i]) for i in range(n + 1)]
             lab = [ix[_stream(len(ix), self.b_lab, self.iters, rngs[i])] for i, ix in enumerate(self.labeled)]
-            pool = (_stream(len(self.pool_ds), self.b_pool, self.iters,
-                            rngs[n]) if self.b_pool else None)
+            pool = None
+            if self.b_pool and self.pool_mix == 'proportional':
+                pool = _stream(len(self.pool_ds), self.b_pool, self.iters, rngs[n])
+            elif self.b_pool:  # balanced: an equal share per pooled dataset, each from its own stream
+                shares = np.full(len(self.pooled), self.b_pool // len(self.pooled))
+                shares[:self.b_pool % len(self.pooled)] += 1
+                blocks = []
+                for j, share in zip(self.pooled, shares):
+                    members = np.flatnonzero(self.pool_ds == j)
+                    rng = np.random.default_rng([self.seed, 1000 + epoch, n + 1 + j])
+                    blocks.append(members[_stream(len(members), int(share), self.iters, rng)])
+                pool = np.concatenate(blocks, axis=1)
             self._plan_epoch, self._plan = epoch, (lab, pool)
         return self._plan
 
@@ -162,6 +187,7 @@ class JEDITrainBatches(Dataset):
         n = len(self.labeled)
         # rows per (dataset, sorted indices): labelled blocks first, then the pool grouped by dataset
         parts = [(i, np.sort(lab[i][it])) for i in range(n)]
+        pool_sizes = [0] * n
         if pool is not None:
             pos = pool[it]
             order = np.lexsort((self.pool_idx[pos], self.pool_ds[pos]))
@@ -169,13 +195,14 @@ class JEDITrainBatches(Dataset):
             pds, pix = self.pool_ds[pos], self.pool_idx[pos]
             for j in np.unique(pds):
                 parts.append((int(j), pix[pds == j]))
+                pool_sizes[int(j)] = int((pds == j).sum())
         feats = [torch.from_numpy(np.concatenate([fe[j][ix] for j, ix in parts])) for fe in self._feats]
         labels = []
         for i in range(n):
             y = torch.from_numpy(np.asarray(self._labels[i][parts[i][1]]))
             labels.append(y.float() if self._multilabel[i] else y)
         return dict(feats=feats, labels=labels, sup_sizes=[len(parts[i][1]) for i in range(n)],
-                    pool_size=0 if pool is None else int(pool.shape[1]))
+                    pool_size=sum(pool_sizes), pool_sizes=pool_sizes)
 
 
 @DATASETS.register_module()

@@ -34,7 +34,8 @@ def make_toy_store(path, n_datasets: int = 3, n_classes=5, dim=16, n_train: int 
                    n_test: int | None = 60, latent_dim: int = 16, own_signal: float = 1.0,
                    cross_signal: float = 1.0, noise: float = 0.6, head_noise: float = 0.3,
                    dtype: str = 'float32', multilabel=(), map_datasets=(), labeled_fraction: float = 1.0,
-                   seed: int = 0, overwrite: bool = False, chunk: int = 65536) -> FeatureStore:
+                   seed: int = 0, overwrite: bool = False, chunk: int = 65536,
+                   shuffle_test_labels: bool = False) -> FeatureStore:
     """Write a constructed feature store with ``n_datasets`` datasets and one expert per dataset.
 
     Args:
@@ -54,6 +55,9 @@ def make_toy_store(path, n_datasets: int = 3, n_classes=5, dim=16, n_train: int 
         seed: everything is a function of the seed.
         overwrite: replace an existing store.
         chunk: samples generated at a time (bounds memory for large benchmark stores).
+        shuffle_test_labels: permute the test labels after the features are drawn, so the test split
+            carries no signal (every role at chance on test, validation unchanged): a store on which
+            anything chosen on test would show.
 
     Returns:
         The opened :class:`FeatureStore`.
@@ -92,7 +96,8 @@ def make_toy_store(path, n_datasets: int = 3, n_classes=5, dim=16, n_train: int 
                 else:
                     y = rng.integers(0, ncls[i], m)
                     latent = protos[i][y]
-                w.add_labels(names[i], split, y)
+                w.add_labels(names[i], split, rng.permutation(y) if split == 'test' and shuffle_test_labels
+                             else y)
                 for k in range(n):
                     s = own_signal if k == i else cross_signal
                     x = np.empty((m, dims[k]), dtype=dtype)

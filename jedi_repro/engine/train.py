@@ -2,8 +2,12 @@
 
 It loads the config, applies and checks overrides, fills in the feature store (shapes, classes and heads
 come from it), builds the dataloaders from ``cfg.data``, runs mmengine's ``Runner`` (validation every
-epoch, best checkpoint by ``default_hooks.checkpoint.save_best``), evaluates the best checkpoint on test
-(val for datasets without a test split) and writes ``WORK_DIR/metrics.json`` (DESIGN.md contract).
+epoch; a best checkpoint per ``default_hooks.checkpoint.save_best`` key, one for the students and one for
+the teachers; ``ValPlateauHook`` stops at a validation plateau), tests each role at its own best
+checkpoint (val for datasets without a test split) and writes ``WORK_DIR/metrics.json`` (DESIGN.md
+contract): the test metrics, the ``val`` metrics of the same checkpoints, which checkpoint each role
+was tested at (``selection``) and whether the run converged (``convergence``). Every choice is made on
+validation; test metrics are only reported.
 """
 from __future__ import annotations
 
@@ -17,11 +21,11 @@ import time
 import uuid
 from pathlib import Path
 
+from jedi_repro.engine.metrics.jedi_metric import METRIC_NAMES, ROLES
 from jedi_repro.errors import JediError
 
 DATA_KEYS = {'labeled_fraction', 'unlabeled_datasets', 'labeled_batch_size', 'unlabeled_batch_size',
-             'eval_batch_size'}
-ROLES = ('expert', 'student', 'teacher')
+             'pool_mix', 'eval_batch_size'}
 
 
 def _register_all() -> None:
@@ -150,7 +154,8 @@ def build_dataloaders(cfg, store_path: str, seed: int) -> None:
                      labeled_fraction=data.get('labeled_fraction', 1.0),
                      unlabeled_datasets=data.get('unlabeled_datasets'),
                      labeled_batch_size=data.get('labeled_batch_size', 32),
-                     unlabeled_batch_size=data.get('unlabeled_batch_size', 128), seed=seed))
+                     unlabeled_batch_size=data.get('unlabeled_batch_size', 128),
+                     pool_mix=data.get('pool_mix', 'proportional'), seed=seed))
     for split, fallback in (('val', None), ('test', 'val')):
         cfg[f'{split}_dataloader'] = dict(
             **common, sampler=dict(type='JEDISequentialSampler'),
@@ -171,6 +176,84 @@ def metrics_to_contract(flat: dict, dataset_names, seed: int, config: dict, wall
             target[role][metric] = float(v)
     out.update(seed=int(seed), config=config, wall_s=float(wall_s), **extra)
     return out
+
+
+def save_best_keys(cfg) -> list[str]:
+    """The validation keys ``default_hooks.checkpoint.save_best`` keeps a best checkpoint for."""
+    keys = ((cfg.get('default_hooks') or {}).get('checkpoint') or {}).get('save_best') or []
+    return [keys] if isinstance(keys, str) else list(keys)
+
+
+def role_keys(keys: list[str]) -> dict[str, str | None]:
+    """The selection key of every role: the first ``save_best`` key naming the role, else the first key.
+
+    The expert does not change with training; it is reported with the students.
+    """
+    def of(role):
+        return next((k for k in keys if k.split('/')[1:2] == [role]), keys[0] if keys else None)
+    student = of('student')
+    return {'expert': student, 'student': student, 'teacher': of('teacher')}
+
+
+def check_metric_keys(cfg, dataset_names) -> None:
+    """Refuse selection and plateau keys that no validation epoch will produce (before training)."""
+    hooks = cfg.get('default_hooks') or {}
+    named = [('default_hooks.checkpoint.save_best', k) for k in save_best_keys(cfg)]
+    plateau = hooks.get('plateau') or {}
+    monitors = plateau.get('monitors') or []
+    named += [('default_hooks.plateau.monitors', k) for k in ([monitors] if isinstance(monitors, str)
+                                                                 else monitors)]
+    for field, key in named:
+        parts = str(key).split('/')
+        if (len(parts) != 3 or parts[0] not in ('mean', *dataset_names) or parts[1] not in ROLES
+                or parts[2] not in METRIC_NAMES):
+            raise JediError(f'{field}: {key!r} is not a validation metric; use {{dataset|mean}}/{{role}}/'
+                            f'{{metric}} with a dataset in {list(dataset_names)}, a role in {list(ROLES)}, '
+                            f'a metric in {list(METRIC_NAMES)} (e.g. mean/student/top1)')
+
+
+def _plateau_hook(runner, cfg):
+    """The run's ``ValPlateauHook``; a record-only one on the selection keys if the config has none."""
+    from jedi_repro.engine.hooks.val_plateau_hook import ValPlateauHook
+    found = [h for h in runner.hooks if isinstance(h, ValPlateauHook)]
+    if found:
+        return found[0]
+    hook = ValPlateauHook(monitors=save_best_keys(cfg) or ['mean/student/top1'], stop=False)
+    runner.register_hook(hook)
+    return hook
+
+
+def test_selected_checkpoints(runner, plateau, cfg) -> tuple[dict, dict, dict]:
+    """Test every role at the checkpoint its own validation metric selected.
+
+    Students (and the experts) are tested at the best checkpoint of their ``save_best`` key, teachers at
+    the best checkpoint of theirs; the validation metrics reported for a role are those recorded at its
+    checkpoint's epoch. Returns ``(test, val, selection)``: flat ``{dataset|mean}/{role}/{metric}`` dicts
+    and ``{role: {'key', 'epoch', 'checkpoint'}}``.
+    """
+    keys = save_best_keys(cfg)
+    hub = runner.message_hub
+    paths = {k: hub.get_info('best_ckpt' if len(keys) == 1 else f'best_ckpt_{k}') for k in keys}
+    by_role = role_keys(keys)
+    tested: dict = {}
+    test_flat, val_flat, selection = {}, {}, {}
+    for role in ROLES:
+        path = paths.get(by_role[role])
+        path = path if path and Path(path).is_file() else None
+        if path not in tested:
+            if path:
+                ckpt = runner.load_checkpoint(path)
+                epoch = int(ckpt.get('meta', {}).get('epoch', runner.epoch))
+            else:
+                runner.logger.log(logging.WARNING, f'no best checkpoint for {by_role[role]}: testing the '
+                                  'final weights')
+                epoch = int(runner.epoch)
+            tested[path] = (runner.test(), epoch)
+        flat, epoch = tested[path]
+        test_flat.update({k: v for k, v in flat.items() if k.split('/')[1:2] == [role]})
+        val_flat.update({k: v for k, v in plateau.metrics_at(epoch).items() if k.split('/')[1:2] == [role]})
+        selection[role] = dict(key=by_role[role], epoch=epoch, checkpoint=Path(path).name if path else None)
+    return test_flat, val_flat, selection
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -198,6 +281,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None):
     check_config(cfg)
     store = FeatureStore.open(features)
     _check_data_against_store(cfg.data, store)
+    check_metric_keys(cfg, store.dataset_names)
     if seed is None:
         seed = (cfg.get('randomness') or {}).get('seed')
     seed = 0 if seed is None else int(seed)
@@ -230,8 +314,9 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
         seed: overrides ``randomness.seed`` (seeds torch, the labelled subset and the batch order).
 
     Returns:
-        The metrics.json dict: ``datasets``, ``mean``, ``seed``, ``config``, ``wall_s`` (+ ``eval_split``,
-        ``features_hash``, ``best_checkpoint``).
+        The metrics.json dict: ``datasets``, ``mean`` (test), ``val`` (the same shape: validation metrics
+        of the tested checkpoints), ``seed``, ``config``, ``wall_s`` (+ ``eval_split``, ``features_hash``,
+        ``best_checkpoint`` (the students'), ``selection``, ``convergence``).
     """
     import torch
     from mmengine.runner import Runner
@@ -254,18 +339,17 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     try:
         for hook in extra_hooks or []:
             runner.register_hook(hook)
+        plateau = _plateau_hook(runner, cfg)
         runner.train()
-        best = runner.message_hub.get_info('best_ckpt')
-        if best and Path(best).is_file():
-            runner.load_checkpoint(best)
-        else:
-            runner.logger.log('no best checkpoint was saved; evaluating the final weights', logging.WARNING)
-        flat = runner.test()
+        test_flat, val_flat, selection = test_selected_checkpoints(runner, plateau, cfg)
         test_set = runner.test_dataloader.dataset
     finally:
         _close_run_logger(runner)
-    metrics = metrics_to_contract(flat, store.dataset_names, seed, config_record, time.time() - t0,
+    metrics = metrics_to_contract(test_flat, store.dataset_names, seed, config_record, time.time() - t0,
                                   eval_split=dict(test_set.splits), features_hash=store.content_hash(),
-                                  best_checkpoint=Path(best).name if best else None)
+                                  best_checkpoint=selection['student']['checkpoint'], selection=selection,
+                                  convergence=plateau.summary(cfg.train_cfg.get('max_epochs')))
+    metrics['val'] = {k: v for k, v in metrics_to_contract(val_flat, store.dataset_names, seed, {}, 0).items()
+                      if k in ('datasets', 'mean')}
     write_json_atomic(Path(cfg.work_dir) / 'metrics.json', metrics)
     return metrics

@@ -9,8 +9,8 @@ computes the student terms alone: the plain student fine-tuning baseline.
 
 Batches (built by :mod:`jedi_repro.data.multi_dataset`):
   * train: ``feats`` (one tensor ``[B, D_k]`` per expert; rows = labelled block of dataset 0, ..., of
-    dataset n-1, then the pool block), ``labels`` (per dataset), ``sup_sizes`` (rows per labelled
-    block), ``pool_size``;
+    dataset n-1, then the pool block grouped by dataset), ``labels`` (per dataset), ``sup_sizes`` (rows
+    per labelled block), ``pool_size`` and ``pool_sizes`` (pool rows per dataset);
   * val/test: ``feats``, ``labels`` and ``dataset`` (index of the one dataset the batch comes from).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from torch import nn
 from jedi_repro.data.feature_store import FeatureStore
 from jedi_repro.errors import JediError
 from jedi_repro.models.adjustment import AdjustmentModule
-from jedi_repro.models.losses import jedi_loss
+from jedi_repro.models.losses import KD_REDUCTIONS, jedi_loss
 from jedi_repro.registry import FUSIONS, KD_LOSSES, MODELS
 
 
@@ -51,6 +51,9 @@ class JEDIModel(BaseModel):
         alpha: weight of the student supervised terms.
         beta: weight of the teacher supervised terms.
         gamma: weight of the KD terms (``JEDIDistillHook`` may schedule it per iteration).
+        kd_reduction: how a KD term reduces over the pool batch: ``dataset_sum`` (a mean per dataset,
+            summed over datasets: the paper's ``sum_j``) or ``pool_mean`` (one mean over the pool, which
+            weighs gamma n times less); see :mod:`jedi_repro.models.losses`.
         fusion: ``FUSIONS`` config (``concat`` | ``mean`` | ``attention`` | ``logits``).
         kd_loss: ``KD_LOSSES`` config (``ce`` | ``kl`` | ``mse``) with ``temperature``.
         adjustment: ``dict(enabled=True, hidden_dim=None)``; disabled: students are classifiers on the
@@ -61,8 +64,9 @@ class JEDIModel(BaseModel):
     """
 
     def __init__(self, store=None, alpha: float = 1.0, beta: float = 1.0, gamma: float = 0.4,
-                 fusion: dict | None = None, kd_loss: dict | None = None, adjustment: dict | None = None,
-                 teacher_dropout: float = 0.5, data_preprocessor=None, init_cfg=None):
+                 kd_reduction: str = 'dataset_sum', fusion: dict | None = None, kd_loss: dict | None = None,
+                 adjustment: dict | None = None, teacher_dropout: float = 0.5, data_preprocessor=None,
+                 init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if store is None:
             raise JediError('model.store is not set: pass --features (train() fills it in)')
@@ -81,6 +85,9 @@ class JEDIModel(BaseModel):
                 raise JediError(f'model.{key}={v!r} must be a finite number >= 0')
         if teacher_dropout >= 1:
             raise JediError(f'model.teacher_dropout={teacher_dropout} must be < 1')
+        if kd_reduction not in KD_REDUCTIONS:
+            raise JediError(f'model.kd_reduction={kd_reduction!r}; allowed: {KD_REDUCTIONS}')
+        self.kd_reduction = kd_reduction
         self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
         self.dataset_names = list(store.dataset_names)
         self.expert_names = list(store.expert_names)
@@ -145,11 +152,12 @@ class JEDIModel(BaseModel):
         return self.fusion(adjusted, elog)
 
     # ------------------------------------------------------------------ BaseModel API
-    def forward(self, feats, labels=None, sup_sizes=None, pool_size: int = 0, dataset=None,
+    def forward(self, feats, labels=None, sup_sizes=None, pool_size: int = 0, pool_sizes=None, dataset=None,
                 mode: str = 'tensor'):
         raw = [f.float() for f in feats]  # float16 on disk -> float32 per batch only
         if mode == 'loss':
-            return self._loss(raw, labels, [int(s) for s in sup_sizes], int(pool_size))
+            pool_sizes = None if pool_sizes is None else [int(s) for s in pool_sizes]
+            return self._loss(raw, labels, [int(s) for s in sup_sizes], int(pool_size), pool_sizes)
         out = self._predict(raw, int(dataset))
         if mode == 'predict':
             out['labels'] = labels
@@ -165,7 +173,7 @@ class JEDIModel(BaseModel):
                     expert=self.expert_logits(k, raw[k]), student=self.students[i](adjusted[k]),
                     teacher=self.teachers[i](self.fuse(adjusted, raw)))
 
-    def _loss(self, raw, labels, sup_sizes, pool_size):
+    def _loss(self, raw, labels, sup_sizes, pool_size, pool_sizes=None):
         n = len(self.dataset_names)
         starts = np.concatenate([[0], np.cumsum(sup_sizes)]).tolist()
         pool = slice(starts[-1], starts[-1] + pool_size)
@@ -185,7 +193,8 @@ class JEDIModel(BaseModel):
                            [t[sup[i]] for i, t in enumerate(teacher)], labels,
                            [s[pool] for s in student], [t[pool] for t in teacher],
                            names=self.dataset_names, multilabel=self.multilabel, alpha=self.alpha,
-                           beta=self.beta, gamma=self.current_gamma, kd_loss=self.kd_loss)
+                           beta=self.beta, gamma=self.current_gamma, kd_loss=self.kd_loss,
+                           pool_sizes=pool_sizes, kd_reduction=self.kd_reduction)
         with torch.no_grad():  # teacher/student top-1 agreement on the pool, logged by the hook
             self.last_stats = {
                 f'agree_{name}': (student[i][pool].argmax(1) == teacher[i][pool].argmax(1)).float().mean()

@@ -1,13 +1,20 @@
 """The JEDI objective: 3n named, weighted terms (see DESIGN.md, "The method").
 
-    L = alpha * sum_i SUP(S_i, y) on labelled D_i          ``loss_student_{name_i}``
-      + beta  * sum_i SUP(T_i, y) on labelled D_i          ``loss_teacher_{name_i}``
-      + gamma * sum_i KD(S_i <- T_i) on the unlabelled pool ``loss_kd_{name_i}``
+    L = alpha * sum_i SUP(S_i, y) on labelled D_i                   ``loss_student_{name_i}``
+      + beta  * sum_i SUP(T_i, y) on labelled D_i                   ``loss_teacher_{name_i}``
+      + gamma * sum_i sum_j KD(S_i <- T_i) on unlabelled samples of D_j  ``loss_kd_{name_i}``
 
 SUP is cross-entropy for single-label datasets and, for multi-label ones, binary cross-entropy with
-logits summed over classes and averaged over samples. The pool holds train samples of every dataset that
-feeds it (labels unused), so ``KD(S_i <- T_i)`` over the pool is the paper's ``sum_j KD(S_i <- T_i)`` on
-samples of every ``D_j``, as a mean over the pool batch. KD detaches the teacher.
+logits summed over classes and averaged over samples. KD detaches the teacher. The pool batch holds
+train samples of every dataset that feeds it (labels unused), grouped by dataset; how the KD term
+reduces over it is ``kd_reduction``:
+
+* ``dataset_sum`` (the paper's wording, "summed over j like the other terms"): the mean over the pool
+  rows of each D_j, summed over j. gamma weighs every dataset's samples alike, and the KD term grows
+  with the number of datasets as the supervised terms do.
+* ``pool_mean``: one mean over the whole pool batch. For n pooled datasets in equal shares this is
+  ``dataset_sum / n``: the same gamma weighs n times less, and with a proportional pool mix the large
+  datasets get most of it.
 """
 from __future__ import annotations
 
@@ -26,11 +33,39 @@ def supervised_loss(logits: torch.Tensor, labels: torch.Tensor, multilabel: bool
     return F.cross_entropy(logits, labels)
 
 
+KD_REDUCTIONS = ('dataset_sum', 'pool_mean')
+
+
+def reduce_kd(kd_loss: Callable, student: torch.Tensor, teacher: torch.Tensor, *, multilabel: bool,
+              pool_sizes: Sequence[int] | None, reduction: str) -> torch.Tensor:
+    """One student's KD term over a pool batch whose rows are grouped by dataset.
+
+    Args:
+        kd_loss: ``kd_loss(student, teacher, multilabel=...)``, a mean over the rows it gets.
+        student, teacher: logits on the pool batch ``[B_u, C]``.
+        multilabel: whether the student's dataset is multi-label.
+        pool_sizes: rows of each dataset, in order (``None``: one group).
+        reduction: ``dataset_sum`` (mean per dataset, summed) or ``pool_mean`` (one mean).
+    """
+    if reduction not in KD_REDUCTIONS:
+        raise ValueError(f'kd reduction {reduction!r}; allowed: {KD_REDUCTIONS}')
+    if reduction == 'pool_mean' or pool_sizes is None:
+        return kd_loss(student, teacher, multilabel=multilabel)
+    terms, start = [], 0
+    for size in pool_sizes:
+        if size:
+            rows = slice(start, start + size)
+            terms.append(kd_loss(student[rows], teacher[rows], multilabel=multilabel))
+        start += size
+    return torch.stack(terms).sum()
+
+
 def jedi_loss(sup_student: Sequence[torch.Tensor], sup_teacher: Sequence[torch.Tensor] | None,
               sup_labels: Sequence[torch.Tensor], kd_student: Sequence[torch.Tensor] | None,
               kd_teacher: Sequence[torch.Tensor] | None, *, names: Sequence[str],
               multilabel: Sequence[bool], alpha: float, beta: float, gamma: float,
-              kd_loss: Callable | None) -> dict[str, torch.Tensor]:
+              kd_loss: Callable | None, pool_sizes: Sequence[int] | None = None,
+              kd_reduction: str = 'dataset_sum') -> dict[str, torch.Tensor]:
     """The 3n named terms of the JEDI loss (their sum is the objective).
 
     Args:
@@ -44,6 +79,9 @@ def jedi_loss(sup_student: Sequence[torch.Tensor], sup_teacher: Sequence[torch.T
         multilabel: per dataset, whether it is multi-label.
         alpha, beta, gamma: weights of the student, teacher and KD terms.
         kd_loss: ``kd_loss(student, teacher, multilabel=...)``, e.g. a ``KD_LOSSES`` component.
+        pool_sizes: pool rows of each dataset, in order (the pool batch is grouped by dataset);
+            ``None``: the pool is one group.
+        kd_reduction: ``dataset_sum`` or ``pool_mean`` (module docstring).
 
     Returns:
         ``{'loss_student_{name}', 'loss_teacher_{name}', 'loss_kd_{name}'}`` for every dataset, each
@@ -59,7 +97,8 @@ def jedi_loss(sup_student: Sequence[torch.Tensor], sup_teacher: Sequence[torch.T
         else:
             out[f'loss_teacher_{name}'] = zero
         if kd_student is not None and kd_teacher is not None and gamma != 0 and kd_student[i].shape[0] > 0:
-            out[f'loss_kd_{name}'] = gamma * kd_loss(kd_student[i], kd_teacher[i], multilabel=ml)
+            out[f'loss_kd_{name}'] = gamma * reduce_kd(kd_loss, kd_student[i], kd_teacher[i], multilabel=ml,
+                                                       pool_sizes=pool_sizes, reduction=kd_reduction)
         else:
             out[f'loss_kd_{name}'] = zero
     return out

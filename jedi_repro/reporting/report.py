@@ -100,12 +100,13 @@ def _build(
 ) -> None:
     figs, tabs = root / 'figures', root / 'tables'
     frame = tables.long_frame(run_set)
+    val_frame = tables.long_frame(run_set, split='val')  # every choice below is made on this
     defaults, defaults_src = selection.load_defaults(default_config)
     by_study = {s: [c for c in run_set.configurations if c.study == s] for s in run_set.studies}
     by_study = {s: cs for s, cs in by_study.items() if cs}
     dims = {s: selection.study_dimensions(cs) for s, cs in by_study.items()}
     all_dims = list(dict.fromkeys(d for ds in dims.values() for d in ds))
-    paper, why = selection.paper_configuration(run_set, frame, defaults, all_dims)
+    paper, why = selection.paper_configuration(run_set, val_frame, defaults, all_dims)
     md: list[str] = [f'# {title}', '']
     now = _dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')
     md += [
@@ -113,11 +114,13 @@ def _build(
         f'{len(run_set.configurations)} configurations ({"; ".join(run_set.source)}), '
         f'MLflow `{src.uri}`.',
         '',
+        f'Protocol: {PROTOCOL}',
+        '',
     ]
 
     main = tables.main_table(frame, run_set, paper)
     write_table(main, tabs)
-    md += ['## Summary', '', *_summary(main, paper), '']
+    md += ['## Summary', '', *_summary(main, paper), *_convergence(run_set), '']
     md += [
         '## Main results',
         '',
@@ -166,13 +169,39 @@ def _build(
                 '',
             ]
 
-    md += _best_and_optuna(frame, run_set, by_study, dims, searches, optuna_storage, tabs, figs)
+    md += _best_and_optuna(frame, val_frame, run_set, by_study, dims, searches, optuna_storage, tabs, figs)
     md += _reference_section(tabs)
     md += _provenance_section(run_set, argv, defaults_src)
     notes = list(run_set.notes)
     if notes:
         md += ['## Notes', '', *[f'- {n}' for n in notes], '']
     (root / 'report.md').write_text('\n'.join(md), encoding='utf-8')
+
+
+#: One sentence on how the numbers of every report were chosen (printed at the top).
+PROTOCOL = (
+    'every choice (each role\'s checkpoint, Optuna trial values and pruning, the main and best '
+    'configurations) is made on the validation split; test figures are reported for what was chosen, '
+    'never used to choose. Students (and experts) are tested at the epoch of their best mean validation '
+    'top-1, teachers at theirs; a run stops once neither improved for `patience` epochs (ValPlateauHook).'
+)
+
+
+def _convergence(run_set: RunSet) -> list[str]:
+    """A line on the runs that stopped at ``max_epochs`` with validation still improving."""
+    runs = [s for c in run_set.configurations for s in c.seeds]
+    known = [s for s in runs if s.converged is not None]
+    if not known:
+        return ['- Convergence: not recorded by these runs (no `jedi.converged` tag).']
+    bad = [c for c in run_set.configurations if any(s.converged is False for s in c.seeds)]
+    if not bad:
+        return [f'- Convergence: all {len(known)} seed runs reached a validation plateau.']
+    n_bad = sum(s.converged is False for s in known)
+    return [
+        f'- **Not converged**: {n_bad} of {len(known)} seed runs reached `train_cfg.max_epochs` while '
+        f'validation was still improving ({", ".join(c.label for c in bad)}); their numbers may '
+        'understate what longer training gives.'
+    ]
 
 
 def _fmt_param(v) -> str:
@@ -250,7 +279,10 @@ def _learning_curves(src, run_set: RunSet, config, figs: Path) -> str | None:
     for d, metric in run_set.datasets.items():
         for role in ROLES:
             history.setdefault(d, {})[role] = [
-                src.metric_history(s.run_id, f'val/{d}/{role}/{metric}') for s in config.seeds
+                src.metric_history(s.run_id, f'val_epoch/{d}/{role}/{metric}')
+                # runs logged before the curves moved to val_epoch/ kept them under val/
+                or src.metric_history(s.run_id, f'val/{d}/{role}/{metric}')
+                for s in config.seeds
             ]
     path = figures.learning_curves(
         history,
@@ -345,11 +377,14 @@ def _label_fraction(frame, study, dims: list[str], cs, figs: Path) -> list[str]:
     ]
 
 
-def _best_and_optuna(frame, run_set, by_study, dims, searches, storage, tabs: Path, figs: Path) -> list[str]:
+def _best_and_optuna(
+    frame, val_frame, run_set, by_study, dims, searches, storage, tabs: Path, figs: Path
+) -> list[str]:
     md = ['## Best configuration', '']
     rows = []
     for study, cs in by_study.items():
-        best = selection.best_configuration(frame, cs)
+        best = selection.best_configuration(val_frame, cs)
+        chosen_on = tables.cell_stats(val_frame, best.key, 'student', tables.MEAN)
         st = tables.cell_stats(frame, best.key, 'student', tables.MEAN)
         params = ', '.join(f'{k}={_fmt_param(best.params[k])}' for k in dims[study] if k in best.params)
         rows.append(
@@ -357,12 +392,14 @@ def _best_and_optuna(frame, run_set, by_study, dims, searches, storage, tabs: Pa
                 'study': study,
                 'best configuration': best.label,
                 'parameters': params or '-',
-                'student mean': stats.format_cell(st['summary']) + st['mark'],
-                'Δ student − expert': tables._delta_cell(st),
+                'student mean, val (chosen on)': stats.format_cell(chosen_on['summary']),
+                'student mean, test': stats.format_cell(st['summary']) + st['mark'],
+                'Δ student − expert, test': tables._delta_cell(st),
             }
         )
     md += [
-        "Best = highest mean over seeds of the students' mean-over-datasets metric.",
+        "Best = highest mean over seeds of the students' mean-over-datasets metric on VALIDATION; its "
+        'test figures are reported, not used to choose.',
         '',
         markdown_table(pd.DataFrame(rows)),
         '',

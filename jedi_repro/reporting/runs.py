@@ -57,6 +57,8 @@ class SeedRun:
         final: ``{(dataset, role, metric): value}`` from the ``test/...`` keys, else the last ``val/...``.
         split: which split ``final`` came from ('test' or 'val').
         parent_id: ``mlflow.parentRunId`` or None.
+        val: ``{(dataset, role, metric): value}`` from the latest ``val/...`` keys: the validation metrics
+            of the tested checkpoints (what every choice in a report is made on).
     """
 
     run_id: str
@@ -67,6 +69,13 @@ class SeedRun:
     final: dict[tuple[str, str, str], float]
     split: str
     parent_id: str | None = None
+    val: dict[tuple[str, str, str], float] = field(default_factory=dict)
+
+    @property
+    def converged(self) -> bool | None:
+        """The ``jedi.converged`` tag: True, False, or None when the run did not record it."""
+        v = self.tags.get('jedi.converged')
+        return None if v is None else v == 'true'
 
 
 @dataclass
@@ -145,11 +154,8 @@ def parse_metric_key(key: str) -> tuple[str, str, str, str] | None:
     return parts[0], parts[1], parts[2], parts[3]
 
 
-def final_metrics(run_id: str, metrics: dict[str, float]) -> tuple[dict, str]:
-    """The final per-(dataset, role, metric) values of a seed run and the split they come from.
-
-    ``test/...`` keys when there are any (the schema's final metrics), else the latest ``val/...`` value.
-    """
+def split_metrics(run_id: str, metrics: dict[str, float]) -> dict[str, dict]:
+    """``{split: {(dataset, role, metric): value}}`` of a run's ``{split}/...`` metric keys."""
     by_split: dict[str, dict] = {}
     for key, value in metrics.items():
         parsed = parse_metric_key(key)
@@ -162,6 +168,15 @@ def final_metrics(run_id: str, metrics: dict[str, float]) -> tuple[dict, str]:
                 'metric means the run failed, remove or fix the run'
             )
         by_split.setdefault(split, {})[(dataset, role, metric)] = float(value)
+    return by_split
+
+
+def final_metrics(run_id: str, metrics: dict[str, float]) -> tuple[dict, str]:
+    """The final per-(dataset, role, metric) values of a seed run and the split they come from.
+
+    ``test/...`` keys when there are any (the schema's final metrics), else the latest ``val/...`` value.
+    """
+    by_split = split_metrics(run_id, metrics)
     for split in ('test', 'val'):
         if by_split.get(split):
             return by_split[split], split
@@ -313,7 +328,9 @@ def build_run_set(
             skipped[r.info.status] = skipped.get(r.info.status, 0) + 1
             continue
         params = {k: parse_param(v) for k, v in r.data.params.items()}
-        final, split = final_metrics(r.info.run_id, r.data.metrics)
+        by_split = split_metrics(r.info.run_id, r.data.metrics)
+        split = next((sp for sp in ('test', 'val') if by_split.get(sp)), '')
+        final = by_split.get(split, {})
         if not final:
             skipped['without final metrics'] = skipped.get('without final metrics', 0) + 1
             continue
@@ -334,6 +351,7 @@ def build_run_set(
                 final,
                 split,
                 r.data.tags.get(T_PARENT),
+                by_split.get('val', {}),
             )
         )
     for status, n in sorted(skipped.items()):

@@ -7,7 +7,8 @@ The rule for the main table (also printed in every report):
 2. Among them, a configuration that agrees with ``mm_configs/jedi/jedi_default.py`` on every study
    dimension it records is the paper configuration; of several such, the one with the most seeds, then
    the first in study/trial order.
-3. Otherwise the best candidate: the highest mean over seeds of the students' mean-over-datasets metric.
+3. Otherwise the best candidate: the highest mean over seeds of the students' mean-over-datasets metric
+   on the validation split (never test: test figures are only reported).
 4. With no candidate at all, the best configuration overall, and the report says so.
 """
 
@@ -140,13 +141,19 @@ def sort_values(values: list) -> list:
 
 
 def score(frame: pd.DataFrame, config: Configuration, role: str = 'student') -> float:
-    """Mean over seeds of the role's mean-over-datasets metric (NaN if the runs have no such value)."""
+    """Mean over seeds of the role's mean-over-datasets metric (NaN if the runs have no such value).
+
+    Callers pass the validation frame (``tables.long_frame(run_set, split='val')``) when choosing.
+    """
     sel = frame[(frame.config == config.key) & (frame.role == role) & (frame.column == 'mean')]
     return float(sel.value.mean()) if len(sel) else float('nan')
 
 
 def best_configuration(frame: pd.DataFrame, configs: list[Configuration]) -> Configuration:
-    """The configuration with the highest student score (ties: the first in study/trial order)."""
+    """The configuration with the highest student score in ``frame`` (ties: the first in study/trial order).
+
+    Pass the validation frame: choosing on the split that is reported inflates the reported result.
+    """
     scored = [(score(frame, c), i, c) for i, c in enumerate(configs)]
     scored = [s for s in scored if not math.isnan(s[0])] or [(0.0, i, c) for i, c in enumerate(configs)]
     return max(scored, key=lambda s: (s[0], -s[1]))[2]
@@ -169,7 +176,7 @@ def paper_configuration(
         best = best_configuration(frame, configs)
         return best, (
             f'no configuration has fusion concat and gamma > 0, so the best configuration overall '
-            f'({best.label}, highest mean student metric) is shown'
+            f'({best.label}, highest mean validation student metric) is shown'
         )
     keys = [k for k in dimensions if k in defaults]
     matching = [c for c in cands if all(same_value(c.params[k], defaults[k]) for k in keys if k in c.params)]
@@ -191,5 +198,5 @@ def paper_configuration(
     best = best_configuration(frame, cands)
     return best, (
         f'no configuration matches the default configuration on {", ".join(keys)}; the best '
-        f'configuration with fusion concat and gamma > 0 ({best.label}) is shown'
+        f'configuration on validation with fusion concat and gamma > 0 ({best.label}) is shown'
     )

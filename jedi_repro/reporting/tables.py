@@ -40,19 +40,21 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
-def long_frame(run_set: RunSet) -> pd.DataFrame:
+def long_frame(run_set: RunSet, split: str = 'final') -> pd.DataFrame:
     """One row per (configuration, seed run, role, column) with the value of the shown metric.
 
     ``column`` is a dataset name, or ``mean`` (the run's average over all datasets, only when the run
-    has every dataset).
+    has every dataset). ``split``: ``final`` (test, what tables report) or ``val`` (the validation
+    metrics of the same checkpoints, what every choice is made on).
     """
     rows = []
     for c in run_set.configurations:
         for s in c.seeds:
+            values = s.val if split == 'val' else s.final
             for role in ROLES:
                 vals = {}
                 for d, metric in run_set.datasets.items():
-                    v = s.final.get((d, role, metric))
+                    v = values.get((d, role, metric))
                     if v is not None:
                         vals[d] = v
                         rows.append((c.key, c.study, s.run_id, s.seed, role, d, metric, v))

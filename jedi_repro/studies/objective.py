@@ -61,18 +61,25 @@ def resolve_callable(ref: str) -> Callable:
 
 
 def objective_value(metrics: Mapping[str, Any], metric: str) -> float:
-    """Read ``{dataset|mean}/{role}/{metric}`` from a metrics.json dict.
+    """Read ``{dataset|mean}/{role}/{metric}`` from the VALIDATION block of a metrics.json dict.
+
+    Trials are chosen, pruned and compared on validation only; the test metrics of the same runs are
+    reported, never optimised.
 
     Raises:
         JediError: the key is missing or not a finite number.
     """
     scope, role, name = metric.split('/')
-    block = metrics.get('mean') if scope == 'mean' else metrics.get('datasets', {}).get(scope)
+    val = metrics.get('val')
+    if not isinstance(val, Mapping):
+        raise JediError(f'objective "{metric}": the trained metrics have no "val" block (the validation '
+                        'metrics of the tested checkpoints, which every choice is made on)')
+    block = val.get('mean') if scope == 'mean' else val.get('datasets', {}).get(scope)
     try:
         value = float(block[role][name])
     except (KeyError, TypeError, ValueError) as exc:
-        raise JediError(f'objective "{metric}" is not in the trained metrics (datasets: '
-                        f'{sorted(metrics.get("datasets", {}))})') from exc
+        raise JediError(f'objective "{metric}" is not in the validation metrics (datasets: '
+                        f'{sorted(val.get("datasets", {}))})') from exc
     if not math.isfinite(value):
         raise JediError(f'objective "{metric}" is {value} (not finite)')
     return value
@@ -108,6 +115,7 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
             values.append([objective_value(metrics, o.metric) for o in spec.objectives])
         log_metrics(client, trial_run, aggregate_seeds(per_seed))
         means = [sum(v[i] for v in values) / len(values) for i in range(len(spec.objectives))]
+        # objective/... = the trial's value: the mean over seeds of val/{objective} (docs/ARCHITECTURE.md)
         log_metrics(client, trial_run, {f'objective/{o.metric}': m for o, m in zip(spec.objectives, means)})
     return means
 
@@ -121,7 +129,7 @@ def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: i
     tags = {**ctx.tags, 'jedi.trial': trial.number, 'jedi.seed': seed}
     run_id = start_run(client, ctx.experiment_id, 'seed', f'trial-{trial.number:04d}-seed-{seed}', tags,
                        parent_run_id=trial_run)
-    hooks = [MLflowMetricsHook(client, run_id, prefix='val')]
+    hooks = [MLflowMetricsHook(client, run_id)]
     if spec.pruner['type'] != 'none':
         hooks.append(OptunaPruningHook(trial, spec.objectives[0].metric,
                                        step_offset=idx * OptunaPruningHook.STEP_STRIDE))

@@ -228,7 +228,11 @@ def _parse_objectives(raw: dict, where: str) -> list[Objective]:
         if not isinstance(item, dict) or set(item) - {'metric', 'direction'} or 'metric' not in item:
             raise SpecError(f'{where}: field "{fld}" must be {{metric: ..., direction: maximize|minimize}}')
         metric = str(item['metric'])
-        if metric.startswith(('test/', 'val/')):
+        if metric.startswith('test/'):
+            raise SpecError(f'{where}: field "{fld}.metric" = {metric!r}: objectives are read on the '
+                            'validation split (the test split is reported, never optimised); write '
+                            f'{metric.split("/", 1)[1]!r}')
+        if metric.startswith('val/'):
             metric = metric.split('/', 1)[1]
         parts = metric.split('/')
         if len(parts) != 3 or parts[1] not in ROLES or parts[2] not in METRICS:

@@ -1,4 +1,8 @@
-"""mmengine hook that logs per-epoch validation metrics to one MLflow run at ``step=epoch``."""
+"""mmengine hook that logs per-epoch validation metrics to one MLflow run at ``step=epoch``.
+
+The curves go under ``val_epoch/...``; ``val/...`` holds the validation metrics of the checkpoint(s) a
+run tested, logged once at the end beside ``test/...`` (so MLflow's runs table shows what was chosen).
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -8,6 +12,8 @@ from mmengine.hooks import Hook
 from jedi_repro.registry import HOOKS
 from jedi_repro.tracking.runs import log_metrics
 
+EPOCH_PREFIX = 'val_epoch'
+
 
 @HOOKS.register_module()
 class MLflowMetricsHook(Hook):
@@ -16,12 +22,12 @@ class MLflowMetricsHook(Hook):
     Args:
         client: a :class:`~jedi_repro.tracking.client.RetryingClient`.
         run_id: the seed run to log into.
-        prefix: the split prefix (``val``).
+        prefix: the key prefix (``val_epoch``).
     """
 
     priority = 'LOW'
 
-    def __init__(self, client, run_id: str, prefix: str = 'val'):
+    def __init__(self, client, run_id: str, prefix: str = EPOCH_PREFIX):
         self.client = client
         self.run_id = run_id
         self.prefix = prefix

@@ -80,11 +80,14 @@ def end_run(client: RetryingClient, run_id: str, status: str = 'FINISHED') -> No
 def metrics_from_json(metrics: Mapping[str, Any], split: str | None = None) -> dict[str, float]:
     """Flatten a ``metrics.json`` dict to ``{split}/{dataset|mean}/{role}/{metric}`` floats.
 
+    The final metrics (``datasets``/``mean``) and, when present, the ``val`` block (validation metrics of
+    the same checkpoints, under ``val/``).
+
     Args:
         metrics: the ``train`` result (DESIGN.md contract).
-        split: the prefix; default per dataset from ``metrics['eval_split']`` (``{dataset: split}``, what
-            ``train`` evaluated: test if present, else val), else ``test``. ``mean`` gets the datasets'
-            common split (``test`` when they differ).
+        split: the prefix of the final metrics; default per dataset from ``metrics['eval_split']``
+            (``{dataset: split}``, what ``train`` evaluated: test if present, else val), else ``test``.
+            ``mean`` gets the datasets' common split (``test`` when they differ).
     """
     splits = metrics.get('eval_split')
     splits = splits if isinstance(splits, Mapping) else {}
@@ -95,6 +98,11 @@ def metrics_from_json(metrics: Mapping[str, Any], split: str | None = None) -> d
               for name, roles in metrics.get('datasets', {}).items()]
     if 'mean' in metrics:
         blocks.append(('mean', metrics['mean'], mean_split))
+    val = metrics.get('val') if split is None else None
+    if isinstance(val, Mapping):
+        blocks += [(name, roles, 'val') for name, roles in val.get('datasets', {}).items()]
+        if 'mean' in val:
+            blocks.append(('mean', val['mean'], 'val'))
     for name, roles, prefix in blocks:
         for role, values in roles.items():
             for metric, value in values.items():
@@ -167,18 +175,47 @@ def log_seed_result(client: RetryingClient, run_id: str, metrics: Mapping[str, A
     """Final metrics, flattened params, hashes and artifacts (``config.py``, ``metrics.json``) of a run."""
     config = resolved_config(metrics, cfg)
     log_params(client, run_id, provenance.flatten(config))
-    log_metrics(client, run_id, metrics_from_json(metrics), step=int(_last_epoch(config)))
+    # at the last epoch trained (the per-epoch curves are val_epoch/..., tracking/hook.py)
+    log_metrics(client, run_id, metrics_from_json(metrics), step=_last_epoch(metrics, config))
     tags = {'jedi.config_hash': provenance.config_hash(config)}
     if features is not None:
         tags['jedi.dataset_metrics'] = json.dumps(provenance.dataset_metrics(features, metrics))
     if 'wall_s' in metrics:
         log_metrics(client, run_id, {'wall_s': float(metrics['wall_s'])})
+    tags.update(convergence_record(metrics, client, run_id))
     set_tags(client, run_id, tags)
     client.log_text(run_id, config_text(cfg if cfg is not None else config), 'config.py')
     client.log_dict(run_id, _jsonable(metrics), 'metrics.json')
 
 
-def _last_epoch(config: Mapping[str, Any]) -> int:
+def convergence_record(metrics: Mapping[str, Any], client: RetryingClient | None = None,
+                       run_id: str | None = None) -> dict[str, str]:
+    """Tags saying whether the run reached a validation plateau; logs the epochs behind it.
+
+    Metrics ``epochs_trained`` and ``best_epoch/{role}`` (the epoch each role was tested at); tags
+    ``jedi.converged`` (``true``/``false``) and ``jedi.selection`` (JSON: role -> key and epoch).
+    """
+    conv, sel = metrics.get('convergence'), metrics.get('selection')
+    tags = {}
+    values = {}
+    if isinstance(conv, Mapping):
+        tags['jedi.converged'] = str(bool(conv.get('converged'))).lower()
+        values['epochs_trained'] = float(conv.get('last_epoch') or 0)
+    if isinstance(sel, Mapping):
+        tags['jedi.selection'] = json.dumps(sel, sort_keys=True)
+        values.update({f'best_epoch/{role}': float(s['epoch']) for role, s in sel.items()
+                       if role != 'expert' and isinstance(s, Mapping) and s.get('epoch') is not None})
+    if values and client is not None:
+        log_metrics(client, run_id, values)
+    return tags
+
+
+def _last_epoch(metrics: Mapping[str, Any], config: Mapping[str, Any]) -> int:
+    """The last epoch trained (``convergence.last_epoch``), else the configured ``max_epochs``."""
+    try:
+        return int(metrics['convergence']['last_epoch'])
+    except (KeyError, TypeError, ValueError):
+        pass
     try:
         return int(config.get('train_cfg', {}).get('max_epochs', 0))
     except (TypeError, ValueError, AttributeError):

@@ -10,10 +10,15 @@ data = dict(
     unlabeled_datasets=None,     # datasets whose train samples form the unlabelled pool; None = all
     labeled_batch_size=32,       # labelled samples per dataset per iteration
     unlabeled_batch_size=128,    # pool samples per iteration
+    pool_mix='proportional',     # proportional | balanced (an equal share of the pool batch per dataset)
     eval_batch_size=1024,
 )
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=10, val_interval=1)
+# Train to a validation plateau: ValPlateauHook (default_hooks.plateau) stops once neither the students'
+# nor the teachers' mean val top-1 improved for `patience` epochs; max_epochs is only a cap (a run that
+# reaches it still improving is reported as not converged). Measurements behind these numbers:
+# docs/ARCHITECTURE.md, "Schedule".
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=150, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 val_evaluator = dict(type='JEDIMetric')
@@ -26,8 +31,12 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=-1, save_best='mean/student/top1', rule='greater',
-                    save_last=False),
+    # one best checkpoint per role, chosen on validation: students (and experts) are tested at the first,
+    # teachers at the second
+    checkpoint=dict(type='CheckpointHook', interval=-1, save_best=['mean/student/top1', 'mean/teacher/top1'],
+                    rule='greater', save_last=False),
+    plateau=dict(type='ValPlateauHook', monitors=['mean/student/top1', 'mean/teacher/top1'], patience=10,
+                 min_delta=0.0),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

@@ -114,3 +114,33 @@ def test_eval_batches_cover_split(store):
     assert JEDIEvalBatches(store, split='test', fallback='val').splits == {f'ds{i}': 'val' for i in range(3)}
     with pytest.raises(JediError, match="no 'test' split"):
         JEDIEvalBatches(store, split='test', fallback=None)
+
+
+def test_pool_sizes_group_the_pool_by_dataset(store):
+    data = JEDITrainBatches(store, labeled_batch_size=4, unlabeled_batch_size=16, seed=0)
+    b = data[(0, 1)]
+    assert sum(b['pool_sizes']) == b['pool_size'] == 16
+    pool_ds = [d for d, _ in _rows(store, b)[12:]]
+    assert pool_ds == sorted(pool_ds)  # grouped, in dataset order
+    assert [pool_ds.count(d) for d in range(3)] == b['pool_sizes']
+
+
+def test_balanced_pool_mix_gives_each_dataset_an_equal_share(tmp_path):
+    # proportional: each batch's shares vary with the draw; balanced: the same equal split every batch
+    s = make_toy_store(tmp_path / 'u', n_datasets=3, n_classes=3, dim=4, n_train=30, n_val=6, n_test=None,
+                       seed=2)
+    prop = JEDITrainBatches(s, labeled_batch_size=2, unlabeled_batch_size=16, seed=0)
+    assert len({tuple(prop[(0, it)]['pool_sizes']) for it in range(len(prop))}) > 1
+    data = JEDITrainBatches(s, labeled_batch_size=2, unlabeled_batch_size=16, pool_mix='balanced', seed=0)
+    for it in range(len(data)):
+        assert data[(0, it)]['pool_sizes'] == [6, 5, 5]
+    cover = set()
+    for it in range(len(data)):
+        cover.update(_rows(s, data[(0, it)])[6:])
+    assert len(cover) == 90  # equal sizes here: every pool sample still seen in an epoch
+    again = JEDITrainBatches(s, labeled_batch_size=2, unlabeled_batch_size=16, pool_mix='balanced', seed=0)
+    assert all(torch.equal(a, b) for a, b in zip(data[(2, 1)]['feats'], again[(2, 1)]['feats']))
+    with pytest.raises(JediError, match='pool_mix'):
+        JEDITrainBatches(s, pool_mix='even')
+    with pytest.raises(JediError, match='smaller than the number of pooled datasets'):
+        JEDITrainBatches(s, unlabeled_batch_size=2, pool_mix='balanced')

@@ -94,3 +94,30 @@ def test_gamma_zero_and_no_teacher_give_constant_zero_terms():
                     kd_loss=None)
     assert out['loss_teacher_a'].item() == 0 and not out['loss_teacher_a'].requires_grad
     assert out['loss_kd_a'].item() == 0 and not out['loss_kd_a'].requires_grad
+
+
+def test_kd_reduction_dataset_sum_is_a_mean_per_dataset_summed():
+    """dataset_sum = sum over the pool's dataset groups of the group mean; pool_mean = one mean."""
+    rng = np.random.default_rng(1)
+    sizes = [3, 0, 5]  # the pool block grouped by dataset; dataset 1 not pooled in this batch
+    s, t = rng.standard_normal((8, 4)), rng.standard_normal((8, 4))
+    kd = KDCrossEntropy(temperature=2.0)
+    T = lambda a: torch.tensor(a, dtype=torch.float64)  # noqa: E731
+    common = dict(names=['a'], multilabel=[False], alpha=1.0, beta=1.0, gamma=0.4, kd_loss=kd)
+    y = [torch.tensor([0])]
+    summed = jedi_loss([T(s[:1])], [T(t[:1])], y, [T(s)], [T(t)], pool_sizes=sizes,
+                       kd_reduction='dataset_sum', **common)['loss_kd_a'].item()
+    mean = jedi_loss([T(s[:1])], [T(t[:1])], y, [T(s)], [T(t)], pool_sizes=sizes,
+                     kd_reduction='pool_mean', **common)['loss_kd_a'].item()
+    ref_sum = 0.4 * (ref_kd(s[:3], t[:3], 2.0, 'ce', False) + ref_kd(s[3:], t[3:], 2.0, 'ce', False))
+    assert abs(summed - ref_sum) < 1e-9
+    assert abs(mean - 0.4 * ref_kd(s, t, 2.0, 'ce', False)) < 1e-9
+    # with equal groups, the sum over n groups is n times the pool mean: the same gamma weighs n x more
+    eq = jedi_loss([T(s[:1])], [T(t[:1])], y, [T(s[:6])], [T(t[:6])], pool_sizes=[2, 2, 2],
+                   kd_reduction='dataset_sum', **common)['loss_kd_a'].item()
+    eq_mean = jedi_loss([T(s[:1])], [T(t[:1])], y, [T(s[:6])], [T(t[:6])], pool_sizes=[2, 2, 2],
+                        kd_reduction='pool_mean', **common)['loss_kd_a'].item()
+    assert eq != pytest.approx(eq_mean) and eq == pytest.approx(
+        0.4 * sum(ref_kd(s[i:i + 2], t[i:i + 2], 2.0, 'ce', False) for i in (0, 2, 4)))
+    with pytest.raises(ValueError, match='kd reduction'):
+        jedi_loss([T(s[:1])], [T(t[:1])], y, [T(s)], [T(t)], pool_sizes=sizes, kd_reduction='sum', **common)

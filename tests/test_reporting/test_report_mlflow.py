@@ -183,7 +183,7 @@ def test_best_configuration_and_notes(md):
     best = {r['study']: r for r in md_table(md, '## Best configuration')}
     assert best['gamma']['best configuration'] == 'gamma trial 1'
     assert best['fusion']['best configuration'] == 'fusion trial 1'  # mean fusion: 57.00 > 56.50
-    assert best['fusion']['student mean'] == hand_cell(
+    assert best['fusion']['student mean, test'] == hand_cell(
         per_seed(MEANFUSION, 'student', 'mean'), per_seed(MEANFUSION, 'expert', 'mean')
     )
     assert '1 seed run(s) failed were left out.' in md
@@ -309,3 +309,49 @@ def test_cli_exit_codes(store, tmp_path, capsys):
     assert main(['report', '--study', 'nope', '--out', str(tmp_path / 'x'), '--tracking-uri', uri]) == 1
     err = capsys.readouterr().err
     assert err.startswith('error: ') and "'nope'" in err and 'Traceback' not in err
+
+
+def test_choices_follow_validation_when_test_disagrees(tmp_path):
+    """Two configurations off the default (alpha 0.5 / 2.0): one best on validation and at chance on test
+    (test labels shuffled), one the reverse. The main table and the best configuration take the first."""
+    import time
+
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+
+    uri = f'sqlite:///{tmp_path / "flip.db"}'
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.create_experiment('flip')
+    parent = client.create_run(exp, tags={'jedi.role': 'study', 'jedi.study': 'flip'}).info.run_id
+    now = int(time.time() * 1000)
+    layout = [(0.5, 0.90, 0.20), (2.0, 0.60, 0.80)]  # (alpha, student val, student test)
+    for trial, (alpha, val, test) in enumerate(layout):
+        tr = client.create_run(exp, tags={'mlflow.parentRunId': parent, 'jedi.role': 'trial',
+                                          'jedi.study': 'flip', 'jedi.trial': str(trial)}).info.run_id
+        client.log_batch(tr, params=[Param('model.alpha', str(alpha))])
+        for seed in (0, 1):
+            rid = client.create_run(exp, tags={
+                'mlflow.parentRunId': tr, 'jedi.role': 'seed', 'jedi.study': 'flip', 'jedi.trial': str(trial),
+                'jedi.seed': str(seed), 'jedi.dataset_metrics': '{"alpha": "top1"}', 'jedi.converged': 'true',
+            }).info.run_id
+            final = {'student': (val, test), 'teacher': (0.7, 0.7), 'expert': (0.5, 0.5)}
+            ms = [Metric(f'{split}/alpha/{role}/top1', v[i] + 0.01 * seed, now, 3)
+                  for role, v in final.items() for i, split in enumerate(('val', 'test'))]
+            client.log_batch(rid, metrics=ms, params=[Param('model.alpha', str(alpha)),
+                                                      Param('model.fusion.type', 'concat'),
+                                                      Param('model.gamma', '0.4')])
+            client.set_terminated(rid)
+        client.set_terminated(tr)
+    client.set_terminated(parent)
+    config = tmp_path / 'default.py'
+    config.write_text("model = dict(alpha=1.0, gamma=0.4, fusion=dict(type='concat'))\n")
+    md = (write_report(tmp_path / 'r', studies=['flip'], tracking_uri=uri, default_config=str(config))
+          / 'report.md').read_text()
+    assert 'Configuration: **flip trial 0**' in md and 'on validation' in md
+    best = md_table(md, '## Best configuration')[0]
+    assert best['best configuration'] == 'flip trial 0'
+    assert best['student mean, val (chosen on)'].startswith('90.50') and best['student mean, test'].startswith(
+        '20.50')
+    rows = {r['']: r for r in md_table(md, '## Main results')}
+    assert rows['JEDI student']['alpha (top1)'].startswith('20.50')  # test reported for what was chosen
+    assert 'Protocol: every choice' in md and 'all 4 seed runs reached a validation plateau' in md

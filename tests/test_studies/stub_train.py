@@ -1,7 +1,9 @@
 """A test double of ``jedi_repro.engine.train.train`` with the same signature and contract.
 
 Its metrics are a known function of the configuration and seed, so tests can check that the study
-computes the mean over seeds and picks the right best trial. It calls the extra hooks' ``after_val_epoch``
+computes the mean over seeds and picks the right best trial. Validation and test disagree on purpose:
+on validation (``expected_top1``) a larger gamma is better, on test (``expected_test_top1``) it is
+worse, so a study that chose on test would pick the opposite trial. It calls the extra hooks' ``after_val_epoch``
 once per epoch like the real runner, writes ``WORK_DIR/metrics.json``, and can be slowed down
 (``JEDI_STUB_SLEEP_S`` per epoch) and announce itself (``JEDI_STUB_MARK_DIR``: a file ``<pid>`` per run)
 so that a test can SIGKILL the worker mid-trial.
@@ -21,6 +23,11 @@ def expected_top1(gamma: float, seed: int, dataset: str = 'ds0', role: str = 'te
     return round(base + 0.2 * float(gamma) + 0.01 * seed, 6)
 
 
+def expected_test_top1(gamma: float, seed: int, dataset: str = 'ds0', role: str = 'teacher') -> float:
+    """The stub's test top-1: gamma hurts on test by as much as it helps on validation, and more."""
+    return round(expected_top1(gamma, seed, dataset, role) - 0.3 * float(gamma), 6)
+
+
 def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None):
     opts = dict(cfg_options or {})
     gamma = float(opts.get('model.gamma', 0.4))
@@ -32,11 +39,11 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     if os.environ.get('JEDI_STUB_FAIL_GAMMA') and float(os.environ['JEDI_STUB_FAIL_GAMMA']) == gamma:
         raise RuntimeError(f'stub failure for gamma={gamma}')
 
-    def block(scale):
+    def block(scale, fn=expected_top1):
         out = {}
         for ds in DATASETS:
-            out[ds] = {r: {'top1': expected_top1(gamma, seed, ds, r) * scale, 'top5': 1.0,
-                           'mean_class': expected_top1(gamma, seed, ds, r) * scale} for r in
+            out[ds] = {r: {'top1': fn(gamma, seed, ds, r) * scale, 'top5': 1.0,
+                           'mean_class': fn(gamma, seed, ds, r) * scale} for r in
                        ('expert', 'student', 'teacher')}
         mean = {r: {m: sum(out[d][r][m] for d in DATASETS) / len(DATASETS) for m in ('top1', 'top5',
                                                                                      'mean_class')}
@@ -52,10 +59,12 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
         runner = SimpleNamespace(epoch=epoch)
         for hook in extra_hooks or []:
             hook.after_val_epoch(runner, val)
-    per_ds, mean = block(1.0)
+    per_ds, mean = block(1.0, expected_test_top1)
+    val_ds, val_mean = block(1.0)  # the last epoch's validation metrics: the "checkpoint" tested
     config = {'model': {'gamma': gamma, 'alpha': 1.0}, 'train_cfg': {'max_epochs': epochs},
               'randomness': {'seed': seed}}
-    metrics = {'datasets': per_ds, 'mean': mean, 'seed': seed, 'config': config, 'wall_s': 0.01}
+    metrics = {'datasets': per_ds, 'mean': mean, 'val': {'datasets': val_ds, 'mean': val_mean}, 'seed': seed,
+               'config': config, 'wall_s': 0.01}
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     Path(work_dir, 'metrics.json').write_text(json.dumps(metrics))
     return metrics

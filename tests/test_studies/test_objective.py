@@ -12,15 +12,19 @@ from jedi_repro.tracking.client import RetryingClient
 from .conftest import write_spec
 
 
-def test_objective_value_reads_the_contract():
-    metrics = {'datasets': {'ds0': {'student': {'top1': 0.5}}}, 'mean': {'teacher': {'mAP': 0.25}}}
+def test_objective_value_reads_validation_never_test():
+    val = {'datasets': {'ds0': {'student': {'top1': 0.5}}}, 'mean': {'teacher': {'mAP': 0.25}}}
+    test = {'datasets': {'ds0': {'student': {'top1': 0.9}}}, 'mean': {'teacher': {'mAP': 0.95}}}
+    metrics = {**test, 'val': val}
     assert objective_value(metrics, 'ds0/student/top1') == 0.5
     assert objective_value(metrics, 'mean/teacher/mAP') == 0.25
     from jedi_repro.errors import JediError
     with pytest.raises(JediError, match='ds9/student/top1'):
         objective_value(metrics, 'ds9/student/top1')
     with pytest.raises(JediError, match='not finite'):
-        objective_value({'mean': {'teacher': {'top1': float('nan')}}}, 'mean/teacher/top1')
+        objective_value({'val': {'mean': {'teacher': {'top1': float('nan')}}}}, 'mean/teacher/top1')
+    with pytest.raises(JediError, match='no "val" block'):
+        objective_value(test, 'ds0/student/top1')  # test metrics alone are never an objective
 
 
 def _prepare(spec_path):
@@ -75,3 +79,71 @@ def test_tpe_budget_and_median_pruning(tmp_path, toy_store, stub_path):
         if t.state == TrialState.COMPLETE:
             assert run.data.metrics['objective/mean/student/top1'] == pytest.approx(t.value)
     assert len(client.search_runs([exp.experiment_id], "tags.`jedi.role` = 'seed'")) == 6
+
+
+@pytest.mark.integration
+def test_trial_values_and_pruning_follow_validation_not_test(tmp_path, toy_store, stub_path):
+    """The stub's validation prefers a large gamma, its test a small one: the study follows validation."""
+    from stub_train import expected_test_top1, expected_top1
+
+    spec_path = write_spec(tmp_path, toy_store, 'name: valonly\nseeds: [0, 1]\n'
+                           'cfg_options: {train_cfg.max_epochs: 3}\n'
+                           'space:\n  model.gamma: [0.0, 1.0]\nsampler: grid\nobjective: mean/student/top1\n'
+                           'pruner: {type: median, n_startup_trials: 5, n_warmup_steps: 0}\n')
+    spec, client, study = _prepare(spec_path)
+    assert run_worker(str(spec_path), storage_url(spec), train_fn=stub_path) == 2
+
+    def mean_over(fn, gamma):
+        return sum((fn(gamma, s, 'ds0', 'student') + fn(gamma, s, 'ds1', 'student')) / 2 for s in (0, 1)) / 2
+
+    for t in study.get_trials():
+        gamma = t.params['model.gamma']
+        assert t.value == pytest.approx(mean_over(expected_top1, gamma))
+        if gamma > 0:  # where validation and test disagree, the value is validation's
+            assert t.value != pytest.approx(mean_over(expected_test_top1, gamma))
+        # pruning sees the per-epoch validation values (the stub's val rises linearly to its final value)
+        seed0 = (expected_top1(gamma, 0, 'ds0', 'student') + expected_top1(gamma, 0, 'ds1', 'student')) / 2
+        assert t.intermediate_values[1] == pytest.approx(seed0 / 3)
+        assert t.intermediate_values[3] == pytest.approx(seed0)
+        run = client.get_run(t.user_attrs['jedi.mlflow_run_id'])
+        assert run.data.metrics['val/mean/student/top1'] == pytest.approx(t.value)
+        assert run.data.metrics['test/mean/student/top1'] == pytest.approx(mean_over(expected_test_top1, gamma))
+    assert study.best_trial.params['model.gamma'] == 1.0  # best on validation, worst on test
+
+
+@pytest.mark.integration
+def test_real_train_on_a_store_with_shuffled_test_labels(tmp_path):
+    """Test labels carry no signal (test at chance), validation does: trial values, pruning values and the
+    report's best configuration are the validation figures; test figures are only reported."""
+    import json
+    from pathlib import Path
+
+    from jedi_repro.data.toy import make_toy_store
+    from jedi_repro.reporting import write_report
+
+    store = make_toy_store(tmp_path / 'shuffled', n_datasets=2, n_classes=4, dim=8, n_train=80, n_val=80,
+                           n_test=300, shuffle_test_labels=True, seed=0)
+    spec_path = write_spec(tmp_path, store.path, 'name: shuffled\nseeds: [0]\n'
+                           'cfg_options: {train_cfg.max_epochs: 4, default_hooks.logger.interval: 1000}\n'
+                           'space:\n  model.gamma: [0.0, 0.4]\nsampler: grid\nobjective: mean/student/top1\n'
+                           'pruner: {type: median, n_startup_trials: 5, n_warmup_steps: 0}\n')
+    spec, client, study = _prepare(spec_path)
+    assert run_worker(str(spec_path), storage_url(spec)) == 2
+    for t in study.get_trials():
+        assert t.state == TrialState.COMPLETE
+        seed_run = client.search_runs([client.get_experiment_by_name('shuffled').experiment_id],
+                                      f"tags.`mlflow.parentRunId` = '{t.user_attrs['jedi.mlflow_run_id']}'")[0]
+        m = json.loads((Path(seed_run.data.tags['jedi.work_dir']) / 'metrics.json').read_text())
+        val, test = m['val']['mean']['student']['top1'], m['mean']['student']['top1']
+        assert val > 0.6 and test < 0.4, (val, test)  # 4 classes: chance is 0.25
+        assert t.value == pytest.approx(val)
+        curve = m['convergence']['curves']['mean/student/top1']
+        assert [t.intermediate_values[e] for e in range(1, len(curve) + 1)] == pytest.approx(curve)
+    md = (write_report(tmp_path / 'r', studies=['shuffled']) / 'report.md').read_text()
+    section = md[md.index('## Best configuration'):].splitlines()
+    header = next(line for line in section if line.startswith('| study'))
+    row = next(line for line in section if line.startswith('| shuffled'))
+    cells = dict(zip([c.strip() for c in header.strip('|').split('|')],
+                     [c.strip() for c in row.strip('|').split('|')]))
+    assert float(cells['student mean, val (chosen on)'].split()[0]) > 60
+    assert float(cells['student mean, test'].split()[0]) < 40

@@ -42,6 +42,7 @@ def test_good_spec_resolves_fields(tmp_path):
     ('seeds: [0, 1]', 'seeds: [0, 1]\nbogus: 1', 'bogus'),
     ('model.gamma:', 'model.gama:', 'space.model.gama'),
     ('mean/student/top1', 'mean/pupil/top1', 'objectives[0].metric'),
+    ('mean/student/top1', 'test/mean/student/top1', 'never optimised'),  # objectives are on validation
     ('direction: maximize', 'direction: up', 'objectives[0].direction'),
     ('{{type: grid}}\n', '{{type: annealing}}\n', 'sampler.type'),
     ("{{type: grid, values: [0.0, 0.4]}}", "{{type: float, low: 0.0, high: 1.0}}", 'sampler'),

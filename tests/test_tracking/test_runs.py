@@ -68,9 +68,9 @@ def test_metrics_hook_logs_per_epoch(client):
     hook = MLflowMetricsHook(client, run_id)
     for epoch in (1, 2):
         hook.after_val_epoch(SimpleNamespace(epoch=epoch), {'mean/student/top1': 0.1 * epoch, 'note': 'x'})
-    hist = client.get_metric_history(run_id, 'val/mean/student/top1')
+    hist = client.get_metric_history(run_id, 'val_epoch/mean/student/top1')
     assert [(m.step, round(m.value, 3)) for m in hist] == [(1, 0.1), (2, 0.2)]
-    assert 'val/note' not in client.get_run(run_id).data.metrics
+    assert 'val_epoch/note' not in client.get_run(run_id).data.metrics
 
 
 @pytest.mark.integration
@@ -83,4 +83,4 @@ def test_start_then_log_train_run_keeps_epoch_metrics(client, tmp_path):
     assert runs.log_train_run(METRICS, METRICS['config'], tmp_path, run_id=run_id, client=client) == run_id
     run = client.get_run(run_id)
     assert run.info.status == 'FINISHED' and run.data.tags['jedi.seed'] == '3'
-    assert {'val/mean/student/top1', 'test/mean/student/top1'} <= set(run.data.metrics)
+    assert {'val_epoch/mean/student/top1', 'test/mean/student/top1'} <= set(run.data.metrics)

@@ -1,4 +1,5 @@
 """A lone `jedi train` is one MLflow run: per-epoch val metrics, final test metrics, FINISHED."""
+import json
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,12 @@ def test_jedi_train_logs_one_run_with_epoch_history(store, tmp_path, capsys):
     assert run.data.tags['jedi.role'] == 'seed'
     assert run.data.tags['jedi.seed'] == '2'
     assert run.data.params['model.gamma'] == '0.4'
-    history = client.get_metric_history(run.info.run_id, 'val/mean/student/top1')
+    history = client.get_metric_history(run.info.run_id, 'val_epoch/mean/student/top1')
     assert sorted(m.step for m in history) == [1, 2, 3]
+    # val/ = the validation metrics of the tested checkpoints, as in metrics.json
+    m = json.loads((tmp_path / 'wd' / 'metrics.json').read_text())
+    assert run.data.metrics['val/mean/teacher/top1'] == pytest.approx(m['val']['mean']['teacher']['top1'])
+    assert run.data.tags['jedi.converged'] == 'false' and run.data.metrics['epochs_trained'] == 3
     assert 0.0 <= run.data.metrics['test/mean/teacher/top1'] <= 1.0
     assert 'test/ds0/expert/top5' in run.data.metrics
 

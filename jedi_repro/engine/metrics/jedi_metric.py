@@ -22,6 +22,7 @@ from mmengine.evaluator import BaseMetric
 from jedi_repro.registry import METRICS
 
 ROLES = ('expert', 'student', 'teacher')
+METRIC_NAMES = ('top1', 'top5', 'mean_class', 'mAP')
 
 
 def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
