@@ -75,13 +75,15 @@ def summarize(rows: list[dict]) -> str:
     keys = list(dict.fromkeys((r['store'], r['variant']) for r in rows))
     for store, variant in keys:
         g = [r for r in rows if r['store'] == store and r['variant'] == variant]
-        out.append(
-            f'| {store} | {variant} | {ms([r["val_student"] for r in g])} | {ms([r["val_teacher"] for r in g])} | '
-            f'{100 * g[0]["expert"]:.1f} | {ms([r["test_student"] for r in g])} | '
-            f'{ms([r["test_teacher"] for r in g])} | '
-            f'{statistics.mean(r["best_student"] for r in g):.0f} / {statistics.mean(r["best_teacher"] for r in g):.0f} | '
-            f'{statistics.mean(r["last_epoch"] for r in g):.0f} | {sum(r["converged"] for r in g)}/{len(g)} | '
-            f'{statistics.mean(r["wall_s"] for r in g):.0f} |')
+
+        def col(k, g=g):
+            return [r[k] for r in g]
+        cells = [store, variant, ms(col('val_student')), ms(col('val_teacher')),
+                 f'{100 * g[0]["expert"]:.1f}', ms(col('test_student')), ms(col('test_teacher')),
+                 f'{statistics.mean(col("best_student")):.0f} / {statistics.mean(col("best_teacher")):.0f}',
+                 f'{statistics.mean(col("last_epoch")):.0f}', f'{sum(col("converged"))}/{len(g)}',
+                 f'{statistics.mean(col("wall_s")):.0f}']
+        out.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(out)
 
 

@@ -2,8 +2,9 @@
 
 cut (``jedi_repro.data.yt8m``) -> experts + feature store per setting
 (``jedi_repro.experts.video_level_expert``, ``mm_configs/yt8m/setting_*.py``) -> diagnostics (what each
-frozen expert knows about every dataset) -> studies (``studies/yt8m_<setting>_{fusion,gamma0}.yaml``: JEDI
-paper settings, gamma = 0 and fusion ablations, 5 seeds) -> reports (``--out``, default ``reports/yt8m``).
+frozen expert knows about every dataset) -> studies (``studies/yt8m_<setting>_{kd,gamma0,fusion}.yaml``:
+JEDI paper settings under both KD reductions, gamma = 0 and fusion ablations, 5 seeds) -> reports
+(``--out``, default ``reports/yt8m``).
 
 Every stage reuses the previous stage's files under the workspace root (``$JEDI_HOME``): a store that
 exists is reused unless ``--overwrite``; a study that is complete is not re-run (Optuna journal).
@@ -19,8 +20,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = ('main', 'scarce', 'hetero')
-VARIANT_ORDER = ('paper (concat, g=0.4)', 'gamma=0 (concat)', 'fusion=mean', 'fusion=attention',
-                 'fusion=logits')
+VARIANT_ORDER = ('paper (concat, g=0.4, dataset_sum)', 'concat, g=0.4, pool_mean', 'gamma=0 (concat)',
+                 'fusion=mean', 'fusion=attention', 'fusion=logits')
+STUDY_PARTS = ('kd', 'gamma0', 'fusion')
 
 
 def register(sub):
@@ -32,8 +34,8 @@ def register(sub):
         description='Cut disjoint single-label datasets from YouTube-8M verticals, train one video-level '
                     'expert per dataset (mmengine Runner), build one feature store per setting (main: 50% '
                     'labels; scarce: 10%; hetero: RGB-only / audio-only experts of different widths), run '
-                    'the studies studies/yt8m_<setting>_{fusion,gamma0}.yaml (JEDI paper settings, gamma=0 '
-                    'and fusion ablations, 5 seeds) and write the report.')
+                    'the studies studies/yt8m_<setting>_{kd,gamma0,fusion}.yaml (JEDI paper settings under '
+                    'both KD reductions, gamma=0 and fusion ablations, 5 seeds) and write the report.')
     y.add_argument('--data', help='directory with yt8m_validate_0000-0099.npz and vocabulary.csv (default '
                                   '$JEDI_YT8M, else ../shared/data/yt8m next to the repository)')
     y.add_argument('--out', default='reports/yt8m', help='report directory (default reports/yt8m)')
@@ -165,10 +167,10 @@ def transfer_probes(store_dir) -> dict:
 
 
 def teacher_diagnostics(metrics_path) -> dict:
-    """Where the trained teachers' targets are right or wrong, from one run's best checkpoint.
+    """Where the trained teachers' targets are right or wrong, from one run's selected checkpoints.
 
-    The model is rebuilt from the run's own ``metrics.json`` config and the checkpoint that run wrote
-    (loaded with ``weights_only=True``). Per dataset i:
+    The model is rebuilt from the run's own ``metrics.json`` config and, per role, the checkpoint that
+    run tested the role at (loaded with ``weights_only=True``). Per dataset i:
 
     - ``pl_{expert,student,teacher}``: top-1 on D_i's *unlabelled* train samples (labels hidden from JEDI,
       known to us): the accuracy of the targets the KD term distils there;
@@ -190,16 +192,22 @@ def teacher_diagnostics(metrics_path) -> dict:
     store = FeatureStore.open(model_cfg.pop('store'), check_values=False)
     model_cfg.pop('type', None)
     model_cfg.pop('data_preprocessor', None)
-    model = JEDIModel(store=store, **model_cfg)
-    ckpt = torch.load(run_dir / m['best_checkpoint'], map_location='cpu', weights_only=True)
-    model.load_state_dict(ckpt['state_dict'])
-    model.eval()
+    # each role at the checkpoint it was tested at (metrics.json 'selection')
+    selected = {role: (m.get('selection') or {}).get(role, {}).get('checkpoint') or m['best_checkpoint']
+                for role in ('expert', 'student', 'teacher')}
+    models = {}
+    for name in set(selected.values()):
+        models[name] = JEDIModel(store=store, **model_cfg)
+        ckpt = torch.load(run_dir / name, map_location='cpu', weights_only=True)
+        models[name].load_state_dict(ckpt['state_dict'])
+        models[name].eval()
 
     def outputs(ds_name, i):
         feats = [torch.from_numpy(np.array(store.features(e, ds_name, 'train'), np.float32))
                  for e in store.expert_names]
         with torch.no_grad():
-            return model(feats, dataset=i, mode='tensor')
+            out = {name: model(feats, dataset=i, mode='tensor') for name, model in models.items()}
+        return {role: out[name][role] for role, name in selected.items()}
 
     out = {}
     names = store.dataset_names
@@ -231,8 +239,8 @@ def study_spec_path(setting: str) -> Path:
 
 
 def study_specs(setting: str) -> list[Path]:
-    """The study specs of a setting: ``studies/yt8m_<setting>_fusion.yaml`` and ``..._gamma0.yaml``."""
-    return [REPO / 'studies' / f'yt8m_{setting}_{part}.yaml' for part in ('fusion', 'gamma0')]
+    """The study specs of a setting: ``studies/yt8m_<setting>_{kd,gamma0,fusion}.yaml``."""
+    return [REPO / 'studies' / f'yt8m_{setting}_{part}.yaml' for part in STUDY_PARTS]
 
 
 def run_setting_study(setting: str, workers: int) -> dict:
@@ -261,10 +269,15 @@ def variant_name(cfg: dict) -> str:
     model = cfg.get('model', {})
     fusion = (model.get('fusion') or {}).get('type', '?')
     gamma = float(model.get('gamma', float('nan')))
+    # runs from before model.kd_reduction existed reduced KD over the pool batch
+    reduction = model.get('kd_reduction', 'pool_mean')
+    if gamma == 0:
+        return 'gamma=0 (concat)' if fusion == 'concat' else f'fusion={fusion}, g=0'
     if fusion == 'concat':
-        return 'gamma=0 (concat)' if gamma == 0 else ('paper (concat, g=0.4)' if abs(gamma - 0.4) < 1e-9
-                                                       else f'concat, g={gamma:g}')
-    return f'fusion={fusion}' + ('' if abs(gamma - 0.4) < 1e-9 else f', g={gamma:g}')
+        name = f'concat, g={gamma:g}, {reduction}'
+        return f'paper ({name})' if abs(gamma - 0.4) < 1e-9 and reduction == 'dataset_sum' else name
+    suffix = '' if abs(gamma - 0.4) < 1e-9 else f', g={gamma:g}'
+    return f'fusion={fusion}{suffix}' + ('' if reduction == 'dataset_sum' else f', {reduction}')
 
 
 def collect_runs(study: str) -> list[dict]:

@@ -40,12 +40,14 @@ def learning_curves(
     datasets: dict[str, str],
     path: Path,
     title: str,
+    selected: dict[str, list[int]] | None = None,
 ) -> Path | None:
     """Validation metric per epoch, one panel per dataset, one line per role (mean ± 95% CI over seeds).
 
     Args:
         history: ``{dataset: {role: [per-seed [(epoch, value)], ...]}}``.
         datasets: ``{dataset: metric}``.
+        selected: ``{role: [epoch per seed]}``: the epochs whose checkpoints were tested (dotted lines).
     """
     panels = [d for d in datasets if any(any(runs) for runs in history.get(d, {}).values())]
     if not panels:
@@ -68,6 +70,9 @@ def learning_curves(
                 alpha=0.15,
                 lw=0,
             )
+        for role, epochs in (selected or {}).items():
+            for e in sorted(set(epochs)):
+                ax.axvline(e, color=COLORS.get(role), ls=':', lw=1, alpha=0.6)
         ax.set_title(f'{d}: val {datasets[d]}')
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel('epoch')

@@ -7,6 +7,7 @@ failed report never leaves a half-written directory behind.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import shutil
 import sys
@@ -140,7 +141,9 @@ def _build(
             '',
             f'![Validation metric per epoch]({curves})',
             '',
-            'Validation metric per epoch for each role, mean over seeds with a 95% band.',
+            'Validation metric per epoch for each role, mean over seeds with a 95% band; dotted lines: '
+            'the epochs whose checkpoints were tested (students in the student colour, teachers in the '
+            "teacher's), chosen on validation. Seeds stop at different epochs (validation plateau).",
             '',
         ]
     else:
@@ -284,11 +287,21 @@ def _learning_curves(src, run_set: RunSet, config, figs: Path) -> str | None:
                 or src.metric_history(s.run_id, f'val/{d}/{role}/{metric}')
                 for s in config.seeds
             ]
+    selected: dict[str, list[int]] = {}
+    for s in config.seeds:
+        try:
+            chosen = json.loads(s.tags.get('jedi.selection') or '{}')
+        except json.JSONDecodeError:
+            chosen = {}
+        for role in ('student', 'teacher'):
+            if isinstance(chosen.get(role), dict) and chosen[role].get('epoch') is not None:
+                selected.setdefault(role, []).append(int(chosen[role]['epoch']))
     path = figures.learning_curves(
         history,
         run_set.datasets,
         figs / 'learning_curves.png',
         f'{config.label}: validation metric per epoch',
+        selected=selected,
     )
     return 'figures/learning_curves.png' if path else None
 

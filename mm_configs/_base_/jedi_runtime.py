@@ -10,14 +10,15 @@ data = dict(
     unlabeled_datasets=None,     # datasets whose train samples form the unlabelled pool; None = all
     labeled_batch_size=32,       # labelled samples per dataset per iteration
     unlabeled_batch_size=128,    # pool samples per iteration
-    pool_mix='proportional',     # proportional | balanced (an equal share of the pool batch per dataset)
+    pool_mix='balanced',         # an equal share of the pool batch per dataset (or: proportional to size);
+                                 # with model.kd_reduction='dataset_sum' every dataset's KD mean is as precise
     eval_batch_size=1024,
 )
 
 # Train to a validation plateau: ValPlateauHook (default_hooks.plateau) stops once neither the students'
 # nor the teachers' mean val top-1 improved for `patience` epochs; max_epochs is only a cap (a run that
-# reaches it still improving is reported as not converged). Measurements behind these numbers:
-# docs/ARCHITECTURE.md, "Schedule".
+# reaches it still improving is reported as not converged). Measured behind these numbers (README,
+# "Protocol"): benchmarks/protocol_choices.py.
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=150, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')

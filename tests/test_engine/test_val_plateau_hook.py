@@ -49,7 +49,8 @@ def test_train_stops_at_plateau_and_tests_each_role_at_its_best_epoch(tmp_path):
     store = make_toy_store(tmp_path / 's', n_datasets=2, n_classes=4, dim=8, n_train=80, n_val=40,
                            n_test=40, head_noise=0.0, seed=0)
     m = train(DEFAULT, features=store.path, work_dir=tmp_path / 'wd', seed=0, cfg_options={
-        'train_cfg.max_epochs': 60, 'default_hooks.plateau.patience': 3, 'default_hooks.logger.interval': 1000})
+        'train_cfg.max_epochs': 60, 'default_hooks.plateau.patience': 3,
+        'default_hooks.logger.interval': 1000})
     conv, sel = m['convergence'], m['selection']
     assert conv['converged'] and conv['stopped_early'] and conv['last_epoch'] < 60
     for role in ('student', 'teacher'):

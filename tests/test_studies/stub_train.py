@@ -3,10 +3,10 @@
 Its metrics are a known function of the configuration and seed, so tests can check that the study
 computes the mean over seeds and picks the right best trial. Validation and test disagree on purpose:
 on validation (``expected_top1``) a larger gamma is better, on test (``expected_test_top1``) it is
-worse, so a study that chose on test would pick the opposite trial. It calls the extra hooks' ``after_val_epoch``
-once per epoch like the real runner, writes ``WORK_DIR/metrics.json``, and can be slowed down
-(``JEDI_STUB_SLEEP_S`` per epoch) and announce itself (``JEDI_STUB_MARK_DIR``: a file ``<pid>`` per run)
-so that a test can SIGKILL the worker mid-trial.
+worse, so a study that chose on test would pick the opposite trial. It calls the extra hooks'
+``after_val_epoch`` once per epoch like the real runner, writes ``WORK_DIR/metrics.json``, and can be
+slowed down (``JEDI_STUB_SLEEP_S`` per epoch) and announce itself (``JEDI_STUB_MARK_DIR``: a file
+``<pid>`` per run) so that a test can SIGKILL the worker mid-trial.
 """
 import json
 import os

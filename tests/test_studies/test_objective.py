@@ -107,7 +107,8 @@ def test_trial_values_and_pruning_follow_validation_not_test(tmp_path, toy_store
         assert t.intermediate_values[3] == pytest.approx(seed0)
         run = client.get_run(t.user_attrs['jedi.mlflow_run_id'])
         assert run.data.metrics['val/mean/student/top1'] == pytest.approx(t.value)
-        assert run.data.metrics['test/mean/student/top1'] == pytest.approx(mean_over(expected_test_top1, gamma))
+        test = mean_over(expected_test_top1, gamma)
+        assert run.data.metrics['test/mean/student/top1'] == pytest.approx(test)
     assert study.best_trial.params['model.gamma'] == 1.0  # best on validation, worst on test
 
 
@@ -131,8 +132,9 @@ def test_real_train_on_a_store_with_shuffled_test_labels(tmp_path):
     assert run_worker(str(spec_path), storage_url(spec)) == 2
     for t in study.get_trials():
         assert t.state == TrialState.COMPLETE
-        seed_run = client.search_runs([client.get_experiment_by_name('shuffled').experiment_id],
-                                      f"tags.`mlflow.parentRunId` = '{t.user_attrs['jedi.mlflow_run_id']}'")[0]
+        exp_id = client.get_experiment_by_name('shuffled').experiment_id
+        seed_run = client.search_runs(
+            [exp_id], f"tags.`mlflow.parentRunId` = '{t.user_attrs['jedi.mlflow_run_id']}'")[0]
         m = json.loads((Path(seed_run.data.tags['jedi.work_dir']) / 'metrics.json').read_text())
         val, test = m['val']['mean']['student']['top1'], m['mean']['student']['top1']
         assert val > 0.6 and test < 0.4, (val, test)  # 4 classes: chance is 0.25

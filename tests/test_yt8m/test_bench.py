@@ -27,22 +27,29 @@ def test_unknown_setting_exits_1(tmp_path, capsys):
     assert rc == 1 and "unknown setting(s) ['huge']" in err and 'hetero' in err
 
 
-def test_every_setting_has_both_study_specs():
+def test_every_setting_has_its_three_study_specs():
     from jedi_repro.studies.spec import load_spec
     for setting in bench.SETTINGS:
-        fusion, gamma0 = (load_spec(p) for p in bench.study_specs(setting))
-        assert fusion.features.name == gamma0.features.name == f'yt8m_{setting}'
-        assert len(fusion.seeds) >= 5 and fusion.seeds == gamma0.seeds
-        assert list(fusion.space['model.fusion.type'].values) == ['concat', 'mean', 'attention', 'logits']
+        kd, gamma0, fusion = (load_spec(p) for p in bench.study_specs(setting))
+        assert kd.features.name == fusion.features.name == gamma0.features.name == f'yt8m_{setting}'
+        assert len(fusion.seeds) >= 5 and fusion.seeds == gamma0.seeds == kd.seeds
+        assert list(kd.space['model.kd_reduction'].values) == ['pool_mean', 'dataset_sum']
+        assert list(fusion.space['model.fusion.type'].values) == ['mean', 'attention', 'logits']
         assert list(gamma0.space['model.gamma'].values) == [0.0]
 
 
 def test_variant_names():
     name = bench.variant_name
-    assert name({'model': {'fusion': {'type': 'concat'}, 'gamma': 0.4}}) == 'paper (concat, g=0.4)'
-    assert name({'model': {'fusion': {'type': 'concat'}, 'gamma': 0.0}}) == 'gamma=0 (concat)'
-    assert name({'model': {'fusion': {'type': 'mean'}, 'gamma': 0.4}}) == 'fusion=mean'
-    assert name({'model': {'fusion': {'type': 'logits'}, 'gamma': 0.1}}) == 'fusion=logits, g=0.1'
+    concat = {'type': 'concat'}
+    assert name({'model': {'fusion': concat, 'gamma': 0.4, 'kd_reduction': 'dataset_sum'}}) == \
+        'paper (concat, g=0.4, dataset_sum)'
+    assert name({'model': {'fusion': concat, 'gamma': 0.4}}) == 'concat, g=0.4, pool_mean'  # older runs
+    assert name({'model': {'fusion': concat, 'gamma': 0.0, 'kd_reduction': 'dataset_sum'}}) == \
+        'gamma=0 (concat)'
+    assert name({'model': {'fusion': {'type': 'mean'}, 'gamma': 0.4, 'kd_reduction': 'dataset_sum'}}) == \
+        'fusion=mean'
+    assert name({'model': {'fusion': {'type': 'logits'}, 'gamma': 0.1, 'kd_reduction': 'dataset_sum'}}) == \
+        'fusion=logits, g=0.1'
 
 
 def _metrics(expert, student, teacher, seed):

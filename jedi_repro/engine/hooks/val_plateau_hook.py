@@ -92,7 +92,8 @@ class ValPlateauHook(Hook):
         if s['converged']:
             self.stopped_early = True
             runner.train_loop.stop_training = True
-            best = ', '.join(f'{k} {m["best"]:.4f} at epoch {m["best_epoch"]}' for k, m in s['monitors'].items())
+            best = ', '.join(f'{k} {m["best"]:.4f} at epoch {m["best_epoch"]}'
+                             for k, m in s['monitors'].items())
             runner.logger.info(f'validation plateau ({self.patience} epochs without improvement): '
                                f'stopping after epoch {runner.epoch}; best {best}')
 
