@@ -2,9 +2,10 @@
 
 cut (``jedi_repro.data.yt8m``) -> experts + feature store per setting
 (``jedi_repro.experts.video_level_expert``, ``mm_configs/yt8m/setting_*.py``) -> diagnostics (what each
-frozen expert knows about every dataset) -> studies (``studies/yt8m_<setting>_{kd,gamma0,fusion}.yaml``:
-JEDI paper settings under both KD reductions, gamma = 0 and fusion ablations, 5 seeds) -> reports
-(``--out``, default ``reports/yt8m``).
+frozen expert knows about every dataset) -> studies
+(``studies/yt8m_<setting>_{kd,gamma0,student,fusion}.yaml``: JEDI paper settings under both KD reductions,
+gamma = 0, student-only fine-tuning and fusion ablations, 5 seeds) -> reports (``--out``, default
+``reports/yt8m``).
 
 Every stage reuses the previous stage's files under the workspace root (``$JEDI_HOME``): a store that
 exists is reused unless ``--overwrite``; a study that is complete is not re-run (Optuna journal).
@@ -20,9 +21,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SETTINGS = ('main', 'scarce', 'hetero')
+STUDENT_ONLY = 'student fine-tuning only'
 VARIANT_ORDER = ('paper (concat, g=0.4, dataset_sum)', 'concat, g=0.4, pool_mean', 'gamma=0 (concat)',
-                 'fusion=mean', 'fusion=attention', 'fusion=logits')
-STUDY_PARTS = ('kd', 'gamma0', 'fusion')
+                 STUDENT_ONLY, 'fusion=mean', 'fusion=attention', 'fusion=logits')
+STUDY_PARTS = ('kd', 'gamma0', 'student', 'fusion')
 
 
 def register(sub):
@@ -34,8 +36,9 @@ def register(sub):
         description='Cut disjoint single-label datasets from YouTube-8M verticals, train one video-level '
                     'expert per dataset (mmengine Runner), build one feature store per setting (main: 50% '
                     'labels; scarce: 10%; hetero: RGB-only / audio-only experts of different widths), run '
-                    'the studies studies/yt8m_<setting>_{kd,gamma0,fusion}.yaml (JEDI paper settings under '
-                    'both KD reductions, gamma=0 and fusion ablations, 5 seeds) and write the report.')
+                    'the studies studies/yt8m_<setting>_{kd,gamma0,student,fusion}.yaml (JEDI paper '
+                    'settings under both KD reductions, gamma=0, student-only fine-tuning and fusion '
+                    'ablations, 5 seeds) and write the report.')
     y.add_argument('--data', help='directory with yt8m_validate_0000-0099.npz and vocabulary.csv (default '
                                   '$JEDI_YT8M, else ../shared/data/yt8m next to the repository)')
     y.add_argument('--out', default='reports/yt8m', help='report directory (default reports/yt8m)')
@@ -239,7 +242,7 @@ def study_spec_path(setting: str) -> Path:
 
 
 def study_specs(setting: str) -> list[Path]:
-    """The study specs of a setting: ``studies/yt8m_<setting>_{kd,gamma0,fusion}.yaml``."""
+    """The study specs of a setting: ``studies/yt8m_<setting>_{kd,gamma0,student,fusion}.yaml``."""
     return [REPO / 'studies' / f'yt8m_{setting}_{part}.yaml' for part in STUDY_PARTS]
 
 
@@ -266,6 +269,10 @@ def run_setting_study(setting: str, workers: int) -> dict:
 
 def variant_name(cfg: dict) -> str:
     """The row name of a trained configuration (from metrics.json's ``config``)."""
+    hooks = cfg.get('custom_hooks')
+    distills = any(isinstance(h, dict) and h.get('type') == 'JEDIDistillHook' for h in hooks or [])
+    if hooks is not None and not distills:
+        return STUDENT_ONLY  # no teachers, no KD: gamma and fusion do not apply
     model = cfg.get('model', {})
     fusion = (model.get('fusion') or {}).get('type', '?')
     gamma = float(model.get('gamma', float('nan')))

@@ -35,6 +35,7 @@ def write_report(
     optuna_storage: str | None = None,
     argv: list[str] | None = None,
     default_config: str | Path | None = None,
+    extra_sections: list[str] | None = None,
 ) -> Path:
     """Write a report from MLflow runs; exactly one of ``studies``, ``experiment``, ``run_ids``.
 
@@ -49,6 +50,8 @@ def write_report(
         argv: the command that produced the report, for the rerun section.
         default_config: the config that defines the paper configuration (default:
             ``mm_configs/jedi/jedi_default.py``; built-in paper values when it is missing).
+        extra_sections: Markdown lines a caller adds before the reference and provenance sections (e.g.
+            ``jedi demo``'s probes of what each student's input features hold).
 
     Returns:
         The report directory (``out_dir``), containing ``report.md``.
@@ -69,7 +72,8 @@ def write_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-', dir=out.parent))
     try:
-        _build(tmp, run_set, src, title or 'JEDI report', optuna_storage, argv, default_config)
+        _build(tmp, run_set, src, title or 'JEDI report', optuna_storage, argv, default_config,
+               extra_sections or [])
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a report is for sharing
@@ -97,7 +101,8 @@ def _replace_dir(new: Path, target: Path) -> None:
 
 
 def _build(
-    root: Path, run_set: RunSet, src, title: str, optuna_storage: str | None, argv: list[str], default_config
+    root: Path, run_set: RunSet, src, title: str, optuna_storage: str | None, argv: list[str], default_config,
+    extra_sections: list[str],
 ) -> None:
     figs, tabs = root / 'figures', root / 'tables'
     frame = tables.long_frame(run_set)
@@ -119,14 +124,17 @@ def _build(
         '',
     ]
 
-    main = tables.main_table(frame, run_set, paper)
+    base = selection.baselines(run_set.configurations, paper)
+    main = tables.main_table(frame, run_set, paper, base)
     write_table(main, tabs)
-    md += ['## Summary', '', *_summary(main, paper), *_convergence(run_set), '']
+    md += ['## Summary', '', *_summary(main, paper), *_against_baselines(frame, paper, base),
+           *_convergence(run_set), '']
     md += [
         '## Main results',
         '',
         f'Configuration: **{paper.label}**, chosen because {why}.',
         _params_line(paper, all_dims),
+        *([''] + [f'Baseline rows: {name}: **{c.label}**.' for name, c in base.items()] if base else []),
         '',
         markdown_table(main.display),
         '',
@@ -173,6 +181,7 @@ def _build(
             ]
 
     md += _best_and_optuna(frame, val_frame, run_set, by_study, dims, searches, optuna_storage, tabs, figs)
+    md += extra_sections
     md += _reference_section(tabs)
     md += _provenance_section(run_set, argv, defaults_src)
     notes = list(run_set.notes)
@@ -188,6 +197,26 @@ PROTOCOL = (
     'never used to choose. Students (and experts) are tested at the epoch of their best mean validation '
     'top-1, teachers at theirs; a run stops once neither improved for `patience` epochs (ValPlateauHook).'
 )
+
+
+def _against_baselines(frame, paper, base: dict) -> list[str]:
+    """JEDI's students against each baseline's students, paired by seed (mean over datasets)."""
+    out = []
+    jedi = tables.seed_values(frame, paper.key, 'student', tables.MEAN)
+    for name, c in base.items():
+        other = tables.seed_values(frame, c.key, 'student', tables.MEAN)
+        seeds = sorted(set(jedi) & set(other))
+        if len(seeds) < 2:
+            out.append(f'- JEDI students vs students with {name}: fewer than 2 common seeds, no test.')
+            continue
+        test = stats.paired_t_test([jedi[s] for s in seeds], [other[s] for s in seeds])
+        d = test.diff.mean * 100
+        out.append(
+            f'- JEDI students vs students with {name} ({c.label}), paired by seed: '
+            f'{"+" if d >= 0 else ""}{d:.2f} points (95% CI ±{test.diff.ci * 100:.2f}, n = {test.diff.n}; '
+            f'paired t-test p = {_pval(test.p)}{"" if test.p is not None else ", " + test.note}).'
+        )
+    return out
 
 
 def _convergence(run_set: RunSet) -> list[str]:

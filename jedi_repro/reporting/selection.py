@@ -2,8 +2,8 @@
 
 The rule for the main table (also printed in every report):
 
-1. Candidates are configurations with ``model.fusion.type == 'concat'`` and ``model.gamma > 0`` (a
-   parameter a run did not record does not exclude it).
+1. Candidates are configurations with ``model.fusion.type == 'concat'``, ``model.gamma > 0`` and
+   ``JEDIDistillHook`` in ``custom_hooks`` (a parameter a run did not record does not exclude it).
 2. Among them, a configuration that agrees with ``mm_configs/jedi/jedi_default.py`` on every study
    dimension it records is the paper configuration; of several such, the one with the most seeds, then
    the first in study/trial order.
@@ -159,11 +159,37 @@ def best_configuration(frame: pd.DataFrame, configs: list[Configuration]) -> Con
     return max(scored, key=lambda s: (s[0], -s[1]))[2]
 
 
+def distills(c: Configuration) -> bool:
+    """False for the student-only baseline: a run that recorded its hooks without ``JEDIDistillHook``."""
+    hooks = c.params.get('custom_hooks')
+    return hooks is None or 'JEDIDistillHook' in str(hooks)
+
+
 def _is_candidate(c: Configuration) -> bool:
     gamma = c.params.get('model.gamma')
     fusion = c.params.get('model.fusion.type')
     ok_gamma = gamma is None or (isinstance(gamma, (int, float)) and gamma > 0)
-    return ok_gamma and (fusion is None or str(fusion) == 'concat')
+    return ok_gamma and distills(c) and (fusion is None or str(fusion) == 'concat')
+
+
+def baselines(configs: list[Configuration], main: Configuration) -> dict[str, Configuration]:
+    """The baselines the main table shows beside JEDI, where the runs have them.
+
+    ``gamma = 0``: a distilling configuration with ``model.gamma == 0`` and the main configuration's
+    fusion (teachers trained jointly, no KD term); ``student fine-tuning only``: a configuration without
+    ``JEDIDistillHook`` (no teachers, no KD). Of several, the one with the most seeds, then the first.
+    """
+    def pick(cands):
+        cands = [c for c in cands if c is not main]
+        return max(cands, key=lambda c: (len(c.seeds), -configs.index(c))) if cands else None
+
+    fusion = main.params.get('model.fusion.type')
+    found = {
+        'gamma = 0': pick([c for c in configs if distills(c) and c.params.get('model.gamma') == 0
+                           and c.params.get('model.fusion.type') == fusion]),
+        'student fine-tuning only': pick([c for c in configs if not distills(c)]),
+    }
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def paper_configuration(

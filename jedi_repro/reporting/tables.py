@@ -73,6 +73,12 @@ def role_values(frame: pd.DataFrame, config: str, role: str, column: str) -> pd.
     return sel.set_index('run_id').value
 
 
+def seed_values(frame: pd.DataFrame, config: str, role: str, column: str) -> dict:
+    """``{seed: value}`` of one cell (runs without a seed are left out), to pair configurations by seed."""
+    sel = frame[(frame.config == config) & (frame.role == role) & (frame.column == column)]
+    return {int(s): float(v) for s, v in zip(sel.seed, sel.value) if s is not None and not pd.isna(s)}
+
+
 def cell_stats(frame: pd.DataFrame, config: str, role: str, column: str) -> dict:
     """Summary of one cell and, for student/teacher, the paired test against the expert."""
     vals = role_values(frame, config, role, column)
@@ -130,8 +136,13 @@ def column_labels(datasets: dict[str, str]) -> dict[str, str]:
     return {**{d: f'{d} ({m})' for d, m in datasets.items()}, MEAN: MEAN}
 
 
-def main_table(frame: pd.DataFrame, run_set: RunSet, config: Configuration) -> Table:
-    """The paper's table: expert, student, teacher rows; datasets and their mean as columns; deltas."""
+def main_table(frame: pd.DataFrame, run_set: RunSet, config: Configuration,
+               baselines: dict[str, Configuration] | None = None) -> Table:
+    """The paper's table: expert, student, teacher rows; datasets and their mean as columns; deltas.
+
+    ``baselines`` (``selection.baselines``) add their students as rows (``student, gamma = 0``, ...) with
+    their deltas against the expert of their own runs.
+    """
     labels = column_labels(run_set.datasets)
     cols = list(labels)
     disp, tidy, notes = [], [], set()
@@ -139,9 +150,16 @@ def main_table(frame: pd.DataFrame, run_set: RunSet, config: Configuration) -> T
     for role in ROLES:
         disp.append({'': ROW_LABELS[role], **{labels[c]: _cell(cells[role][c]) for c in cols}})
         tidy += _tidy(list(cells[role].values()), table='main', config=config.label)
+    base = {name: {col: cell_stats(frame, c.key, 'student', col) for col in cols}
+            for name, c in (baselines or {}).items()}
+    for name, row in base.items():
+        disp.append({'': f'student, {name} (baseline)', **{labels[c]: _cell(row[c]) for c in cols}})
+        tidy += _tidy(list(row.values()), table='main', config=baselines[name].label)
     for role in ('student', 'teacher'):
         disp.append({'': f'Δ {role} − expert', **{labels[c]: _delta_cell(cells[role][c]) for c in cols}})
         notes |= {r['note'] for r in cells[role].values() if r['note']}
+    for name, row in base.items():
+        disp.append({'': f'Δ student, {name} − expert', **{labels[c]: _delta_cell(row[c]) for c in cols}})
     return Table(
         'main',
         f'Main results ({config.label}), in percent',

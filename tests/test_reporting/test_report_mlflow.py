@@ -79,8 +79,10 @@ def test_main_table_cells_match_hand_computation(md):
         'expert (baseline)',
         'JEDI student',
         'JEDI teacher',
+        'student, gamma = 0 (baseline)',  # the gamma study's gamma = 0 configuration
         'Δ student − expert',
         'Δ teacher − expert',
+        'Δ student, gamma = 0 − expert',
     ]
     for col, label in COLUMNS.items():
         expert = per_seed(PAPER, 'expert', col)
@@ -89,6 +91,13 @@ def test_main_table_cells_match_hand_computation(md):
             vals = per_seed(PAPER, role, col)
             assert rows[name][label] == hand_cell(vals, expert), (role, col)
             assert rows[f'Δ {role} − expert'][label] == hand_cell(vals, expert, delta=True), (role, col)
+        g0 = per_seed(GAMMA0, 'student', col)
+        assert rows['student, gamma = 0 (baseline)'][label] == hand_cell(g0, expert)
+        assert rows['Δ student, gamma = 0 − expert'][label] == hand_cell(g0, expert, delta=True)
+    # JEDI's students against the gamma = 0 students, paired by seed, in the summary
+    paper, g0 = per_seed(PAPER, 'student', 'mean'), per_seed(GAMMA0, 'student', 'mean')
+    assert f'JEDI students vs students with gamma = 0 (gamma trial 0), paired by seed: ' \
+        f'{hand_cell(paper, g0, delta=True).split(" ±")[0]} points' in md
 
 
 def test_main_table_literal_values(md):
@@ -206,7 +215,9 @@ def test_files_exist_and_are_not_trivial(report_dir, md):
     prose = re.sub(r'`[^`]*`', '', re.sub(r'```.*?```', '', md, flags=re.S))
     assert not re.search(r'<[A-Za-z/][^>]*>', prose)  # no HTML tags outside code
     main = pd.read_csv(report_dir / 'tables' / 'main.csv')
-    assert len(main) == 9 and set(main.role) == {'expert', 'student', 'teacher'}
+    # 3 roles x 3 columns for the main configuration + the gamma = 0 baseline's students (3 columns)
+    assert len(main) == 12 and set(main.role) == {'expert', 'student', 'teacher'}
+    assert (main.config == 'gamma trial 0').sum() == 3
     st = main[(main.role == 'student') & (main.column == 'alpha')].iloc[0]
     assert st['mean'] == pytest.approx(0.63) and st['p'] == pytest.approx(P_TWO_SIDED[2](3 * math.sqrt(3)))
     tex = (report_dir / 'tables' / 'main.tex').read_text()

@@ -30,9 +30,10 @@ def test_unknown_setting_exits_1(tmp_path, capsys):
 def test_every_setting_has_its_three_study_specs():
     from jedi_repro.studies.spec import load_spec
     for setting in bench.SETTINGS:
-        kd, gamma0, fusion = (load_spec(p) for p in bench.study_specs(setting))
-        assert kd.features.name == fusion.features.name == gamma0.features.name == f'yt8m_{setting}'
-        assert len(fusion.seeds) >= 5 and fusion.seeds == gamma0.seeds == kd.seeds
+        kd, gamma0, student, fusion = (load_spec(p) for p in bench.study_specs(setting))
+        assert {s.features.name for s in (kd, gamma0, student, fusion)} == {f'yt8m_{setting}'}
+        assert len(fusion.seeds) >= 5 and fusion.seeds == gamma0.seeds == kd.seeds == student.seeds
+        assert student.cfg_options['custom_hooks'] == []  # no JEDIDistillHook: no teachers, no KD
         assert list(kd.space['model.kd_reduction'].values) == ['pool_mean', 'dataset_sum']
         assert list(fusion.space['model.fusion.type'].values) == ['mean', 'attention', 'logits']
         assert list(gamma0.space['model.gamma'].values) == [0.0]
@@ -48,6 +49,9 @@ def test_variant_names():
         'gamma=0 (concat)'
     assert name({'model': {'fusion': {'type': 'mean'}, 'gamma': 0.4, 'kd_reduction': 'dataset_sum'}}) == \
         'fusion=mean'
+    assert name({'model': {'fusion': concat, 'gamma': 0.4}, 'custom_hooks': []}) == 'student fine-tuning only'
+    assert name({'model': {'fusion': concat, 'gamma': 0.4, 'kd_reduction': 'dataset_sum'},
+                 'custom_hooks': [{'type': 'JEDIDistillHook'}]}) == 'paper (concat, g=0.4, dataset_sum)'
     assert name({'model': {'fusion': {'type': 'logits'}, 'gamma': 0.1, 'kd_reduction': 'dataset_sum'}}) == \
         'fusion=logits, g=0.1'
 
