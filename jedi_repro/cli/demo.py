@@ -1,9 +1,10 @@
 """`jedi demo`: the whole pipeline on the embedded synthetic benchmark.
 
-synth -> experts -> extract -> one JEDI run -> the gamma and fusion ablations over 3 seeds -> the report.
+synth -> experts -> extract -> one JEDI run -> the gamma, KD-reduction and fusion ablations and the
+student-only baseline over 3 seeds -> the report (with linear probes of what each student's input holds).
 Every stage reuses what a previous run left in the workspace, so a second `jedi demo` only redoes what
-changed. The ablations are the shipped study specs (studies/ablation_gamma.yaml, studies/fusion.yaml),
-copied into the workspace with the demo's study names and feature store filled in.
+changed. The ablations are the shipped study specs (``STUDIES`` below, from studies/), copied into the
+workspace with the demo's study names and feature store filled in.
 """
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ from pathlib import Path
 
 # The shipped specs the demo runs, named `{mode}_{spec}` so that --quick and full runs never share a
 # journal or an MLflow experiment.
-STUDIES = ('ablation_gamma', 'fusion')
+STUDIES = ('ablation_gamma', 'kd_reduction', 'student_baseline', 'fusion')
 
 
 def register(sub):
     p = sub.add_parser(
         'demo', help='Run the whole pipeline on the embedded synthetic benchmark',
-        description='synth -> experts -> extract -> JEDI -> gamma and fusion ablations over 3 seeds -> '
-                    'Markdown report. Cached stages are reused on a second run.',
+        description='synth -> experts -> extract -> JEDI -> gamma, KD-reduction and fusion ablations and the '
+                    'student-only baseline over 3 seeds -> Markdown report. Cached stages are reused on a '
+                    'second run.',
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--quick', action='store_true',
                    help='smaller benchmark, shorter schedules, 2 seeds: a smoke run of the whole pipeline')
@@ -54,6 +56,47 @@ def demo_spec(template: Path, name: str, features: Path, seeds: list[int] | None
     return spec
 
 
+def run_summary(metrics: dict) -> str:
+    """Mean top-1 per role on test and on validation (where each role's checkpoint was chosen)."""
+    sel, conv = metrics.get('selection', {}), metrics.get('convergence', {})
+    lines = []
+    for role in ('expert', 'student', 'teacher'):
+        epoch = '' if role == 'expert' else f' (epoch {sel.get(role, {}).get("epoch")})'
+        lines.append(f'  mean {role:8s} top1 test {metrics["mean"][role]["top1"]:.4f}, '
+                     f'val {metrics["val"]["mean"][role]["top1"]:.4f}{epoch}')
+    state = 'reached a validation plateau' if conv.get('converged') else 'did NOT reach a validation plateau'
+    lines.append(f'  {conv.get("last_epoch")} epochs, {state}')
+    return '\n'.join(lines)
+
+
+def probe_section(pipeline_json: Path) -> list[str]:
+    """Report lines: what each student's input (its own expert's frozen features) can tell, against what
+    the teacher's input (all experts' features) can, as linear probes (``pipeline.json``'s ``probe_test``)."""
+    if not pipeline_json.is_file():
+        return []
+    summary = json.loads(pipeline_json.read_text())
+    probes, own = summary.get('probe_test') or {}, summary.get('own_dataset_test') or {}
+    heads = {v['dataset']: v for v in own.values()}
+    rows = [(ds, r) for ds, r in probes.items() if 'skipped' not in r]
+    if not rows:
+        return []
+    md = ['## What the students can see: linear probes of the frozen features', '',
+          "Student i reads only expert i's frozen features (through its adjustment module); teacher i reads "
+          "every expert's. A linear probe fit on each dataset's train clips (L2 chosen on val, test top-1 "
+          'shown) measures what each input holds: when the all-experts probe is far above the own-expert '
+          'probe, the knowledge a teacher gains from the other experts is not linearly present in its '
+          "student's input, and distillation can transfer little of it.", '',
+          '| dataset | chance | expert head | probe: own expert | probe: all experts |',
+          '|---|---:|---:|---:|---:|']
+    for ds, r in rows:
+        head = heads.get(ds, {}).get('top1')
+        md.append(f'| {ds} | {100 * r["chance"]:.1f} | {"-" if head is None else f"{100 * head:.1f}"} | '
+                  f'{100 * r["own"]:.1f} | {100 * r["all"]:.1f} |')
+    md += ['', 'Top-1 on the test split, %. From `pipeline.json` of the demo\'s experts '
+           '(`jedi_repro.experts.pipeline.probe_complementarity`).', '']
+    return md
+
+
 def run(args) -> int:
     import yaml
 
@@ -80,7 +123,8 @@ def run(args) -> int:
 
     stage('1/4 synth -> experts -> extract')
     t = time.time()
-    features = build_features(preset='quick' if args.quick else 'demo', seed=args.seed,
+    preset = 'quick' if args.quick else 'demo'
+    features = build_features(preset=preset, seed=args.seed,
                               out=workspace.features_dir(mode), show_progress=True)
     stage_s['features'] = time.time() - t
 
@@ -89,14 +133,14 @@ def run(args) -> int:
     cfg = root / 'mm_configs' / 'jedi' / 'jedi_default.py'
     work_dir = workspace.work_dir(f'{mode}-jedi_default')
     opts = {'train_cfg.max_epochs': max_epochs} if max_epochs else None
-    if (work_dir / 'metrics.json').is_file():
+    done = work_dir / 'metrics.json'
+    metrics = json.loads(done.read_text()) if done.is_file() else {}
+    if 'val' in metrics and 'convergence' in metrics:  # a run of the current protocol
         print(f'  reusing JEDI run {work_dir}')
-        metrics = json.loads((work_dir / 'metrics.json').read_text())
     else:
         metrics, _ = train_logged(str(cfg), features, work_dir, cfg_options=opts, seed=args.seed,
                                   experiment=f'{mode}-train')
-    for role in ('expert', 'student', 'teacher'):
-        print(f'  mean {role:8s} top1 {metrics["mean"][role]["top1"]:.4f}')
+    print(run_summary(metrics))
     stage_s['jedi'] = time.time() - t
 
     stage(f'3/4 ablations over seeds: {", ".join(STUDIES)} ({args.workers} workers)')
@@ -115,9 +159,11 @@ def run(args) -> int:
 
     stage('4/4 report')
     t = time.time()
+    pipeline = workspace.work_dir(f'experts-{preset}-s{args.seed}') / 'pipeline.json'
     report = write_report(out, studies=names, title='JEDI on the embedded synthetic benchmark'
                           + (' (quick)' if args.quick else ''),
-                          argv=['jedi', 'demo'] + (['--quick'] if args.quick else []))
+                          argv=['jedi', 'demo'] + (['--quick'] if args.quick else []),
+                          extra_sections=probe_section(pipeline))
     stage_s['report'] = time.time() - t
 
     total = time.time() - t0

@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from jedi_repro.cli.demo import STUDIES
+
 
 def _demo(tmp_path, *args):
     env = {**os.environ, 'JEDI_HOME': str(tmp_path / 'ws')}
@@ -27,6 +29,12 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     for row in ('expert (baseline)', 'JEDI student', 'JEDI teacher'):
         line = next(r for r in report.splitlines() if r.startswith(f'| {row}'))
         assert len(re.findall(r'\d+\.\d\d ± \d+\.\d\d \(2\)', line)) == 5, line
+    # the baselines beside JEDI, the selection protocol, convergence and the probes of what students see
+    for row in ('student, gamma = 0 (baseline)', 'student, student fine-tuning only (baseline)'):
+        assert any(r.startswith(f'| {row}') for r in report.splitlines()), row
+    assert 'Protocol: every choice' in report
+    assert 'Convergence: all' in report or '**Not converged**' in report  # --quick caps at 4 epochs
+    assert '## What the students can see' in report
     assert (out / 'figures' / 'learning_curves.png').stat().st_size > 1000
     assert (out / 'tables' / 'main.csv').is_file()
 
@@ -34,4 +42,4 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     again = _demo(tmp_path, '--quick', '--out', str(out))
     assert 'trained ' not in again
     assert 'reusing JEDI run' in again
-    assert again.count('(0 workers started)') == 2
+    assert again.count('(0 workers started)') == len(STUDIES)
