@@ -9,7 +9,7 @@ def register(sub):
     t = esub.add_parser(
         'train', help='Train one expert from an MMAction2 config through mmengine\'s Runner',
         description='Train one expert (an MMAction2 recognizer config with `data_root` and `dataset_name`, '
-                    'e.g. mm_configs/experts/x3d_hmdb_like.py) on its own dataset\'s labelled train '
+                    'e.g. mm_configs/experts/r3d18_hmdb_like.py) on its own dataset\'s labelled train '
                     'list, keep the best checkpoint by val top-1, evaluate it on test and export '
                     'WORK_DIR/expert.pth (weights-only) and WORK_DIR/expert.json (metrics).')
     t.add_argument('config', help='expert config file')

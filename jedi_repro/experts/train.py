@@ -4,6 +4,12 @@ The Runner trains on the config's train list (for the synthetic data root: the l
 ``train_labeled.txt``), validates every ``val_interval`` epochs and keeps the best checkpoint by val
 top-1. That checkpoint is evaluated on the test list and exported as ``WORK_DIR/expert.pth``: a plain
 ``{'state_dict', 'meta'}`` file that loads with ``torch.load(weights_only=True)``, so it can be shared.
+
+Pretrained backbones: a config with ``jedi.init_backbone = '<expert name>'`` starts from that expert's
+backbone, as MMAction2's UCF101/HMDB51 configs fine-tune a Kinetics-400 checkpoint. The source's export
+is reduced to its ``backbone.*`` tensors (``WORK_DIR/init_backbone.pth``), checked key by key and shape by
+shape against this config's backbone, and loaded by mmengine's ``load_from`` after weight init; the new
+head keeps its fresh initialisation (a head of another label space is never loaded).
 """
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from jedi_repro.experts.config import expert_name, load_expert_config, set_max_e
 from jedi_repro.experts.data_root import read_annotations
 
 EXPORT_NAME = 'expert.pth'
+INIT_BACKBONE_NAME = 'init_backbone.pth'
 
 
 def default_work_dir(config_path: str | os.PathLike) -> Path:
@@ -43,9 +50,55 @@ def _atomic_torch_save(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def init_backbone_source(cfg) -> str | None:
+    """The expert whose backbone initialises this config's (``jedi.init_backbone``), or None."""
+    return (cfg.get('jedi') or {}).get('init_backbone') or None
+
+
+def source_config(config: str | os.PathLike, source: str) -> Path:
+    """The config of expert ``source``: a sibling file ``<source>.py`` of ``config``."""
+    return Path(config).resolve().parent / f'{source}.py'
+
+
+def write_init_backbone(source_checkpoint: str | os.PathLike, model, out: str | os.PathLike) -> dict:
+    """Reduce an exported expert to its backbone, check it fits ``model``, write it as a plain checkpoint.
+
+    Args:
+        source_checkpoint: the source expert's export (``expert.pth``) or an mmengine checkpoint.
+        model: the recognizer to be initialised (its ``backbone`` must match key for key and in shape).
+        out: where to write ``{'state_dict': {'backbone.*': tensor}, 'meta'}`` (for ``load_from``).
+
+    Returns:
+        ``{'checkpoint': str(source_checkpoint), 'sha256': sha256 of source_checkpoint, 'tensors': n}``.
+
+    Raises:
+        JediError: the source has no backbone tensors, or they do not fit the model's backbone (the file
+            and the first mismatching keys are named).
+    """
+    from jedi_repro.experts.config import sha256_file
+
+    state, _ = load_expert_state(source_checkpoint)
+    backbone = {k: v for k, v in state.items() if k.startswith('backbone.')}
+    if not backbone:
+        raise JediError(f'{source_checkpoint} holds no `backbone.*` tensors to initialise from')
+    want = {f'backbone.{k}': tuple(v.shape) for k, v in model.backbone.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in backbone.items()}
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    wrong = sorted(k for k in set(want) & set(have) if want[k] != have[k])
+    if missing or extra or wrong:
+        raise JediError(f'the backbone in {source_checkpoint} does not fit this expert\'s backbone (the '
+                        f'architectures must be identical): missing {missing[:3]}, unexpected {extra[:3]}, '
+                        f'shape mismatch {[(k, have[k], want[k]) for k in wrong[:3]]}')
+    _atomic_torch_save(dict(state_dict=backbone, meta=dict(source=str(source_checkpoint))), Path(out))
+    return dict(checkpoint=str(source_checkpoint), sha256=sha256_file(source_checkpoint),
+                tensors=len(backbone))
+
+
 def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None = None,
                  work_dir: str | os.PathLike | None = None, max_epochs: int | None = None,
-                 cfg_options: dict | None = None, seed: int | None = None) -> dict:
+                 cfg_options: dict | None = None, seed: int | None = None,
+                 init_checkpoint: str | os.PathLike | None = None) -> dict:
     """Train an expert on its own dataset and export it.
 
     Args:
@@ -56,13 +109,17 @@ def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None 
         max_epochs: override the schedule length (LR scheduler adjusted to match).
         cfg_options: further config overrides.
         seed: overrides ``randomness.seed``.
+        init_checkpoint: for a config with ``jedi.init_backbone``: the source expert's export to take the
+            backbone from. Default: ``jedi.init_backbone_checkpoint`` of the config if set, else the
+            source's default work dir (``default_work_dir(<source>.py) / expert.pth``).
 
     Returns:
-        ``{'name', 'dataset', 'checkpoint', 'best_checkpoint', 'val': {...}, 'test': {...}, 'wall_s'}``
-        (also written to ``WORK_DIR/expert.json``).
+        ``{'name', 'dataset', 'checkpoint', 'best_checkpoint', 'val': {...}, 'test': {...}, 'wall_s',
+        'init_backbone'}`` (also written to ``WORK_DIR/expert.json``); ``init_backbone`` is None or
+        ``{'source', 'checkpoint', 'sha256', 'tensors'}``.
 
     Raises:
-        JediError: bad config, missing/malformed annotation lists.
+        JediError: bad config, missing/malformed annotation lists, a missing or unfitting source backbone.
     """
     from mmengine.runner import Runner, load_checkpoint
 
@@ -78,7 +135,23 @@ def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None 
     cfg.work_dir = str(work_dir)
     cfg.launcher = 'none'
 
+    init = None
+    source = init_backbone_source(cfg)
+    if source:
+        src = Path(init_checkpoint or cfg.jedi.get('init_backbone_checkpoint')
+                   or default_work_dir(source_config(config, source)) / EXPORT_NAME)
+        if not src.is_file():
+            raise JediError(f'{config}: jedi.init_backbone={source!r}, but its checkpoint {src} does not '
+                            f'exist; train {source} first (`jedi experts train '
+                            f'{source_config(config, source)}`) or pass --cfg-options '
+                            'jedi.init_backbone_checkpoint=PATH')
+        cfg.load_from = str(work_dir / INIT_BACKBONE_NAME)
+        cfg.resume = False
+
     runner = Runner.from_cfg(cfg)
+    if source:
+        # Checked and written before training; the Runner loads it after its weight init (`load_from`).
+        init = dict(source=source, **write_init_backbone(src, runner.model, cfg.load_from))
     runner.train()
     best = sorted(work_dir.glob('best_*.pth'), key=os.path.getmtime)
     best_ckpt = best[-1] if best else Path(runner.work_dir) / f'epoch_{runner.epoch}.pth'
@@ -97,7 +170,7 @@ def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None 
     result = dict(name=name, dataset=cfg.dataset_name, checkpoint=str(export), best_checkpoint=str(best_ckpt),
                   val={k: float(v) for k, v in val_metrics.items()},
                   test={k: float(v) for k, v in test_metrics.items()},
-                  epochs=int(cfg.train_cfg.max_epochs), wall_s=round(time.time() - t0, 2))
+                  epochs=int(cfg.train_cfg.max_epochs), init_backbone=init, wall_s=round(time.time() - t0, 2))
     tmp = work_dir / 'expert.json.tmp'
     tmp.write_text(json.dumps(result, indent=1) + '\n')
     os.replace(tmp, work_dir / 'expert.json')

@@ -25,7 +25,7 @@ def untrained_expert(tmp_path_factory):
     from jedi_repro.experts.config import load_expert_config
 
     register_all_modules(init_default_scope=True)
-    config = REPO / 'mm_configs' / 'experts' / 'x3d_hmdb_like.py'
+    config = REPO / 'mm_configs' / 'experts' / 'from_scratch' / 'x3d_hmdb_like.py'
     cfg = load_expert_config(config)
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)

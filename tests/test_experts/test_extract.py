@@ -136,7 +136,7 @@ def test_missing_checkpoint_and_unknown_dataset(tiny_root, untrained_expert, tmp
     config, _ = untrained_expert
     with pytest.raises(JediError, match='jedi experts train'):
         extract(tiny_root, tmp_path / 's', experts=[ExpertSpec(config, tmp_path / 'none.pth')], log=None)
-    other = config.parent / 'r3d18_kinetics_like.py'
+    other = config.parents[1] / 'r3d18_kinetics_like.py'
     with pytest.raises(JediError, match='kinetics_like'):
         extract(tiny_root, tmp_path / 's', experts=[ExpertSpec(other, untrained_expert[1])], log=None)
 

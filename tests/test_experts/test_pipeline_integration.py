@@ -6,6 +6,7 @@ import pytest
 
 from jedi_repro import workspace
 from jedi_repro.data.feature_store import FeatureStore
+from jedi_repro.experts.config import sha256_file
 
 
 @pytest.mark.integration
@@ -31,6 +32,19 @@ def test_quick_pipeline_builds_a_consistent_store(tmp_path):
         pred = (np.asarray(store.features(name, own, 'test')) @ w.T + b).argmax(1)
         top1 = float((pred == store.labels(own, 'test')).mean())
         assert top1 == pytest.approx(summary['experts'][name]['test']['acc/top1'], abs=1e-6)
+
+    # The Kinetics-like expert trains from scratch; the others start from its exported backbone, and the
+    # store records the sha256 of each expert's own checkpoint.
+    experts_dir = workspace.work_dir('experts-quick-s0')
+    source = experts_dir / 'r3d18_kinetics_like' / 'expert.pth'
+    assert summary['experts']['r3d18_kinetics_like']['init_backbone'] is None
+    for name in ('r3d18_ucf_like', 'r3d18_hmdb_like', 'r3d18_anet_like'):
+        init = summary['experts'][name]['init_backbone']
+        assert init['source'] == 'r3d18_kinetics_like' and init['sha256'] == sha256_file(source)
+        assert store.expert(name)['checkpoint_sha256'] == sha256_file(experts_dir / name / 'expert.pth')
+    for ds in store.dataset_names:
+        probe = summary['probe_test'][ds]
+        assert 0 <= probe['own'] <= 1 and 0 <= probe['all'] <= 1 and probe['chance'] > 0
 
     # A second run reuses everything: no rendering, no training, every block from the cache.
     build_features('quick', seed=0, out=tmp_path / 'store', log=None)

@@ -103,3 +103,17 @@ def test_cli_synth(tmp_path, capsys):
     assert (tmp_path / 's' / 'benchmark.json').is_file()
     assert main(['synth', '--out', str(tmp_path / 's'), '--preset', 'quick']) == 1
     assert 'already exists' in capsys.readouterr().err
+
+
+def test_fingerprint_recorded_and_follows_specs_and_counts(hmdb_pair, monkeypatch):
+    from jedi_repro.data.synth import datasets as ds_mod
+    from jedi_repro.data.synth.generate import fingerprint
+
+    a, _, _ = hmdb_pair
+    spec = (get_dataset('hmdb_like'),)
+    bench = json.loads((a / 'benchmark.json').read_text())
+    assert bench['fingerprint'] == fingerprint('quick', spec) != fingerprint('quick')
+    assert fingerprint('quick') != fingerprint('demo')
+    before = fingerprint('demo')
+    monkeypatch.setitem(ds_mod.PRESETS['demo'], 'hmdb_like', dict(train=16, val=11, test=10))
+    assert fingerprint('demo') != before  # a changed split size makes a cached data root stale

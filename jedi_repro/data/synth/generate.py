@@ -2,7 +2,8 @@
 
 Layout (what ``jedi experts train`` and ``jedi extract`` read, see ``jedi_repro.experts.data_root``)::
 
-    OUT/benchmark.json                     {"format": "jedi-data-root", "datasets": [...], "preset", "seed"}
+    OUT/benchmark.json                     {"format": "jedi-data-root", "datasets": [...], "preset", "seed",
+                                            "fingerprint"}
     OUT/<dataset>/dataset.json             classes, metric, labeled_fraction, split lists
     OUT/<dataset>/{train,val,test}.txt     MMAction2 VideoDataset lists: "videos/<split>/<id>.mp4 <label>"
     OUT/<dataset>/train_labeled.txt        the labelled subset of train (what the expert trains on)
@@ -30,6 +31,19 @@ from jedi_repro.errors import JediError
 
 FORMAT = 'jedi-data-root'
 VERSION = 1
+# Bump when rendering changes in a way the dataset specs do not show (motions.py, render.py), so that
+# cached data roots (matched by ``fingerprint``) are re-rendered.
+RENDER_REVISION = 1
+
+
+def fingerprint(preset: str, datasets: tuple[DatasetSpec, ...] = DATASETS) -> str:
+    """sha256 of everything a rendered benchmark depends on besides the seed: the dataset specs, the
+    preset's clip counts and ``RENDER_REVISION``. Recorded in ``benchmark.json``; a cached data root whose
+    fingerprint differs is stale."""
+    import hashlib
+
+    text = repr((RENDER_REVISION, preset, [(d, PRESETS[preset][d.name]) for d in datasets]))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def clip_rng(seed: int, ds_index: int, split: str, index: int) -> np.random.Generator:
@@ -131,7 +145,8 @@ def generate(out: str | os.PathLike, preset: str = 'demo', seed: int = 0, overwr
             if log:
                 log(f'synth: {spec.name}: ' + ', '.join(f'{s} {v["n"]}' for s, v in meta['splits'].items()))
         bench = dict(format=FORMAT, version=VERSION, preset=preset, seed=seed,
-                     datasets=[d.name for d in datasets], generator='jedi_repro.data.synth')
+                     datasets=[d.name for d in datasets], generator='jedi_repro.data.synth',
+                     fingerprint=fingerprint(preset, datasets))
         (tmp / 'benchmark.json').write_text(json.dumps(bench, indent=1) + '\n')
         if out.exists():
             shutil.rmtree(out)
