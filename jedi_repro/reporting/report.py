@@ -207,12 +207,12 @@ def _against_baselines(frame, paper, base: dict) -> list[str]:
         other = tables.seed_values(frame, c.key, 'student', tables.MEAN)
         seeds = sorted(set(jedi) & set(other))
         if len(seeds) < 2:
-            out.append(f'- JEDI students vs students with {name}: fewer than 2 common seeds, no test.')
+            out.append(f'- JEDI students vs {name}: fewer than 2 common seeds, no test.')
             continue
         test = stats.paired_t_test([jedi[s] for s in seeds], [other[s] for s in seeds])
         d = test.diff.mean * 100
         out.append(
-            f'- JEDI students vs students with {name} ({c.label}), paired by seed: '
+            f'- JEDI students vs {name} ({c.label}), paired by seed: '
             f'{"+" if d >= 0 else ""}{d:.2f} points (95% CI ±{test.diff.ci * 100:.2f}, n = {test.diff.n}; '
             f'paired t-test p = {_pval(test.p)}{"" if test.p is not None else ", " + test.note}).'
         )

@@ -175,7 +175,7 @@ def _is_candidate(c: Configuration) -> bool:
 def baselines(configs: list[Configuration], main: Configuration) -> dict[str, Configuration]:
     """The baselines the main table shows beside JEDI, where the runs have them.
 
-    ``gamma = 0``: a distilling configuration with ``model.gamma == 0`` and the main configuration's
+    ``student, gamma = 0``: a distilling configuration with ``model.gamma == 0`` and the main configuration's
     fusion (teachers trained jointly, no KD term); ``student fine-tuning only``: a configuration without
     ``JEDIDistillHook`` (no teachers, no KD). Of several, the one with the most seeds, then the first.
     """
@@ -185,7 +185,7 @@ def baselines(configs: list[Configuration], main: Configuration) -> dict[str, Co
 
     fusion = main.params.get('model.fusion.type')
     found = {
-        'gamma = 0': pick([c for c in configs if distills(c) and c.params.get('model.gamma') == 0
+        'student, gamma = 0': pick([c for c in configs if distills(c) and c.params.get('model.gamma') == 0
                            and c.params.get('model.fusion.type') == fusion]),
         'student fine-tuning only': pick([c for c in configs if not distills(c)]),
     }

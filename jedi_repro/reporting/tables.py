@@ -153,13 +153,13 @@ def main_table(frame: pd.DataFrame, run_set: RunSet, config: Configuration,
     base = {name: {col: cell_stats(frame, c.key, 'student', col) for col in cols}
             for name, c in (baselines or {}).items()}
     for name, row in base.items():
-        disp.append({'': f'student, {name} (baseline)', **{labels[c]: _cell(row[c]) for c in cols}})
+        disp.append({'': f'{name} (baseline)', **{labels[c]: _cell(row[c]) for c in cols}})
         tidy += _tidy(list(row.values()), table='main', config=baselines[name].label)
     for role in ('student', 'teacher'):
         disp.append({'': f'Δ {role} − expert', **{labels[c]: _delta_cell(cells[role][c]) for c in cols}})
         notes |= {r['note'] for r in cells[role].values() if r['note']}
     for name, row in base.items():
-        disp.append({'': f'Δ student, {name} − expert', **{labels[c]: _delta_cell(row[c]) for c in cols}})
+        disp.append({'': f'Δ {name} − expert', **{labels[c]: _delta_cell(row[c]) for c in cols}})
     return Table(
         'main',
         f'Main results ({config.label}), in percent',

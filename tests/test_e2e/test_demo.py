@@ -30,7 +30,7 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
         line = next(r for r in report.splitlines() if r.startswith(f'| {row}'))
         assert len(re.findall(r'\d+\.\d\d ± \d+\.\d\d \(2\)', line)) == 5, line
     # the baselines beside JEDI, the selection protocol, convergence and the probes of what students see
-    for row in ('student, gamma = 0 (baseline)', 'student, student fine-tuning only (baseline)'):
+    for row in ('student, gamma = 0 (baseline)', 'student fine-tuning only (baseline)'):
         assert any(r.startswith(f'| {row}') for r in report.splitlines()), row
     assert 'Protocol: every choice' in report
     assert 'Convergence: all' in report or '**Not converged**' in report  # --quick caps at 4 epochs

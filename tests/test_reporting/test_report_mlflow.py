@@ -96,7 +96,7 @@ def test_main_table_cells_match_hand_computation(md):
         assert rows['Δ student, gamma = 0 − expert'][label] == hand_cell(g0, expert, delta=True)
     # JEDI's students against the gamma = 0 students, paired by seed, in the summary
     paper, g0 = per_seed(PAPER, 'student', 'mean'), per_seed(GAMMA0, 'student', 'mean')
-    assert f'JEDI students vs students with gamma = 0 (gamma trial 0), paired by seed: ' \
+    assert f'JEDI students vs student, gamma = 0 (gamma trial 0), paired by seed: ' \
         f'{hand_cell(paper, g0, delta=True).split(" ±")[0]} points' in md
 
 
