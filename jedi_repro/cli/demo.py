@@ -56,19 +56,6 @@ def demo_spec(template: Path, name: str, features: Path, seeds: list[int] | None
     return spec
 
 
-def run_summary(metrics: dict) -> str:
-    """Mean top-1 per role on test and on validation (where each role's checkpoint was chosen)."""
-    sel, conv = metrics.get('selection', {}), metrics.get('convergence', {})
-    lines = []
-    for role in ('expert', 'student', 'teacher'):
-        epoch = '' if role == 'expert' else f' (epoch {sel.get(role, {}).get("epoch")})'
-        lines.append(f'  mean {role:8s} top1 test {metrics["mean"][role]["top1"]:.4f}, '
-                     f'val {metrics["val"]["mean"][role]["top1"]:.4f}{epoch}')
-    state = 'reached a validation plateau' if conv.get('converged') else 'did NOT reach a validation plateau'
-    lines.append(f'  {conv.get("last_epoch")} epochs, {state}')
-    return '\n'.join(lines)
-
-
 def probe_section(pipeline_json: Path) -> list[str]:
     """Report lines: what each student's input (its own expert's frozen features) can tell, against what
     the teacher's input (all experts' features) can, as linear probes (``pipeline.json``'s ``probe_test``)."""
@@ -101,7 +88,7 @@ def run(args) -> int:
     import yaml
 
     from jedi_repro import workspace
-    from jedi_repro.cli.train import train_logged
+    from jedi_repro.cli.train import run_summary, train_logged
     from jedi_repro.errors import JediError
     from jedi_repro.experts.pipeline import build_features
     from jedi_repro.reporting.report import write_report

@@ -76,6 +76,19 @@ def train_logged(config, features, work_dir, cfg_options=None, seed=None,
     return m, hook.run_id
 
 
+def run_summary(metrics: dict) -> str:
+    """Mean top-1 per role on test and on validation (where each role's checkpoint was chosen)."""
+    sel, conv = metrics.get('selection', {}), metrics.get('convergence', {})
+    lines = []
+    for role in ('expert', 'student', 'teacher'):
+        epoch = '' if role == 'expert' else f' (epoch {sel.get(role, {}).get("epoch")})'
+        lines.append(f'  mean {role:8s} top1 test {metrics["mean"][role]["top1"]:.4f}, '
+                     f'val {metrics["val"]["mean"][role]["top1"]:.4f}{epoch}')
+    state = 'reached a validation plateau' if conv.get('converged') else 'did NOT reach a validation plateau'
+    lines.append(f'  {conv.get("last_epoch")} epochs, {state}')
+    return '\n'.join(lines)
+
+
 def _run(args) -> int:
     m, run_id = train_logged(args.config, args.features, args.work_dir,
                              cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed,
@@ -83,7 +96,5 @@ def _run(args) -> int:
     print(f'metrics.json written to {args.work_dir}')
     if run_id:
         print(f'MLflow run {run_id} (experiment {args.experiment}); browse with `jedi ui`')
-    for role in ('expert', 'student', 'teacher'):
-        vals = '  '.join(f'{k} {v:.4f}' for k, v in m['mean'][role].items())
-        print(f'  mean {role:8s} {vals}')
+    print(run_summary(m))
     return 0

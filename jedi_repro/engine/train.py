@@ -155,7 +155,7 @@ def build_dataloaders(cfg, store_path: str, seed: int) -> None:
                      unlabeled_datasets=data.get('unlabeled_datasets'),
                      labeled_batch_size=data.get('labeled_batch_size', 32),
                      unlabeled_batch_size=data.get('unlabeled_batch_size', 128),
-                     pool_mix=data.get('pool_mix', 'proportional'), seed=seed))
+                     pool_mix=data.get('pool_mix', 'balanced'), seed=seed))
     for split, fallback in (('val', None), ('test', 'val')):
         cfg[f'{split}_dataloader'] = dict(
             **common, sampler=dict(type='JEDISequentialSampler'),
@@ -223,7 +223,7 @@ def _plateau_hook(runner, cfg):
     return hook
 
 
-def test_selected_checkpoints(runner, plateau, cfg) -> tuple[dict, dict, dict]:
+def evaluate_selected_checkpoints(runner, plateau, cfg) -> tuple[dict, dict, dict]:
     """Test every role at the checkpoint its own validation metric selected.
 
     Students (and the experts) are tested at the best checkpoint of their ``save_best`` key, teachers at
@@ -235,11 +235,15 @@ def test_selected_checkpoints(runner, plateau, cfg) -> tuple[dict, dict, dict]:
     hub = runner.message_hub
     paths = {k: hub.get_info('best_ckpt' if len(keys) == 1 else f'best_ckpt_{k}') for k in keys}
     by_role = role_keys(keys)
-    tested: dict = {}
-    test_flat, val_flat, selection = {}, {}, {}
+    role_paths = {}
     for role in ROLES:
         path = paths.get(by_role[role])
-        path = path if path and Path(path).is_file() else None
+        role_paths[role] = path if path and Path(path).is_file() else None
+    tested: dict = {}
+    test_flat, val_flat, selection = {}, {}, {}
+    # a role without a best checkpoint is tested on the final weights: before any checkpoint is loaded
+    for role in sorted(ROLES, key=lambda r: role_paths[r] is not None):
+        path = role_paths[role]
         if path not in tested:
             if path:
                 ckpt = runner.load_checkpoint(path)
@@ -341,7 +345,7 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
             runner.register_hook(hook)
         plateau = _plateau_hook(runner, cfg)
         runner.train()
-        test_flat, val_flat, selection = test_selected_checkpoints(runner, plateau, cfg)
+        test_flat, val_flat, selection = evaluate_selected_checkpoints(runner, plateau, cfg)
         test_set = runner.test_dataloader.dataset
     finally:
         _close_run_logger(runner)

@@ -17,6 +17,8 @@ from mmengine.hooks import Hook
 from jedi_repro.errors import JediError
 from jedi_repro.registry import HOOKS
 
+HISTORY_KEY = 'val_plateau_history'
+
 
 def plateau_summary(history: list[tuple[int, dict]], monitors, patience: int,
                     min_delta: float = 0.0) -> dict:
@@ -76,7 +78,9 @@ class ValPlateauHook(Hook):
         self.stopped_early = False
 
     def before_train(self, runner) -> None:
-        self.history, self.stopped_early = [], False
+        # kept in the message hub, which checkpoints carry: a resumed run keeps its earlier epochs
+        self.history = [tuple(h) for h in runner.message_hub.get_info(HISTORY_KEY, [])]
+        self.stopped_early = False
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         metrics = dict(metrics or {})
@@ -86,6 +90,7 @@ class ValPlateauHook(Hook):
                             f'{sorted(metrics)}')
         self.history.append((int(runner.epoch), {k: float(v) for k, v in metrics.items()
                                                  if isinstance(v, (int, float))}))
+        runner.message_hub.update_info(HISTORY_KEY, list(self.history))
         if not self.stop:
             return
         s = plateau_summary(self.history, self.monitors, self.patience, self.min_delta)
