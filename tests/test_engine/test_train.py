@@ -80,6 +80,10 @@ def test_cli_train(store, tmp_path, capsys):
     (['data.labeled_fraction=2'], 'labeled_fraction'),
     (['custom_hooks.3.gamma=1'], 'not a valid index'),
     (['data.unlabeled_datasets=[ds0,zz]'], "unknown dataset(s) ['zz']"),
+    (['default_hooks.checkpoint.save_best=mean/studnet/top1'], "'mean/studnet/top1' is not a validation metric"),
+    (['default_hooks.plateau.monitors=[ds7/teacher/top1]'], 'default_hooks.plateau.monitors'),
+    (['model.kd_reduction=sum'], "model.kd_reduction='sum'"),
+    (['data.pool_mix=even'], "data.pool_mix='even'"),
 ])
 def test_cli_train_bad_options(store, tmp_path, capsys, opts, match):
     rc = main(['train', DEFAULT, '--features', str(store), '--work-dir', str(tmp_path / 'wd'),
