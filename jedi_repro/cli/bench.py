@@ -338,10 +338,12 @@ def results_frame(results: dict):
         for r in res.get('runs', []):
             m = r['metrics']
             blocks = {**m.get('datasets', {}), 'mean': m.get('mean', {})}
+            converged = (m.get('convergence') or {}).get('converged')
             for ds, roles in blocks.items():
                 for role, vals in roles.items():
                     rows.append(dict(setting=name, variant=r['variant'], seed=r['seed'], dataset=ds,
-                                     role=role, top1=vals.get('top1'), mean_class=vals.get('mean_class')))
+                                     role=role, top1=vals.get('top1'), mean_class=vals.get('mean_class'),
+                                     converged=converged))
     return pd.DataFrame(rows)
 
 
@@ -356,16 +358,20 @@ def main_table(frame) -> str:
     if frame.empty:
         return '_no JEDI runs: the studies were skipped or produced no metrics.json_'
     lines = ['| setting | variant | seeds | expert top-1 | student top-1 | teacher top-1 | '
-             'student - expert | seeds student > expert | expert mca | student mca | teacher mca |',
-             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+             'student - expert | seeds student > expert | expert mca | student mca | teacher mca | '
+             'plateau reached |',
+             '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
     mean = frame[frame.dataset == 'mean']
     for (setting, variant), g in _ordered_groups(mean):
         piv = g.pivot_table(index='seed', columns='role', values=['top1', 'mean_class'])
         d = piv['top1']['student'] - piv['top1']['expert']
+        conv = g[g.role == 'student'].set_index('seed').converged
+        plateau = 'n/a' if conv.isna().all() else f'{int(conv.fillna(False).astype(bool).sum())}/{len(conv)}'
         lines.append(f'| {setting} | {variant} | {len(piv)} | {_pm(piv["top1"]["expert"])} | '
                      f'{_pm(piv["top1"]["student"])} | {_pm(piv["top1"]["teacher"])} | {_pm(d)} | '
                      f'{int((d > 0).sum())}/{len(d)} | {_pm(piv["mean_class"]["expert"])} | '
-                     f'{_pm(piv["mean_class"]["student"])} | {_pm(piv["mean_class"]["teacher"])} |')
+                     f'{_pm(piv["mean_class"]["student"])} | {_pm(piv["mean_class"]["teacher"])} | '
+                     f'{plateau} |')
     return '\n'.join(lines)
 
 
@@ -473,6 +479,9 @@ def write_bench_report(out: Path, results: dict, timings: dict, argv: list[str])
         '## Experts (one per dataset, trained on its labelled train subset only)', '',
         experts_table(results), '',
         '## Main table (mean over datasets; mean ± std over seeds, %)', '',
+        'Test split. Each role is tested at the checkpoint its own mean validation top-1 selected; every '
+        'run trains until neither improved for `patience` epochs ("plateau reached": runs that stopped '
+        'there rather than at `max_epochs`). Nothing here is chosen on test.', '',
         main_table(frame), '',
         '## Per dataset (top-1, points relative to the expert)', '',
         per_dataset_table(frame), '',

@@ -66,6 +66,8 @@ def _metrics(expert, student, teacher, seed):
 def test_main_table_means_and_counts_over_seeds():
     runs = [dict(variant='paper (concat, g=0.4)', seed=s, metrics=_metrics(0.8, st, 0.7, s), path='')
             for s, st in ((0, 0.82), (1, 0.78), (2, 0.84))]
+    for r, converged in zip(runs, (True, False, True)):
+        r['metrics']['convergence'] = {'converged': converged}
     frame = bench.results_frame({'main': {'runs': runs}})
     table = bench.main_table(frame)
     row = next(line for line in table.splitlines() if line.startswith('| main |'))
@@ -73,6 +75,7 @@ def test_main_table_means_and_counts_over_seeds():
     # setting, variant, seeds, expert, student, teacher, delta, wins, ...
     assert cells[:8] == ['main', 'paper (concat, g=0.4)', '3', '80.0 ± 0.0', '81.3 ± 3.1', '70.0 ± 0.0',
                          '1.3 ± 3.1', '2/3']
+    assert cells[-1] == '2/3'  # runs that reached their validation plateau
     assert 'a' in bench.per_dataset_table(frame)
     assert bench.main_table(bench.results_frame({'main': {'runs': []}})).startswith('_no JEDI runs')
 
