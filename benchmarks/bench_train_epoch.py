@@ -179,7 +179,9 @@ def phase_harness(store: str, hidden: int, work: str, interleave: ReferenceLoop 
           cfg_options={'train_cfg.max_epochs': 1, 'model.adjustment.hidden_dim': hidden,
                        'data.labeled_batch_size': B_LAB, 'data.unlabeled_batch_size': B_POOL,
                        'optim_wrapper.optimizer.lr': LR, 'model.kd_loss.temperature': TAU,
-                       'model.gamma': GAMMA, 'default_hooks.logger.interval': 50},
+                       'model.gamma': GAMMA, 'default_hooks.logger.interval': 50,
+                       # the reference loop's math: one KD mean over a proportional pool batch
+                       'model.kd_reduction': 'pool_mean', 'data.pool_mix': 'proportional'},
           extra_hooks=[timer], seed=0)
     out = dict(epoch_s=timer.epoch_s, cpu_s=timer.cpu_s, iters=timer.iters,
                train_call_s=time.perf_counter() - t0 - timer.ref_s, peak_rss_mb=peak_rss_mb(),
