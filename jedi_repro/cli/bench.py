@@ -353,6 +353,11 @@ def _pm(values) -> str:
     return f'{v.mean():.1f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.1f}'
 
 
+def _teacher(variant: str, values) -> str:
+    """A teacher cell; the student-only baseline has no trained teachers, so no teacher figure."""
+    return 'no teachers' if variant == STUDENT_ONLY else _pm(values)
+
+
 def main_table(frame) -> str:
     """Mean over datasets, mean ± std over seeds: expert / student / teacher top-1 and mean class acc."""
     if frame.empty:
@@ -368,9 +373,11 @@ def main_table(frame) -> str:
         conv = g[g.role == 'student'].set_index('seed').converged
         plateau = 'n/a' if conv.isna().all() else f'{int(conv.fillna(False).astype(bool).sum())}/{len(conv)}'
         lines.append(f'| {setting} | {variant} | {len(piv)} | {_pm(piv["top1"]["expert"])} | '
-                     f'{_pm(piv["top1"]["student"])} | {_pm(piv["top1"]["teacher"])} | {_pm(d)} | '
+                     f'{_pm(piv["top1"]["student"])} | {_teacher(variant, piv["top1"]["teacher"])} | '
+                     f'{_pm(d)} | '
                      f'{int((d > 0).sum())}/{len(d)} | {_pm(piv["mean_class"]["expert"])} | '
-                     f'{_pm(piv["mean_class"]["student"])} | {_pm(piv["mean_class"]["teacher"])} | '
+                     f'{_pm(piv["mean_class"]["student"])} | '
+                     f'{_teacher(variant, piv["mean_class"]["teacher"])} | '
                      f'{plateau} |')
     return '\n'.join(lines)
 
@@ -394,7 +401,8 @@ def per_dataset_table(frame) -> str:
         for ds, h in g.groupby('dataset', sort=False):
             piv = h.pivot_table(index='seed', columns='role', values='top1')
             lines.append(f'| {setting} | {variant} | {ds} | {_pm(piv["expert"])} | '
-                         f'{_pm(piv["student"] - piv["expert"])} | {_pm(piv["teacher"] - piv["expert"])} |')
+                         f'{_pm(piv["student"] - piv["expert"])} | '
+                         f'{_teacher(variant, piv["teacher"] - piv["expert"])} |')
     return '\n'.join(lines)
 
 
@@ -403,6 +411,7 @@ def teacher_frame(results: dict):
     import pandas as pd
     rows = [dict(setting=name, variant=d['variant'], seed=d['seed'], dataset=ds, **vals)
             for name, res in results.items() for d in res.get('teacher_diag', [])
+            if d['variant'] != STUDENT_ONLY
             for ds, vals in d['datasets'].items()]
     return pd.DataFrame(rows)
 

@@ -10,7 +10,7 @@ model = dict(
     alpha=1.0,                                      # student supervised terms
     beta=1.0,                                       # teacher supervised terms
     gamma=0.4,                                      # KD terms
-    kd_reduction='dataset_sum',                     # KD mean per dataset, summed (the paper's sum_j); pool_mean
+    kd_reduction='dataset_sum',                     # dataset_sum (paper's sum over D_j) | pool_mean
     fusion=dict(type='concat'),                     # concat | mean | attention | logits
     kd_loss=dict(type='ce', temperature=2.0),       # ce | kl | mse
     adjustment=dict(enabled=True, hidden_dim=None),  # residual 2-layer MLP, identity at start

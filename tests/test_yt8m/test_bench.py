@@ -130,3 +130,13 @@ def test_committed_report_keeps_only_markdown_png_csv(tmp_path):
     bench.keep_md_png_csv(tmp_path)
     assert sorted(p.name for p in tmp_path.rglob('*') if p.is_file()) == ['fig.png', 'main.csv', 'report.md']
     assert (tmp_path / 'report.md').read_text() == '[CSV](tables/main.csv)\n'
+
+
+def test_student_only_baseline_shows_no_teacher_figures():
+    runs = [dict(variant=bench.STUDENT_ONLY, seed=s, metrics=_metrics(0.8, 0.82, 0.17, s), path='')
+            for s in (0, 1)]
+    table = bench.main_table(bench.results_frame({'main': {'runs': runs}}))
+    row = next(r for r in table.splitlines() if r.startswith('| main |'))
+    cells = [c.strip() for c in row.strip('|').split('|')]
+    assert cells[5] == 'no teachers' and cells[10] == 'no teachers'  # untrained teachers are not results
+    assert cells[4] == '82.0 ± 0.0'
