@@ -475,12 +475,16 @@ def write_bench_report(out: Path, results: dict, timings: dict, argv: list[str])
         _atomic_write(out / 'results.csv', frame.to_csv(index=False))
         _delta_figure(frame, out / 'student_minus_expert.png')
     first = next(iter(results.values()))
+    runs = [r for res in results.values() for r in res.get('runs', [])]
+    train_s = sum(float(r['metrics'].get('wall_s') or 0.0) for r in runs)
     parts = [
         '# JEDI on YouTube-8M video-level features', '',
-        f'Command: `{" ".join(argv)}`. Wall time of the whole benchmark: '
+        f'Command: `{" ".join(argv)}`. Wall time of this call: '
         f'**{timings["total"] / 60:.1f} min** on '
         f'{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()}), shared with other '
-        'jobs while it ran (so this is an upper bound).', '',
+        'jobs while it ran (so this is an upper bound); stages and studies finished by an earlier call are '
+        f'reused and take no time here. The {len(runs)} JEDI trainings behind the tables took '
+        f'{train_s / 60:.1f} min in all (the sum of their `wall_s`, whichever call ran them).', '',
         'Per-setting study reports (statistics, learning curves, ablation plots): '
         + ', '.join(f'[{n}]({n}/report.md)' for n, r in results.items() if r.get('report')) + '.', '',
         '## Datasets (cut from verticals; `jedi_repro/data/yt8m.py`)', '',

@@ -1,6 +1,7 @@
 # JEDI on the YouTube-8M feature stores (`jedi bench yt8m`): the paper settings of jedi_default.py
-# unchanged (concat fusion, alpha = beta = 1, gamma = 0.4, KD = ce at tau = 2, 10 epochs), so that the
-# real-data numbers are those of the same protocol as the synthetic benchmark. Only logging is quieter.
+# unchanged (concat fusion, alpha = beta = 1, gamma = 0.4 with the KD term summed over datasets, KD = ce at
+# tau = 2, trained to a validation plateau), so that the real-data numbers are those of the same protocol
+# as the synthetic benchmark. Only logging is quieter.
 _base_ = ['../jedi/jedi_default.py']
 
 log_level = 'WARNING'
