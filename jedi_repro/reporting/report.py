@@ -241,7 +241,9 @@ def _fmt_param(v) -> str:
 
 
 def _params_line(c, dims: list[str]) -> str:
-    keys = list(dict.fromkeys([*dims, 'model.gamma', 'model.fusion.type', 'model.kd_loss.type']))
+    # the reduction beside gamma: it says which reading of gamma a run used (README, "Protocol")
+    keys = list(dict.fromkeys([*dims, 'model.gamma', 'model.kd_reduction', 'model.fusion.type',
+                               'model.kd_loss.type']))
     shown = [f'`{k}={_fmt_param(c.params[k])}`' for k in keys if k in c.params]
     return ('Parameters: ' + ', '.join(shown) + '.') if shown else 'Parameters: none recorded.'
 
