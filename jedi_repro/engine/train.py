@@ -129,6 +129,10 @@ def check_config(cfg) -> None:
     if unknown:
         raise JediError(f'unknown config key(s) {sorted("data." + k for k in unknown)} '
                         f'(known: {sorted(DATA_KEYS)})')
+    epochs = cfg.train_cfg.get('max_epochs', 1)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        # no validation epoch means no checkpoint to choose and nothing to report
+        raise JediError(f'train_cfg.max_epochs={epochs!r} must be an integer >= 1')
 
 
 def _check_data_against_store(data, store) -> None:

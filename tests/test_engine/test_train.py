@@ -84,6 +84,8 @@ def test_cli_train(store, tmp_path, capsys):
      "'mean/studnet/top1' is not a validation metric"),
     (['default_hooks.plateau.monitors=[ds7/teacher/top1]'], 'default_hooks.plateau.monitors'),
     (['model.kd_reduction=sum'], "model.kd_reduction='sum'"),
+    (['train_cfg.max_epochs=0'], 'train_cfg.max_epochs=0 must be an integer >= 1'),
+    (['train_cfg.max_epochs=abc'], "train_cfg.max_epochs='abc' must be an integer >= 1"),
     (['data.pool_mix=even'], "data.pool_mix='even'"),
 ])
 def test_cli_train_bad_options(store, tmp_path, capsys, opts, match):
