@@ -273,10 +273,10 @@ def study_status(spec_path: str | Path, storage: str | None = None, top: int = 5
     if len(spec.objectives) == 1:
         sign = -1 if spec.objectives[0].direction == 'maximize' else 1
         best = sorted(complete, key=lambda t: sign * t.value)[:top]
-        lines.append(f'  best {len(best)} by {names}, mean over {len(spec.seeds)} seed(s):')
+        lines.append(f'  best {len(best)} by validation {names}, mean over {len(spec.seeds)} seed(s):')
     else:
         best = study.best_trials[:top]
-        lines.append(f'  Pareto front ({len(study.best_trials)} trials) on {names}:')
+        lines.append(f'  Pareto front ({len(study.best_trials)} trials) on validation {names}:')
     for t in best:
         vals = ', '.join(f'{v:.4f}' for v in t.values)
         params = ', '.join(f'{k}={v!r}' for k, v in decode(spec.space, t.params).items())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 from jedi_repro import workspace
@@ -97,6 +98,10 @@ def load_study(spec: StudySpec, url: str, worker_index: int = 0, create: bool = 
     fp = study.user_attrs.get('jedi.spec_fingerprint')
     if fp is None and create:
         study.set_user_attr('jedi.spec_fingerprint', space_fingerprint(spec))
+        # what the values are (optuna-dashboard shows these names): the validation metrics, never test
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([f'val/{o.metric}' for o in spec.objectives])
     elif fp is not None and fp != space_fingerprint(spec):
         raise JediError(f'study spec {spec.path}: "space", "seeds", "objectives" or "sampler" changed since '
                         f'study "{spec.name}" was created in {url}; give the changed spec a new "name"')

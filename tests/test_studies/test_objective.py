@@ -110,6 +110,8 @@ def test_trial_values_and_pruning_follow_validation_not_test(tmp_path, toy_store
         test = mean_over(expected_test_top1, gamma)
         assert run.data.metrics['test/mean/student/top1'] == pytest.approx(test)
     assert study.best_trial.params['model.gamma'] == 1.0  # best on validation, worst on test
+    assert study.metric_names == ['val/mean/student/top1']  # what optuna-dashboard calls the values
+    assert 'best 2 by validation mean/student/top1' in study_status(spec_path)
 
 
 @pytest.mark.integration
