@@ -130,7 +130,9 @@ def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: i
     run_id = start_run(client, ctx.experiment_id, 'seed', f'trial-{trial.number:04d}-seed-{seed}', tags,
                        parent_run_id=trial_run)
     hooks = [MLflowMetricsHook(client, run_id)]
-    if spec.pruner['type'] != 'none':
+    if len(spec.objectives) == 1:  # Optuna takes intermediate values of single-objective studies only
+        # per-epoch validation values: the pruner's input, and optuna-dashboard's learning curves even
+        # without a pruner (the NopPruner never prunes)
         hooks.append(OptunaPruningHook(trial, spec.objectives[0].metric,
                                        step_offset=idx * OptunaPruningHook.STEP_STRIDE))
     work_dir = workspace.work_dir(f'{spec.name}/trial_{trial.number:04d}/seed_{seed}')

@@ -61,6 +61,9 @@ def test_grid_two_workers_two_seeds_real_train(tmp_path, toy_store):
                     'objective: {metric: mean/student/top1, direction: maximize}\n')
     summary = run_study(spec, workers=2, progress=False)
     assert summary['counts'] == {'COMPLETE': 2} and summary['worker_exit_codes'] == [0, 0]
+    # no pruner, yet every epoch's validation objective is an intermediate value (dashboard curves)
+    for t in load_study(load_spec(spec), storage_url(load_spec(spec))).get_trials():
+        assert sorted(t.intermediate_values) == [1, 2, 100_001, 100_002], t.intermediate_values
     runs, roles = _check_nesting('grid2', [0.0, 0.4], [0, 1])
     assert roles == Counter({'study': 1, 'trial': 2, 'seed': 4})
     trial = next(r for r in runs.values() if r.data.tags['jedi.role'] == 'trial')
