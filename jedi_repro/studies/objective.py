@@ -60,6 +60,31 @@ def resolve_callable(ref: str) -> Callable:
     return fn
 
 
+RUN_NAME_MAX = 90  # long enough for a few searched values, short enough for MLflow's runs table
+
+
+def run_name(trial_number: int, values: Mapping[str, Any], seed: int | None = None) -> str:
+    """``trial-0003 fusion=logits gamma=0.4 [seed=1]``: the run names say what varies.
+
+    A key is shown by its last component (the component before ``type`` for ``...fusion.type``); the
+    values follow the order of the spec's space; the name is cut at ``RUN_NAME_MAX`` characters.
+    """
+    def short(key: str) -> str:
+        parts = key.split('.')
+        return parts[-2] if parts[-1] == 'type' and len(parts) > 1 else parts[-1]
+
+    def fmt(v) -> str:
+        if isinstance(v, float):
+            return f'{v:g}'
+        return ','.join(map(str, v)) if isinstance(v, list) else str(v)
+
+    words = [f'trial-{trial_number:04d}', *(f'{short(k)}={fmt(v)}' for k, v in values.items())]
+    name = ' '.join(words)
+    if len(name) > RUN_NAME_MAX:
+        name = name[:RUN_NAME_MAX - 3] + '...'
+    return name if seed is None else f'{name} seed={seed}'
+
+
 def objective_value(metrics: Mapping[str, Any], metric: str) -> float:
     """Read ``{dataset|mean}/{role}/{metric}`` from the VALIDATION block of a metrics.json dict.
 
@@ -97,7 +122,7 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
     system_attrs = trial.study._storage.get_trial(trial._trial_id).system_attrs
     if 'failed_trial' in system_attrs:
         tags['jedi.retry_of'] = system_attrs['failed_trial']
-    trial_run = start_run(client, ctx.experiment_id, 'trial', f'trial-{trial.number:04d}', tags,
+    trial_run = start_run(client, ctx.experiment_id, 'trial', run_name(trial.number, cfg_values), tags,
                           parent_run_id=ctx.parent_run_id)
     trial.set_user_attr(recovery.RUN_ATTR, trial_run)
     with ended_by_outcome(client, trial_run):
@@ -127,7 +152,7 @@ def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: i
 
     spec, client = ctx.spec, ctx.client
     tags = {**ctx.tags, 'jedi.trial': trial.number, 'jedi.seed': seed}
-    run_id = start_run(client, ctx.experiment_id, 'seed', f'trial-{trial.number:04d}-seed-{seed}', tags,
+    run_id = start_run(client, ctx.experiment_id, 'seed', run_name(trial.number, cfg_values, seed), tags,
                        parent_run_id=trial_run)
     hooks = [MLflowMetricsHook(client, run_id)]
     if len(spec.objectives) == 1:  # Optuna takes intermediate values of single-objective studies only

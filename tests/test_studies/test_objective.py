@@ -151,3 +151,13 @@ def test_real_train_on_a_store_with_shuffled_test_labels(tmp_path):
                      [c.strip() for c in row.strip('|').split('|')]))
     assert float(cells['student mean, val (chosen on)'].split()[0]) > 60
     assert float(cells['student mean, test'].split()[0]) < 40
+
+
+def test_run_names_say_what_varies():
+    from jedi_repro.studies.objective import RUN_NAME_MAX, run_name
+
+    values = {'model.fusion.type': 'logits', 'model.gamma': 0.4, 'data.unlabeled_datasets': ['a', 'b']}
+    assert run_name(3, values) == 'trial-0003 fusion=logits gamma=0.4 unlabeled_datasets=a,b'
+    assert run_name(3, values, seed=1) == 'trial-0003 fusion=logits gamma=0.4 unlabeled_datasets=a,b seed=1'
+    long = run_name(12, {f'model.k{i}': 0.123456 for i in range(20)}, seed=2)
+    assert long.endswith('... seed=2') and len(long) <= RUN_NAME_MAX + len(' seed=2')
