@@ -176,7 +176,10 @@ def final_metrics(run_id: str, metrics: dict[str, float]) -> tuple[dict, str]:
 
     ``test/...`` keys when there are any (the schema's final metrics), else the latest ``val/...`` value.
     """
-    by_split = split_metrics(run_id, metrics)
+    return _final_of(split_metrics(run_id, metrics))
+
+
+def _final_of(by_split: dict[str, dict]) -> tuple[dict, str]:
     for split in ('test', 'val'):
         if by_split.get(split):
             return by_split[split], split
@@ -329,8 +332,7 @@ def build_run_set(
             continue
         params = {k: parse_param(v) for k, v in r.data.params.items()}
         by_split = split_metrics(r.info.run_id, r.data.metrics)
-        split = next((sp for sp in ('test', 'val') if by_split.get(sp)), '')
-        final = by_split.get(split, {})
+        final, split = _final_of(by_split)
         if not final:
             skipped['without final metrics'] = skipped.get('without final metrics', 0) + 1
             continue

@@ -182,22 +182,24 @@ def log_seed_result(client: RetryingClient, run_id: str, metrics: Mapping[str, A
         tags['jedi.dataset_metrics'] = json.dumps(provenance.dataset_metrics(features, metrics))
     if 'wall_s' in metrics:
         log_metrics(client, run_id, {'wall_s': float(metrics['wall_s'])})
-    tags.update(convergence_record(metrics, client, run_id))
+    conv_tags, conv_metrics = convergence_record(metrics)
+    tags.update(conv_tags)
+    if conv_metrics:
+        log_metrics(client, run_id, conv_metrics)
     set_tags(client, run_id, tags)
     client.log_text(run_id, config_text(cfg if cfg is not None else config), 'config.py')
     client.log_dict(run_id, _jsonable(metrics), 'metrics.json')
 
 
-def convergence_record(metrics: Mapping[str, Any], client: RetryingClient | None = None,
-                       run_id: str | None = None) -> dict[str, str]:
-    """Tags saying whether the run reached a validation plateau; logs the epochs behind it.
+def convergence_record(metrics: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, float]]:
+    """Whether the run reached a validation plateau and which epochs were tested, for MLflow.
 
-    Metrics ``epochs_trained`` and ``best_epoch/{role}`` (the epoch each role was tested at); tags
-    ``jedi.converged`` (``true``/``false``) and ``jedi.selection`` (JSON: role -> key and epoch).
+    Returns:
+        Tags ``jedi.converged`` (``true``/``false``) and ``jedi.selection`` (JSON: role -> key, epoch,
+        checkpoint), and metrics ``epochs_trained`` and ``best_epoch/{student,teacher}``.
     """
     conv, sel = metrics.get('convergence'), metrics.get('selection')
-    tags = {}
-    values = {}
+    tags, values = {}, {}
     if isinstance(conv, Mapping):
         tags['jedi.converged'] = str(bool(conv.get('converged'))).lower()
         values['epochs_trained'] = float(conv.get('last_epoch') or 0)
@@ -205,9 +207,7 @@ def convergence_record(metrics: Mapping[str, Any], client: RetryingClient | None
         tags['jedi.selection'] = json.dumps(sel, sort_keys=True)
         values.update({f'best_epoch/{role}': float(s['epoch']) for role, s in sel.items()
                        if role != 'expert' and isinstance(s, Mapping) and s.get('epoch') is not None})
-    if values and client is not None:
-        log_metrics(client, run_id, values)
-    return tags
+    return tags, values
 
 
 def _last_epoch(metrics: Mapping[str, Any], config: Mapping[str, Any]) -> int:

@@ -84,3 +84,13 @@ def test_start_then_log_train_run_keeps_epoch_metrics(client, tmp_path):
     run = client.get_run(run_id)
     assert run.info.status == 'FINISHED' and run.data.tags['jedi.seed'] == '3'
     assert {'val_epoch/mean/student/top1', 'test/mean/student/top1'} <= set(run.data.metrics)
+
+
+def test_convergence_record_tags_and_epochs():
+    tags, values = runs.convergence_record({
+        'convergence': {'converged': False, 'last_epoch': 150},
+        'selection': {'expert': {'epoch': 140}, 'student': {'key': 'mean/student/top1', 'epoch': 140},
+                      'teacher': {'key': 'mean/teacher/top1', 'epoch': 12}}})
+    assert tags['jedi.converged'] == 'false' and json.loads(tags['jedi.selection'])['teacher']['epoch'] == 12
+    assert values == {'epochs_trained': 150.0, 'best_epoch/student': 140.0, 'best_epoch/teacher': 12.0}
+    assert runs.convergence_record({}) == ({}, {})  # runs from before the protocol record nothing
