@@ -90,7 +90,7 @@ def run(args) -> int:
     from jedi_repro import workspace
     from jedi_repro.cli.train import run_summary, train_logged
     from jedi_repro.errors import JediError
-    from jedi_repro.experts.pipeline import build_features
+    from jedi_repro.experts.pipeline import build_features, default_experts_dir
     from jedi_repro.reporting.report import write_report
     from jedi_repro.studies.runner import run_study
 
@@ -146,7 +146,7 @@ def run(args) -> int:
 
     stage('4/4 report')
     t = time.time()
-    pipeline = workspace.work_dir(f'experts-{preset}-s{args.seed}') / 'pipeline.json'
+    pipeline = default_experts_dir(preset, args.seed) / 'pipeline.json'
     report = write_report(out, studies=names, title='JEDI on the embedded synthetic benchmark'
                           + (' (quick)' if args.quick else ''),
                           argv=['jedi', 'demo'] + (['--quick'] if args.quick else []),

@@ -138,13 +138,14 @@ class JEDITrainBatches(Dataset):
             raise JediError(f'data.unlabeled_datasets names unknown dataset(s) {unknown} '
                             f'(the store has {names})')
         pool_ds = [names.index(d) for d in names if d in unlabeled_datasets]
-        self.pooled = pool_ds
         n_train = [self.store.dataset(d)['splits']['train'] for d in names]
         # pool as (dataset, index) pairs, one flat array of each
         self.pool_ds = np.concatenate([np.full(n_train[j], j) for j in pool_ds] or [np.zeros(0, int)])
         self.pool_idx = np.concatenate([np.arange(n_train[j]) for j in pool_ds] or [np.zeros(0, int)])
         if len(self.pool_ds) == 0:
             self.b_pool = 0
+        # pool positions of each pooled dataset (the balanced mix draws an equal share from each)
+        self.pooled = {j: np.flatnonzero(self.pool_ds == j) for j in pool_ds}
         if self.pool_mix == 'balanced' and self.b_pool and self.b_pool < len(pool_ds):
             raise JediError(f'data.unlabeled_batch_size={self.b_pool} is smaller than the number of pooled '
                             f'datasets ({len(pool_ds)}): data.pool_mix=balanced needs one row of each')
@@ -173,8 +174,7 @@ class JEDITrainBatches(Dataset):
                 shares = np.full(len(self.pooled), self.b_pool // len(self.pooled))
                 shares[:self.b_pool % len(self.pooled)] += 1
                 blocks = []
-                for j, share in zip(self.pooled, shares):
-                    members = np.flatnonzero(self.pool_ds == j)
+                for (j, members), share in zip(self.pooled.items(), shares):
                     rng = np.random.default_rng([self.seed, 1000 + epoch, n + 1 + j])
                     blocks.append(members[_stream(len(members), int(share), self.iters, rng)])
                 pool = np.concatenate(blocks, axis=1)

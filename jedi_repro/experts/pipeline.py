@@ -178,6 +178,11 @@ def _probe_all(store, l2_grid, labeled_only: bool) -> dict:
     return out
 
 
+def default_experts_dir(preset: str, seed: int) -> Path:
+    """Where ``build_features`` trains the experts of a preset and seed and writes ``pipeline.json``."""
+    return workspace.work_dir(f'experts-{preset}-s{seed}')
+
+
 # Training epochs per preset (the configs' own max_epochs are the demo schedule).
 PRESET_EPOCHS = {'quick': 2, 'demo': None}
 
@@ -267,7 +272,7 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
     tag = f'{preset}-s{seed}'
     data_root = Path(data_root) if data_root else workspace.path('synth', tag)
     out = Path(out) if out else workspace.features_dir(f'synth-{tag}')
-    experts_dir = Path(experts_dir) if experts_dir else workspace.work_dir(f'experts-{tag}')
+    experts_dir = Path(experts_dir) if experts_dir else default_experts_dir(preset, seed)
     epochs = max_epochs if max_epochs is not None else PRESET_EPOCHS.get(preset)
     timings = {}
 
