@@ -14,7 +14,11 @@ Imported once by ``jedi_repro/__init__.py``; every fix is idempotent and has a t
    (bound methods, pickled through ``getattr``, which must never be allow-listed): they are class-level
    and rebuilt on load. Loading stays restricted for every file; checkpoints written by an unpatched
    mmengine still fail to load, with torch's error, unless the user passes a trust flag.
-3. mmcv-lite lacks compiled ops; mmcv warns about ``MultiScaleDeformableAttention`` at import. No
+3. ``Config.pretty_text`` (mmengine, called at every checkpoint save) formats the config inside a bare
+   ``except:`` that turns a Ctrl-C arriving during formatting into ``SyntaxError: Failed to format the
+   config file``: the interrupt was recorded as an ordinary failure and the process went on. The property
+   is wrapped so that such a SyntaxError re-raises the KeyboardInterrupt it swallowed.
+4. mmcv-lite lacks compiled ops; mmcv warns about ``MultiScaleDeformableAttention`` at import. No
    recognizer the project uses needs it, so that one warning is silenced.
 """
 from __future__ import annotations
@@ -82,6 +86,26 @@ def _allow_mmengine_checkpoints() -> None:
     torch.serialization.add_safe_globals(mmengine_checkpoint_safe_globals())
 
 
+def _keep_interrupts_in_pretty_text() -> None:
+    from mmengine.config import Config
+
+    fget = Config.pretty_text.fget
+    if getattr(fget, 'keeps_interrupts', False):
+        return
+
+    def pretty_text(self) -> str:
+        try:
+            return fget(self)
+        except SyntaxError as exc:
+            if isinstance(exc.__context__, KeyboardInterrupt):
+                raise exc.__context__ from None
+            raise
+
+    pretty_text.keeps_interrupts = True
+    pretty_text.__doc__ = fget.__doc__
+    Config.pretty_text = property(pretty_text)
+
+
 def apply() -> None:
     """Apply every fix once (cheap after the first call)."""
     global _APPLIED
@@ -90,4 +114,5 @@ def apply() -> None:
     warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     _stub_drn()
     _allow_mmengine_checkpoints()
+    _keep_interrupts_in_pretty_text()
     _APPLIED = True

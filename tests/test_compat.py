@@ -73,3 +73,21 @@ def test_history_buffer_pickles_without_bound_methods():
     buf = HistoryBuffer()
     buf.update(1.0)
     assert b'getattr' not in pickle.dumps(buf)
+
+
+def test_pretty_text_lets_ctrl_c_through(monkeypatch):
+    """mmengine's bare ``except:`` around yapf turned Ctrl-C during a checkpoint save into a SyntaxError."""
+    import mmengine.config.config as mm_config
+    from mmengine.config import Config
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(mm_config, 'FormatCode', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _ = Config(dict(a=1)).pretty_text
+
+    def broken(*args, **kwargs):
+        raise ValueError('not python')
+    monkeypatch.setattr(mm_config, 'FormatCode', broken)
+    with pytest.raises(SyntaxError):  # other formatting failures keep mmengine's error
+        _ = Config(dict(a=1)).pretty_text

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 import textwrap
+import threading
 
 # Order = the pipeline order shown by ``jedi --help``.
 COMMANDS = ('synth', 'experts', 'extract', 'features', 'train', 'study', 'report', 'ui', 'demo', 'bench')
@@ -33,10 +35,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM (a scheduler's stop, ``kill``) unwinds like Ctrl-C: runs are closed KILLED, trials marked
+    interrupted, temporary files removed."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f'signal {signum}')
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from jedi_repro.errors import JediError
+    _interrupt_on_sigterm()
     try:
         rc = args.func(args)
     except JediError as exc:

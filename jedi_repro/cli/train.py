@@ -19,6 +19,9 @@ def register(sub):
                    help='override config keys, e.g. model.fusion.type=mean data.labeled_fraction=0.1; '
                         'an unknown key is an error')
     p.add_argument('--seed', type=int, default=None, help='overrides randomness.seed')
+    p.add_argument('--resume', action='store_true',
+                   help='continue an interrupted run from WORK_DIR/last.pth (and its MLflow run); the '
+                        'result equals an uninterrupted run\'s. Without a last.pth the run starts afresh')
     p.add_argument('--experiment', default='jedi-train',
                    help='MLflow experiment of this run (default jedi-train); per-epoch val/ and final test/ '
                         'metrics, params and artifacts are logged to the workspace tracking URI')
@@ -42,34 +45,39 @@ def parse_cfg_options(items) -> dict:
 
 
 def train_logged(config, features, work_dir, cfg_options=None, seed=None,
-                 experiment: str | None = 'jedi-train') -> tuple[dict, str | None]:
+                 experiment: str | None = 'jedi-train', resume: bool = False) -> tuple[dict, str | None]:
     """``train()`` as one MLflow run: per-epoch ``val/...`` and final ``test/...`` metrics.
 
     ``experiment=None`` trains untracked. Returns the metrics dict and the MLflow run id (``None`` when
-    untracked). A failed training ends its run as FAILED.
+    untracked). A failed training ends its run as FAILED, an interrupted one (Ctrl-C, SIGTERM) as KILLED;
+    runs of earlier ``jedi train`` processes that died without closing theirs are closed first.
     """
     from jedi_repro.engine.train import train
     if experiment is None:
-        return train(config, features=features, work_dir=work_dir, cfg_options=cfg_options, seed=seed), None
+        return train(config, features=features, work_dir=work_dir, cfg_options=cfg_options, seed=seed,
+                     resume=resume), None
 
-    from jedi_repro.tracking import end_run, log_train_run, start_train_run
+    from jedi_repro.tracking import RetryingClient, end_run, log_train_run, start_train_run
     from jedi_repro.tracking.hook import MLflowMetricsHook
+    from jedi_repro.tracking.runs import close_orphaned_runs
 
     class OpenRunAtStart(MLflowMetricsHook):
         """Opens the run once the Runner exists: a config that fails validation leaves no MLflow run."""
 
         def before_run(self, runner) -> None:
             if self.run_id is None:  # train() runs a second Runner for the final test
+                client = RetryingClient()
+                close_orphaned_runs(client)
                 self.client, self.run_id = start_train_run(work_dir, features=features, experiment=experiment,
-                                                           seed=seed)
+                                                           seed=seed, client=client, resume=resume)
 
     hook = OpenRunAtStart(client=None, run_id=None)
     try:
         m = train(config, features=features, work_dir=work_dir, cfg_options=cfg_options,
-                  extra_hooks=[hook], seed=seed)
-    except BaseException:
+                  extra_hooks=[hook], seed=seed, resume=resume)
+    except BaseException as exc:
         if hook.run_id:
-            end_run(hook.client, hook.run_id, 'FAILED')
+            end_run(hook.client, hook.run_id, 'KILLED' if isinstance(exc, KeyboardInterrupt) else 'FAILED')
         raise
     log_train_run(m, config, work_dir, features=features, experiment=experiment, client=hook.client,
                   run_id=hook.run_id)
@@ -92,7 +100,7 @@ def run_summary(metrics: dict) -> str:
 def _run(args) -> int:
     m, run_id = train_logged(args.config, args.features, args.work_dir,
                              cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed,
-                             experiment=None if args.no_mlflow else args.experiment)
+                             experiment=None if args.no_mlflow else args.experiment, resume=args.resume)
     print(f'metrics.json written to {args.work_dir}')
     if run_id:
         print(f'MLflow run {run_id} (experiment {args.experiment}); browse with `jedi ui`')

@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -277,17 +278,24 @@ def write_json_atomic(path: Path, obj) -> None:
         raise
 
 
-def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None):
-    """Load, override, check and fill a config; returns ``(Config, FeatureStore, seed)``."""
+def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_values: bool = True):
+    """Load, override, check and fill a config; returns ``(Config, FeatureStore, seed)``.
+
+    Nothing is written: every check that can be made before a Runner exists is made here, so bad input
+    fails before the work dir is created (``check_values=False`` skips the store's NaN/label scan, for
+    callers that already made it).
+    """
     from jedi_repro.data.feature_store import FeatureStore
     _register_all()
+    if Path(work_dir).exists() and not Path(work_dir).is_dir():
+        raise JediError(f'work dir {work_dir} exists and is not a directory')
     cfg = load_config(cfg)
     if cfg_options:
         apply_cfg_options(cfg, dict(cfg_options))
     if 'data' not in cfg:
         cfg.data = {}
     check_config(cfg)
-    store = FeatureStore.open(features)
+    store = FeatureStore.open(features, check_values=check_values)
     _check_data_against_store(cfg.data, store)
     check_metric_keys(cfg, store.dataset_names)
     if seed is None:
@@ -298,7 +306,50 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None):
     cfg.model.store = store_path
     build_dataloaders(cfg, store_path, seed)
     cfg.work_dir = str(Path(work_dir).resolve())
+    preflight(cfg, store)
     return cfg, store, seed
+
+
+def preflight(cfg, store) -> None:
+    """Build the model, the training batches and the optimizer once, before anything is written.
+
+    Values that only their constructors check (``model.gamma=-1``, ``optim_wrapper.optimizer.lr=-1``, a
+    fusion argument of the wrong type) fail here with the section they came from, not after the Runner
+    has created the work dir.
+    """
+    import torch
+    from mmengine.registry import OPTIMIZERS
+
+    from jedi_repro.registry import DATASETS, MODELS
+    model_cfg = dict(cfg.model, store=store)
+    optim_cfg = dict(cfg.optim_wrapper.optimizer, params=[torch.nn.Parameter(torch.zeros(1))])
+    for section, build in (('model', lambda: MODELS.build(model_cfg)),
+                           ('data', lambda: DATASETS.build(cfg.train_dataloader.dataset)),
+                           ('optim_wrapper.optimizer', lambda: OPTIMIZERS.build(optim_cfg))):
+        try:
+            build()
+        except JediError:
+            raise
+        except KeyError as exc:
+            if section == 'optim_wrapper.optimizer':
+                continue  # a type registered in a downstream scope only: the Runner builds and checks it
+            raise JediError(f'config section {section}: {exc}') from None
+        except (TypeError, ValueError, AssertionError) as exc:
+            raise JediError(f'config section {section}: {type(exc).__name__}: {exc}') from None
+
+
+def resume_from(cfg) -> Path | None:
+    """Point ``cfg`` at the work dir's ``last.pth`` (None: nothing to resume, the run starts afresh)."""
+    from jedi_repro.engine.hooks.resume_hook import last_checkpoint
+    hooks = [*(cfg.get('default_hooks') or {}).values(), *(cfg.get('custom_hooks') or [])]
+    if not any(isinstance(h, dict) and h.get('type') == 'ExactResumeHook' and h.get('save_last', True)
+               for h in hooks):
+        raise JediError('cannot resume: the config keeps no last checkpoint (add default_hooks.resume='
+                        "dict(type='ExactResumeHook'), as mm_configs/_base_/jedi_runtime.py does)")
+    last = last_checkpoint(cfg.work_dir)
+    if last is not None:
+        cfg.resume, cfg.load_from = True, str(last)
+    return last
 
 
 def _close_run_logger(runner) -> None:
@@ -309,7 +360,7 @@ def _close_run_logger(runner) -> None:
             runner.logger.removeHandler(handler)
 
 
-def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None) -> dict:
+def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None, resume=False) -> dict:
     """Train JEDI (or the student baseline) on a feature store; write and return ``metrics.json``.
 
     Args:
@@ -320,6 +371,8 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
         extra_hooks: ``mmengine.hooks.Hook`` instances (their ``after_val_epoch`` gets the per-epoch
             metrics ``{dataset}/{role}/{metric}`` and ``mean/{role}/{metric}``).
         seed: overrides ``randomness.seed`` (seeds torch, the labelled subset and the batch order).
+        resume: continue from ``WORK_DIR/last.pth`` if it exists (weights, optimizer, best checkpoints,
+            validation history; the result equals an uninterrupted run's); else start afresh.
 
     Returns:
         The metrics.json dict: ``datasets``, ``mean`` (test), ``val`` (the same shape: validation metrics
@@ -330,20 +383,27 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     from mmengine.runner import Runner
     t0 = time.time()
     cfg, store, seed = prepare_config(cfg, features, work_dir, cfg_options, seed)
+    resumed = resume_from(cfg) if resume else None
     # Denormal floats (e.g. gradients of very confident softmaxes) make CPU kernels several times slower;
     # flushing them to zero changes values below 1e-38 only. Process-wide, as torch offers it.
     torch.set_flush_denormal(bool(cfg.get('flush_denormal', True)))
+    created = not Path(cfg.work_dir).exists()
     Path(cfg.work_dir).mkdir(parents=True, exist_ok=True)
-    config_record = {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name')}
+    config_record = {k: v for k, v in cfg.to_dict().items()
+                     if k not in ('work_dir', 'experiment_name', 'resume', 'load_from')}
     # mmengine names the run's MessageHub and MMLogger '{experiment_name}_{timestamp}' and reuses existing
     # instances of that name: two runs started in the same second would share best-checkpoint state.
     cfg.experiment_name = f'{cfg.get("experiment_name") or "jedi"}_{uuid.uuid4().hex[:8]}'
     try:
         runner = Runner.from_cfg(cfg)
-    except JediError:
-        raise
-    except (TypeError, KeyError, ValueError) as exc:
+    except Exception as exc:
+        if created:  # nothing of this run is worth keeping: leave no half-written work dir behind
+            shutil.rmtree(cfg.work_dir, ignore_errors=True)
+        if isinstance(exc, JediError):
+            raise
         raise JediError(f'could not build the run from the config: {type(exc).__name__}: {exc}') from None
+    if resumed:
+        runner.logger.info(f'resuming from {resumed}')
     try:
         for hook in extra_hooks or []:
             runner.register_hook(hook)

@@ -216,8 +216,10 @@ class MlflowRuns:
         from mlflow import MlflowClient
 
         from jedi_repro import workspace
+        from jedi_repro.tracking.client import ensure_store
 
         self.uri = tracking_uri or workspace.mlflow_uri()
+        ensure_store(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
 
     def experiment_runs(self, name: str) -> list:

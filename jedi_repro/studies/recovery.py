@@ -9,11 +9,12 @@ configuration is re-enqueued once (same bookkeeping as Optuna's ``RetryFailedTri
 """
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
 from typing import Any
+
+from jedi_repro.processes import identity, process_alive, process_start_token  # noqa: F401
 
 WORKER_ATTR = 'jedi.worker'
 HEARTBEAT_ATTR = 'jedi.heartbeat'
@@ -25,34 +26,8 @@ GRACE_S = 120.0
 MAX_RETRY = 1
 
 
-def process_start_token(pid: int) -> str:
-    """The kernel's start time of ``pid`` (field 22 of /proc/PID/stat); '' where unknown.
-
-    Distinguishes a live worker from an unrelated process that reused its pid.
-    """
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            stat = f.read()
-    except OSError:
-        return ''
-    return stat.rsplit(')', 1)[1].split()[19]
-
-
 def worker_identity() -> dict[str, Any]:
-    pid = os.getpid()
-    return {'host': socket.gethostname(), 'pid': pid, 'start': process_start_token(pid)}
-
-
-def process_alive(pid: int, start: str) -> bool:
-    """Whether the process ``pid`` still runs and is the one that started at ``start``."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    token = process_start_token(pid)
-    return not start or not token or token == start
+    return identity()
 
 
 def is_stale(trial, now: float | None = None, host: str | None = None, grace_s: float = GRACE_S) -> bool:

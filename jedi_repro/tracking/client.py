@@ -10,6 +10,7 @@ import functools
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from jedi_repro import workspace
@@ -55,6 +56,33 @@ def call_with_retry(fn: Callable, *args, retries: int = 12, base_delay: float = 
     raise AssertionError('unreachable')
 
 
+_READY: set[str] = set()
+
+
+def ensure_store(tracking_uri: str) -> None:
+    """Create a SQLite tracking database's schema once, under a file lock, before any run is written.
+
+    MLflow creates (and migrates) the schema when a store is first opened; two processes doing that at
+    once on a fresh database fail (``table datasets already exists``, ``Online migration expected to
+    match one row``). Whoever takes the lock first creates it; the others then find it complete.
+    """
+    if tracking_uri in _READY or not tracking_uri.startswith('sqlite:///'):
+        return
+    import fcntl
+
+    from mlflow.tracking import MlflowClient
+
+    db = Path(tracking_uri[len('sqlite:///'):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.parent / f'.{db.name}.init.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            call_with_retry(lambda: MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    _READY.add(tracking_uri)
+
+
 class RetryingClient:
     """``MlflowClient`` whose methods retry on SQLite lock errors; same method names and arguments.
 
@@ -69,6 +97,7 @@ class RetryingClient:
         self.tracking_uri = tracking_uri or workspace.mlflow_uri()
         self.retries = retries
         try:
+            ensure_store(self.tracking_uri)
             self._client = call_with_retry(MlflowClient, tracking_uri=self.tracking_uri, retries=retries)
         except Exception as exc:
             raise TrackingError(f'cannot open the MLflow tracking store {self.tracking_uri}: {exc}') from exc

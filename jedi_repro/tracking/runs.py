@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from jedi_repro import workspace
+from jedi_repro import processes, workspace
 from jedi_repro.tracking import provenance
 from jedi_repro.tracking.client import RetryingClient
 
@@ -65,11 +65,46 @@ def start_run(client: RetryingClient, experiment_id: str, role: str, name: str,
         parent_run_id: sets ``mlflow.parentRunId`` (nesting in the UI).
     """
     all_tags = {k: str(v) for k, v in tags.items()}
+    all_tags.update(owner_tags())
     all_tags['jedi.role'] = role
     if parent_run_id:
         all_tags['mlflow.parentRunId'] = parent_run_id
     run = client.create_run(experiment_id, tags=all_tags, run_name=name)
     return run.info.run_id
+
+
+def owner_tags() -> dict[str, str]:
+    """``jedi.host``/``jedi.pid``/``jedi.pid_start``: the process running a run (``close_orphaned_runs``)."""
+    ident = processes.identity()
+    return {'jedi.host': ident['host'], 'jedi.pid': str(ident['pid']), 'jedi.pid_start': ident['start']}
+
+
+def reopen_run(client: RetryingClient, run_id: str) -> None:
+    """Set a run RUNNING again, owned by this process (a resumed training, a re-run study)."""
+    client.update_run(run_id, status='RUNNING')
+    set_tags(client, run_id, owner_tags())
+
+
+def close_orphaned_runs(client: RetryingClient) -> list[str]:
+    """End KILLED every RUNNING run whose recorded process on this host is gone; return their ids.
+
+    A SIGKILLed ``jedi train`` or study worker cannot close its runs; every stage that opens the tracking
+    store calls this first, so nothing stays RUNNING for ever. Runs owned by other hosts are left alone
+    (their owners cannot be checked from here); runs of a live process are never touched.
+    """
+    closed = []
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    if not experiments:
+        return closed
+    for run in client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'",
+                                  max_results=50000):
+        t = run.data.tags
+        if processes.is_gone(t.get('jedi.host'), t.get('jedi.pid'), t.get('jedi.pid_start')):
+            set_tags(client, run.info.run_id, {'jedi.state': 'KILLED',
+                                               'jedi.error': 'its process ended without closing the run'})
+            end_run(client, run.info.run_id, 'KILLED')
+            closed.append(run.info.run_id)
+    return closed
 
 
 def end_run(client: RetryingClient, run_id: str, status: str = 'FINISHED') -> None:
@@ -249,25 +284,45 @@ def aggregate_seeds(per_seed: list[Mapping[str, float]]) -> dict[str, float]:
     return out
 
 
+RUN_RECORD = 'mlflow_run.json'
+
+
 def start_train_run(work_dir: str | Path, features: str | Path | None = None,
                     experiment: str = TRAIN_EXPERIMENT, run_name: str | None = None,
                     tags: Mapping[str, Any] | None = None, client: RetryingClient | None = None,
-                    seed: int | None = None) -> tuple[RetryingClient, str]:
+                    seed: int | None = None, resume: bool = False) -> tuple[RetryingClient, str]:
     """Open a RUNNING ``jedi.role=seed`` run for a lone ``jedi train`` before training starts.
 
     Pass ``MLflowMetricsHook(client, run_id)`` to ``train(extra_hooks=...)`` for per-epoch ``val/...``
-    metrics, then :func:`log_train_run` with ``run_id`` (or ``end_run(client, run_id, 'FAILED')``).
+    metrics, then :func:`log_train_run` with ``run_id`` (or ``end_run(client, run_id, 'FAILED')``). The run
+    id is recorded in ``WORK_DIR/mlflow_run.json``; with ``resume`` that run is reopened (its per-epoch
+    curves continue) instead of a new one.
 
     Returns:
         ``(client, run_id)``.
     """
     client = client or RetryingClient()
+    record = Path(work_dir) / RUN_RECORD
+    if resume and record.is_file():
+        previous = json.loads(record.read_text())
+        if previous.get('tracking_uri') == client.tracking_uri:
+            try:
+                client.get_run(previous['run_id'])
+            except Exception:  # noqa: BLE001 - deleted, or another store: open a new run
+                pass
+            else:
+                reopen_run(client, previous['run_id'])
+                set_tags(client, previous['run_id'], {'jedi.resumed': 'true'})
+                return client, previous['run_id']
     exp_id = get_or_create_experiment(client, experiment)
     all_tags = base_tags(experiment, features)
     all_tags.update({'jedi.trial': '', 'jedi.seed': '' if seed is None else seed,
                      'jedi.work_dir': str(work_dir)})
     all_tags.update(tags or {})
-    return client, start_run(client, exp_id, 'seed', run_name or Path(work_dir).name, all_tags)
+    run_id = start_run(client, exp_id, 'seed', run_name or Path(work_dir).name, all_tags)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({'run_id': run_id, 'tracking_uri': client.tracking_uri}))
+    return client, run_id
 
 
 def log_train_run(metrics: Mapping[str, Any], cfg: Any, work_dir: str | Path,

@@ -39,6 +39,9 @@ default_hooks = dict(
     plateau=dict(type='ValPlateauHook', monitors=['mean/student/top1', 'mean/teacher/top1'], patience=10,
                  min_delta=0.0),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # `jedi train --resume`: WORK_DIR/last.pth after every validation, random state reseeded per epoch, so
+    # a resumed run ends with the metrics of an uninterrupted one (jedi_repro/engine/hooks/resume_hook.py)
+    resume=dict(type='ExactResumeHook', save_last=True),
 )
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))

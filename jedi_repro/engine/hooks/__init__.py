@@ -1,5 +1,7 @@
 """Engine hooks (registered in the MMAction2 ``HOOKS`` registry)."""
 from jedi_repro.engine.hooks.jedi_distill_hook import JEDIDistillHook, gamma_factor
+from jedi_repro.engine.hooks.resume_hook import ExactResumeHook, last_checkpoint
 from jedi_repro.engine.hooks.val_plateau_hook import ValPlateauHook, plateau_summary
 
-__all__ = ['JEDIDistillHook', 'ValPlateauHook', 'gamma_factor', 'plateau_summary']
+__all__ = ['ExactResumeHook', 'JEDIDistillHook', 'ValPlateauHook', 'gamma_factor', 'last_checkpoint',
+           'plateau_summary']

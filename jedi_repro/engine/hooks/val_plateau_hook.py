@@ -81,6 +81,11 @@ class ValPlateauHook(Hook):
         # kept in the message hub, which checkpoints carry: a resumed run keeps its earlier epochs
         self.history = [tuple(h) for h in runner.message_hub.get_info(HISTORY_KEY, [])]
         self.stopped_early = False
+        if self.stop and self.history and plateau_summary(self.history, self.monitors, self.patience,
+                                                          self.min_delta)['converged']:
+            # resumed after the epoch that reached the plateau: nothing left to train
+            self.stopped_early = True
+            runner.train_loop.stop_training = True
 
     def after_val_epoch(self, runner, metrics=None) -> None:
         metrics = dict(metrics or {})

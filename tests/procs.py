@@ -1,0 +1,51 @@
+"""Start ``jedi`` as a real subprocess (own process group) and wait for files, for kill/resume tests."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def jedi(args, log: Path, env: dict | None = None) -> subprocess.Popen:
+    """``python -m jedi_repro.cli ARGS`` in its own process group, output to ``log``."""
+    full_env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO), **(env or {})}
+    with open(log, 'ab') as out:
+        return subprocess.Popen([sys.executable, '-m', 'jedi_repro.cli', *map(str, args)], stdout=out,
+                                stderr=subprocess.STDOUT, env=full_env, start_new_session=True)
+
+
+def wait_for(predicate, timeout_s: float = 120, what: str = 'condition', proc=None) -> None:
+    """Poll ``predicate`` every 50 ms; fail the test with ``what`` after ``timeout_s``."""
+    t0 = time.time()
+    while not predicate():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f'process exited with {proc.returncode} before {what}')
+        if time.time() - t0 > timeout_s:
+            raise AssertionError(f'timed out after {timeout_s} s waiting for {what}')
+        time.sleep(0.05)
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of process group ``pgid`` is still running (zombies count as gone)."""
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != 'Z':
+            return True
+    return False
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """Teardown: SIGKILL whatever of the group is left."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
