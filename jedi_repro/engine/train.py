@@ -12,6 +12,7 @@ validation; test metrics are only reported.
 from __future__ import annotations
 
 import copy
+import hashlib
 import inspect
 import json
 import logging
@@ -22,6 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
+from jedi_repro.engine.hooks.resume_hook import LAST_CHECKPOINT
 from jedi_repro.engine.metrics.jedi_metric import METRIC_NAMES, ROLES
 from jedi_repro.errors import JediError
 
@@ -338,8 +340,19 @@ def preflight(cfg, store) -> None:
             raise JediError(f'config section {section}: {type(exc).__name__}: {exc}') from None
 
 
-def resume_from(cfg) -> Path | None:
-    """Point ``cfg`` at the work dir's ``last.pth`` (None: nothing to resume, the run starts afresh)."""
+RUN_FINGERPRINT = 'run_config.json'
+
+
+def config_fingerprint(config_record: dict) -> str:
+    """sha256 of the resolved config (seed included): what a checkpoint may be resumed under."""
+    return hashlib.sha256(json.dumps(config_record, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def resume_from(cfg, fingerprint: str, strict: bool = True) -> Path | None:
+    """Point ``cfg`` at the work dir's ``last.pth`` (None: nothing to resume, the run starts afresh).
+
+    A ``last.pth`` written under another configuration or seed is refused (``strict``) or discarded.
+    """
     from jedi_repro.engine.hooks.resume_hook import last_checkpoint
     hooks = [*(cfg.get('default_hooks') or {}).values(), *(cfg.get('custom_hooks') or [])]
     if not any(isinstance(h, dict) and h.get('type') == 'ExactResumeHook' and h.get('save_last', True)
@@ -347,8 +360,18 @@ def resume_from(cfg) -> Path | None:
         raise JediError('cannot resume: the config keeps no last checkpoint (add default_hooks.resume='
                         "dict(type='ExactResumeHook'), as mm_configs/_base_/jedi_runtime.py does)")
     last = last_checkpoint(cfg.work_dir)
-    if last is not None:
-        cfg.resume, cfg.load_from = True, str(last)
+    if last is None:
+        return None
+    record = Path(cfg.work_dir) / RUN_FINGERPRINT
+    recorded = json.loads(record.read_text()).get('fingerprint') if record.is_file() else None
+    if recorded != fingerprint:
+        if strict:
+            raise JediError(f'cannot resume {cfg.work_dir}: its {last.name} was trained with another '
+                            'configuration or seed (use the same config, --cfg-options and --seed, or '
+                            'another --work-dir)')
+        last.unlink()
+        return None
+    cfg.resume, cfg.load_from = True, str(last)
     return last
 
 
@@ -372,7 +395,8 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
             metrics ``{dataset}/{role}/{metric}`` and ``mean/{role}/{metric}``).
         seed: overrides ``randomness.seed`` (seeds torch, the labelled subset and the batch order).
         resume: continue from ``WORK_DIR/last.pth`` if it exists (weights, optimizer, best checkpoints,
-            validation history; the result equals an uninterrupted run's); else start afresh.
+            validation history; the result equals an uninterrupted run's); else start afresh. ``True``
+            refuses a ``last.pth`` of another configuration, ``'auto'`` (studies) starts afresh instead.
 
     Returns:
         The metrics.json dict: ``datasets``, ``mean`` (test), ``val`` (the same shape: validation metrics
@@ -383,14 +407,17 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     from mmengine.runner import Runner
     t0 = time.time()
     cfg, store, seed = prepare_config(cfg, features, work_dir, cfg_options, seed)
-    resumed = resume_from(cfg) if resume else None
+    config_record = {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name')}
+    fingerprint = config_fingerprint(config_record)
+    resumed = resume_from(cfg, fingerprint, strict=resume is True) if resume else None
     # Denormal floats (e.g. gradients of very confident softmaxes) make CPU kernels several times slower;
     # flushing them to zero changes values below 1e-38 only. Process-wide, as torch offers it.
     torch.set_flush_denormal(bool(cfg.get('flush_denormal', True)))
     created = not Path(cfg.work_dir).exists()
     Path(cfg.work_dir).mkdir(parents=True, exist_ok=True)
-    config_record = {k: v for k, v in cfg.to_dict().items()
-                     if k not in ('work_dir', 'experiment_name', 'resume', 'load_from')}
+    if not resumed:  # a fresh start: an older last.pth must not be resumed under this fingerprint
+        Path(cfg.work_dir, LAST_CHECKPOINT).unlink(missing_ok=True)
+    write_json_atomic(Path(cfg.work_dir) / RUN_FINGERPRINT, {'fingerprint': fingerprint})
     # mmengine names the run's MessageHub and MMLogger '{experiment_name}_{timestamp}' and reuses existing
     # instances of that name: two runs started in the same second would share best-checkpoint state.
     cfg.experiment_name = f'{cfg.get("experiment_name") or "jedi"}_{uuid.uuid4().hex[:8]}'

@@ -38,7 +38,7 @@ class TrialContext:
         experiment_id: the study's MLflow experiment.
         parent_run_id: the study's parent run.
         tags: base tags (study, git sha, features hash, versions).
-        train_fn: ``train(cfg, features=, work_dir=, cfg_options=, extra_hooks=, seed=) -> metrics``.
+        train_fn: ``train(cfg, features=, work_dir=, cfg_options=, extra_hooks=, seed=, resume=) -> metrics``.
     """
     spec: StudySpec
     client: Any
@@ -160,26 +160,33 @@ def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: i
         # without a pruner (the NopPruner never prunes)
         hooks.append(OptunaPruningHook(trial, spec.objectives[0].metric,
                                        step_offset=idx * OptunaPruningHook.STEP_STRIDE))
-    work_dir = workspace.work_dir(f'{spec.name}/trial_{trial.number:04d}/seed_{seed}')
+    # a retry of a killed or interrupted attempt resumes the first attempt's work dir (the same result as
+    # an uninterrupted run; a fresh dir, or one of another configuration, starts afresh)
+    root = recovery.attempt_root(trial.study, trial)
+    work_dir = workspace.work_dir(f'{spec.name}/trial_{root:04d}/seed_{seed}')
     work_dir.mkdir(parents=True, exist_ok=True)
     set_tags(client, run_id, {'jedi.work_dir': str(work_dir)})
     with ended_by_outcome(client, run_id):
         metrics = ctx.train_fn(str(spec.base_config), features=str(spec.features), work_dir=str(work_dir),
                                cfg_options={**spec.cfg_options, **cfg_values, 'randomness.seed': seed},
-                               extra_hooks=hooks, seed=seed)
+                               extra_hooks=hooks, seed=seed, resume='auto')
         log_seed_result(client, run_id, metrics, metrics.get('config'), spec.features)
     return metrics
 
 
 @contextlib.contextmanager
 def ended_by_outcome(client, run_id: str):
-    """End an MLflow run by how the block ends: FINISHED, KILLED (pruned) or FAILED (with the error)."""
+    """End an MLflow run by how the block ends: FINISHED, KILLED (pruned or interrupted) or FAILED."""
     import optuna
 
     try:
         yield
     except optuna.TrialPruned:
         set_tags(client, run_id, {'jedi.state': 'PRUNED'})
+        end_run(client, run_id, 'KILLED')
+        raise
+    except KeyboardInterrupt:
+        set_tags(client, run_id, {'jedi.state': 'INTERRUPTED'})
         end_run(client, run_id, 'KILLED')
         raise
     except BaseException as exc:

@@ -20,6 +20,7 @@ WORKER_ATTR = 'jedi.worker'
 HEARTBEAT_ATTR = 'jedi.heartbeat'
 RUN_ATTR = 'jedi.mlflow_run_id'
 STALE_ATTR = 'jedi.stale'
+INTERRUPTED_ATTR = 'jedi.interrupted'
 GRID_ATTR = 'jedi.grid_key'
 HEARTBEAT_S = 10.0
 GRACE_S = 120.0
@@ -123,16 +124,58 @@ def recover_stale_trials(study, client=None, grace_s: float = GRACE_S, max_retry
     return failed
 
 
-def fail_mlflow_runs(client, trial_run_id: str) -> None:
-    """End a dead trial's run and its seed runs FAILED (finished seeds too: the retry supersedes them)."""
+def fail_mlflow_runs(client, trial_run_id: str, state: str = 'STALE', status: str = 'FAILED') -> None:
+    """End a dead trial's run and its seed runs ``status`` (finished seeds too: the retry supersedes them)."""
     from jedi_repro.tracking.runs import end_run, set_tags
 
     run = client.get_run(trial_run_id)
     children = client.search_runs([run.info.experiment_id],
                                   filter_string=f"tags.mlflow.parentRunId = '{trial_run_id}'")
     for r in [*children, run]:
-        set_tags(client, r.info.run_id, {'jedi.state': 'STALE'})
-        end_run(client, r.info.run_id, 'FAILED')
+        set_tags(client, r.info.run_id, {'jedi.state': state})
+        end_run(client, r.info.run_id, status)
+
+
+def close_interrupted_trials(study, client=None) -> list[int]:
+    """After the user stopped a study: fail every RUNNING trial whose worker is gone as *interrupted*.
+
+    Interrupted trials use no retry and no budget (the configuration runs again on the next
+    ``jedi study run``); their MLflow runs end KILLED. Returns the trial numbers.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    done = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_stale(trial):
+            continue
+        storage = study._storage
+        try:
+            storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
+            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        done.append(trial.number)
+        if client is not None and trial.user_attrs.get(RUN_ATTR):
+            fail_mlflow_runs(client, trial.user_attrs[RUN_ATTR], state='INTERRUPTED', status='KILLED')
+    return done
+
+
+def attempt_root(study, trial) -> int:
+    """The number of the first attempt at ``trial``'s configuration (its own number if it is the first).
+
+    A retried configuration (``failed_trial``) or a re-enqueued grid point (same ``jedi.grid_key``) runs in
+    the first attempt's work dirs, so its seeds resume where the killed attempt stopped.
+    """
+    frozen = study._storage.get_trial(trial._trial_id)
+    if 'failed_trial' in frozen.system_attrs:
+        return int(frozen.system_attrs['failed_trial'])
+    key = frozen.user_attrs.get(GRID_ATTR)
+    if key is None:
+        return trial.number
+    return min((t.number for t in study.get_trials(deepcopy=False)
+                if t.user_attrs.get(GRID_ATTR) == key), default=trial.number)
 
 
 def enqueue_retry(study, trial, max_retry: int = MAX_RETRY) -> bool:

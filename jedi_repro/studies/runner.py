@@ -20,7 +20,7 @@ from jedi_repro.errors import JediError
 from jedi_repro.studies import recovery
 from jedi_repro.studies.objective import DEFAULT_TRAIN_FN
 from jedi_repro.studies.space import decode, grid_key, grid_points
-from jedi_repro.studies.spec import StudySpec, load_spec
+from jedi_repro.studies.spec import StudySpec, check_against_store, load_spec
 from jedi_repro.studies.storage import load_study, storage_url
 
 PARENT_ATTR = 'jedi.mlflow_parent_run_id'
@@ -58,7 +58,7 @@ def enqueue_grid(study, spec: StudySpec, max_retry: int = recovery.MAX_RETRY) ->
 
 def prepare(spec: StudySpec, url: str, client) -> Any:
     """Create/load the study, its MLflow experiment and parent run; recover stale trials; fill the grid."""
-    from jedi_repro.tracking.runs import base_tags, get_or_create_experiment, start_run
+    from jedi_repro.tracking.runs import base_tags, get_or_create_experiment, reopen_run, start_run
 
     study = load_study(spec, url, create=True)
     exp_id = get_or_create_experiment(client, spec.name)
@@ -71,7 +71,7 @@ def prepare(spec: StudySpec, url: str, client) -> Any:
         study.set_user_attr(EXPERIMENT_ATTR, exp_id)
         client.log_text(parent, spec.path.read_text(), 'study_spec.yaml')
     else:
-        client.update_run(parent, status='RUNNING')
+        reopen_run(client, parent)
     recovered = recovery.recover_stale_trials(study, client, retry=not spec.is_grid)
     if recovered:
         print(f'study {spec.name}: trial(s) {recovered} lost their worker; marked FAIL and queued for retry',
@@ -104,16 +104,13 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     import optuna
 
     from jedi_repro.tracking.client import RetryingClient
-    from jedi_repro.tracking.runs import end_run, log_metrics
+    from jedi_repro.tracking.runs import close_orphaned_runs, end_run, log_metrics
 
     if workers < 1:
         raise JediError(f'--workers must be at least 1, got {workers}')
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_spec(spec_path)
-    if not (spec.features / 'manifest.json').is_file():
-        raise JediError(f'study spec {spec.path}: field "features": {spec.features} is not a feature store '
-                        '(no manifest.json); run `jedi extract` or `jedi demo`, or point "features" '
-                        'elsewhere')
+    check_against_store(spec)
     url = storage_url(spec, storage)
     if url.startswith('sqlite:') and workers > 1:
         print('warning: SQLite storage locks under parallel workers; prefer the default journal file',
@@ -121,6 +118,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     n_trials = n_trials if n_trials is not None else spec.n_trials
     timeout_s = timeout_s if timeout_s is not None else spec.timeout_s
     client = RetryingClient()
+    close_orphaned_runs(client)
     t0 = time.time()
     study = prepare(spec, url, client)
     parent = study.user_attrs[PARENT_ATTR]
@@ -135,7 +133,13 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     try:
         codes = _wait(procs, study, total, progress)
     except KeyboardInterrupt:
+        # the workers are stopped; close what they could not: their trials interrupted, runs KILLED
+        interrupted = recovery.close_interrupted_trials(study, client)
+        close_orphaned_runs(client)
         end_run(client, parent, 'KILLED')
+        print(f'study {spec.name}: interrupted' + (f'; trial(s) {interrupted} will run again (no retry used) '
+              f'when you re-run `jedi study run {spec.path}`' if interrupted else ''), file=sys.stderr,
+              flush=True)
         raise
     counts = state_counts(study)
     wall = time.time() - t0
@@ -178,6 +182,8 @@ def worker_env(workers: int, environ=None, cpus: int | None = None) -> dict:
 
 
 def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path, workers: int = 1) -> subprocess.Popen:
+    """Start worker ``index`` in its own process group (a terminal's Ctrl-C reaches the runner only, which
+    stops the workers in order) that dies with the runner (``PR_SET_PDEATHSIG``: no orphans)."""
     cmd = [sys.executable, '-m', 'jedi_repro.studies.worker', '--spec', str(spec.path), '--storage', url,
            '--index', str(index), '--train-fn', train_fn]
     if n_trials is not None:
@@ -186,13 +192,31 @@ def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path, workers: 
         cmd += ['--deadline', repr(deadline)]
     log = open(logs / f'worker-{index}.log', 'ab')
     try:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=worker_env(workers))
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=worker_env(workers),
+                                start_new_session=True, preexec_fn=_die_with_parent)
     finally:
         log.close()  # the child holds its own descriptor
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the runner dies, even by SIGKILL (Linux only)."""
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: workers of a killed runner finish their current trial and stop
+
+
+STOP_GRACE_S = 30.0  # how long workers get to close their trials after Ctrl-C before they are killed
+
+
 def _wait(procs: list[subprocess.Popen], study, total: int | None, progress: bool) -> list[int]:
-    """Wait for every worker, with a progress bar of finished trials; Ctrl-C stops the workers."""
+    """Wait for every worker, with a progress bar of finished trials.
+
+    Ctrl-C (or SIGTERM) stops the workers: each gets one SIGINT and ``STOP_GRACE_S`` to mark its trial
+    interrupted and close its runs; a second Ctrl-C, or the grace running out, kills them. Then the
+    KeyboardInterrupt propagates.
+    """
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc=f'study {study.study_name}', unit='trial', disable=not progress,
@@ -202,16 +226,39 @@ def _wait(procs: list[subprocess.Popen], study, total: int | None, progress: boo
             _update(bar, study)
             time.sleep(1.0)
     except KeyboardInterrupt:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGINT)
-        for p in procs:
-            p.wait(timeout=60)
+        stop_workers(procs)
         raise
     finally:
         _update(bar, study)
         bar.close()
     return [p.returncode for p in procs]
+
+
+def stop_workers(procs: list[subprocess.Popen], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGINT every live worker's group, wait up to ``grace_s``; SIGKILL what is left (also on Ctrl-C)."""
+    live = [p for p in procs if p.poll() is None]
+    if not live:
+        return
+    print(f'\nstopping {len(live)} worker(s): closing their trials (Ctrl-C again to kill them)',
+          file=sys.stderr, flush=True)
+    _signal_groups(live, signal.SIGINT)
+    deadline = time.time() + grace_s
+    try:
+        while any(p.poll() is None for p in live) and time.time() < deadline:
+            time.sleep(0.1)
+    except KeyboardInterrupt:
+        pass
+    _signal_groups([p for p in live if p.poll() is None], signal.SIGKILL)
+    for p in live:
+        p.wait()
+
+
+def _signal_groups(procs: list[subprocess.Popen], sig: int) -> None:
+    for p in procs:
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def _update(bar, study) -> None:

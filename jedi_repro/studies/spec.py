@@ -189,6 +189,40 @@ def check_against_config(spec: StudySpec) -> None:
                 raise SpecError(f'{where}: field "space.{key}" = {value!r}: {exc}') from exc
 
 
+def check_against_store(spec: StudySpec) -> None:
+    """Before the first trial: the store opens and holds finite values, every objective names one of its
+    datasets, and the base config builds (model, batches, optimizer) with ``cfg_options`` and with every
+    choice / both ends of every range of the space. Otherwise every trial would fail the same way.
+    """
+    from jedi_repro.data.feature_store import FeatureStore
+    from jedi_repro.engine.train import prepare_config
+    from jedi_repro.studies.space import representative_values
+
+    where = f'study spec {spec.path}'
+    if not (spec.features / 'manifest.json').is_file():
+        raise SpecError(f'{where}: field "features": {spec.features} is not a feature store (no '
+                        'manifest.json); run `jedi extract` or `jedi demo`, or point "features" elsewhere')
+    try:
+        store = FeatureStore.open(spec.features)
+    except JediError as exc:
+        raise SpecError(f'{where}: field "features": {exc}') from exc
+    for i, o in enumerate(spec.objectives):
+        scope = o.metric.split('/')[0]
+        if scope != 'mean' and scope not in store.dataset_names:
+            raise SpecError(f'{where}: field "objectives[{i}].metric" = {o.metric!r}: the store has no '
+                            f'dataset {scope!r} (datasets: {store.dataset_names}, or mean)')
+    cases = [('field "cfg_options"', {})]
+    cases += [(f'field "space.{key}" = {value!r}', {key: value})
+              for key, param in spec.space.items() for value in representative_values(param)]
+    for what, values in cases:
+        try:
+            prepare_config(spec.base_config, spec.features, workspace.path('.spec_check'),
+                           cfg_options={**spec.cfg_options, **values, 'randomness.seed': spec.seeds[0]},
+                           check_values=False)
+        except JediError as exc:
+            raise SpecError(f'{where}: {what}: {exc}') from exc
+
+
 def expand_vars(text: str, where: str) -> str:
     """Expand ``${VAR}``; ``${JEDI_HOME}`` is the workspace root even when the variable is unset."""
     def sub(match: re.Match) -> str:

@@ -7,6 +7,7 @@ points the runner enqueued, so a point is never sampled twice and the worker sto
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 
@@ -16,7 +17,7 @@ from jedi_repro.studies.objective import DEFAULT_TRAIN_FN, TrialContext, resolve
 
 MAX_CONSECUTIVE_FAILURES = 3
 OVER_BUDGET_ATTR = 'jedi.over_budget'
-INTERRUPTED_ATTR = 'jedi.interrupted'
+INTERRUPTED_ATTR = recovery.INTERRUPTED_ATTR
 NOT_COUNTED = (recovery.STALE_ATTR, OVER_BUDGET_ATTR, INTERRUPTED_ATTR)
 
 
@@ -136,6 +137,14 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
     return ran
 
 
+def _interrupt_once(signum, frame) -> None:
+    """The first SIGINT/SIGTERM interrupts the trial; later ones are ignored so that the worker can mark
+    the trial interrupted and close its runs (the runner SIGKILLs a worker that takes too long)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt(f'signal {signum}')
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog='python -m jedi_repro.studies.worker', description=__doc__)
     p.add_argument('--spec', required=True)
@@ -145,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--deadline', type=float, default=None)
     p.add_argument('--train-fn', default=DEFAULT_TRAIN_FN)
     args = p.parse_args(argv)
+    signal.signal(signal.SIGINT, _interrupt_once)
+    signal.signal(signal.SIGTERM, _interrupt_once)
     try:
         ran = run_worker(args.spec, args.storage, args.index, args.n_trials, args.deadline, args.train_fn)
     except JediError as exc:

@@ -28,7 +28,7 @@ def expected_test_top1(gamma: float, seed: int, dataset: str = 'ds0', role: str 
     return round(expected_top1(gamma, seed, dataset, role) - 0.3 * float(gamma), 6)
 
 
-def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None):
+def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None, resume=False):
     opts = dict(cfg_options or {})
     gamma = float(opts.get('model.gamma', 0.4))
     seed = int(seed if seed is not None else opts.get('randomness.seed', 0))
