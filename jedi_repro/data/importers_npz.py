@@ -17,6 +17,9 @@ def _load_npz(path: str, what: str):
     p = Path(path)
     if not p.is_file():
         raise FeatureStoreError(f'{what} file {p} does not exist')
+    if not zipfile.is_zipfile(p):  # np.load would call any other file "pickled data"
+        raise FeatureStoreError(f'{what} file {p} is not a .npz archive (not a zip file); write it with '
+                                'numpy.savez or numpy.savez_compressed')
     try:
         return np.load(p, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:

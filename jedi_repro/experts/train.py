@@ -21,7 +21,7 @@ from pathlib import Path
 from jedi_repro import workspace
 from jedi_repro.errors import JediError
 from jedi_repro.experts.config import expert_name, load_expert_config, set_max_epochs
-from jedi_repro.experts.data_root import read_annotations
+from jedi_repro.experts.data_root import read_annotations, video_problem
 
 EXPORT_NAME = 'expert.pth'
 INIT_BACKBONE_NAME = 'init_backbone.pth'
@@ -33,14 +33,22 @@ def default_work_dir(config_path: str | os.PathLike) -> Path:
 
 
 def _check_lists(cfg) -> None:
+    """Every annotation line parses and every listed video decodes (first and last frame), before the
+    Runner starts: a missing or truncated video was a DataLoader traceback that never named the file."""
     num_classes = cfg.model.cls_head.get('num_classes')
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(key)
         if loader is None:
             continue
         ann = loader.dataset.get('ann_file')
-        if ann:
-            read_annotations(ann, num_classes)
+        if not ann:
+            continue
+        prefix = Path((loader.dataset.get('data_prefix') or {}).get('video', ''))
+        for rel, _ in read_annotations(ann, num_classes):
+            why = video_problem(prefix / rel)
+            if why is not None:
+                raise JediError(f'video {prefix / rel} (listed in {ann}, {key}) is unusable: {why}. Fix or '
+                                'remove it from the list')
 
 
 def _atomic_torch_save(obj, path: Path) -> None:

@@ -304,9 +304,18 @@ def study_status(spec_path: str | Path, storage: str | None = None, top: int = 5
         return f'study {spec.name}: not started (no journal at {url})'
     study = load_study(spec, url)
     counts = state_counts(study)
+    gone = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if recovery.is_stale(t)]
+    if gone:  # their worker died: not running, although the storage says so until the next run
+        counts['RUNNING'] -= len(gone)
+        counts = {k: v for k, v in counts.items() if v}
+        counts['WORKER_GONE'] = len(gone)
     lines = [f'study {spec.name}  storage {url}',
              f'  seeds {spec.seeds}  sampler {spec.sampler["type"]}  pruner {spec.pruner["type"]}',
-             '  trials: ' + (', '.join(f'{k.lower()} {v}' for k, v in sorted(counts.items())) or 'none')]
+             '  trials: ' + (', '.join(f'{k.lower().replace("_", " ")} {v}'
+                                       for k, v in sorted(counts.items())) or 'none')]
+    if gone:
+        lines.append(f'  trial(s) {gone} lost their worker: failed and retried at the next `jedi study run`')
     if spec.is_grid:
         points = {grid_key(p) for p in grid_points(spec.space)}
         done = {t.user_attrs.get(recovery.GRID_ATTR) for t in study.get_trials(
