@@ -32,11 +32,11 @@ def work_dir(name: str) -> Path:
 
 
 def mlflow_uri() -> str:
-    """``$MLFLOW_TRACKING_URI`` if set, else a SQLite database in the workspace root."""
+    """``$MLFLOW_TRACKING_URI`` if set, else a SQLite database in the workspace root (not created here)."""
     uri = os.environ.get('MLFLOW_TRACKING_URI')
     if uri:
         return uri
-    return 'sqlite:///' + str(path('mlflow', mkdir=True) / 'mlflow.db')
+    return 'sqlite:///' + str(path('mlflow', 'mlflow.db'))  # created by the first writer
 
 
 def mlflow_artifacts_dir() -> Path:

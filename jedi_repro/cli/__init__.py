@@ -52,8 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rc = args.func(args)
     except JediError as exc:
-        print('error: ' + textwrap.fill(str(exc), width=100, subsequent_indent='  ',
-                                        replace_whitespace=False), file=sys.stderr)
+        # paths are never broken (at a hyphen or anywhere), so they can be copied from the message
+        print('error: ' + textwrap.fill(str(exc), width=100, subsequent_indent='  ', replace_whitespace=False,
+                                        break_on_hyphens=False, break_long_words=False), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print('interrupted', file=sys.stderr)

@@ -14,6 +14,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from jedi_repro.errors import JediError
@@ -219,6 +220,10 @@ class MlflowRuns:
         from jedi_repro.tracking.client import ensure_store
 
         self.uri = tracking_uri or workspace.mlflow_uri()
+        if self.uri.startswith('sqlite:///') and not Path(self.uri[len('sqlite:///'):]).is_file():
+            raise RunSelectionError(f'no MLflow database at {self.uri[len("sqlite:///"):]}: nothing has been '
+                                    'tracked in this workspace yet (run `jedi study run` or `jedi demo`, or '
+                                    'set JEDI_HOME / MLFLOW_TRACKING_URI)')
         ensure_store(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
 

@@ -7,6 +7,7 @@ exponential backoff and jitter instead of failing the trial.
 from __future__ import annotations
 
 import functools
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -74,11 +75,17 @@ def ensure_store(tracking_uri: str) -> None:
 
     db = Path(tracking_uri[len('sqlite:///'):])
     db.parent.mkdir(parents=True, exist_ok=True)
+    quiet = [logging.getLogger(n) for n in ('mlflow.store.db.utils', 'alembic.runtime.migration')]
+    levels = [q.level for q in quiet]
     with open(db.parent / f'.{db.name}.init.lock', 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
+            for q in quiet:  # 'Creating initial MLflow database tables...' is not news to the user
+                q.setLevel(logging.WARNING)
             call_with_retry(lambda: MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1))
         finally:
+            for q, level in zip(quiet, levels):
+                q.setLevel(level)
             fcntl.flock(lock, fcntl.LOCK_UN)
     _READY.add(tracking_uri)
 

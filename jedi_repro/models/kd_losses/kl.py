@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from jedi_repro.models.kd_losses.base import temperature_arg
 from jedi_repro.registry import KD_LOSSES
 
 
@@ -42,7 +43,7 @@ class KDKLDivergence(nn.Module):
 
     def __init__(self, temperature: float = 2.0):
         super().__init__()
-        self.temperature = float(temperature)
+        self.temperature = temperature_arg(temperature)
 
     def forward(self, student, teacher, multilabel=False):
         return kd_kl_divergence(student, teacher, self.temperature, multilabel)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from jedi_repro.models.kd_losses.base import temperature_arg
 from jedi_repro.registry import KD_LOSSES
 
 
@@ -28,7 +29,7 @@ class KDMSE(nn.Module):
 
     def __init__(self, temperature: float = 1.0):
         super().__init__()
-        self.temperature = float(temperature)
+        self.temperature = temperature_arg(temperature)
 
     def forward(self, student, teacher, multilabel=False):
         return kd_mse(student, teacher)

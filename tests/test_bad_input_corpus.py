@@ -1,0 +1,224 @@
+"""The bad-input corpus: every case through the CLI ends with a one-paragraph error that names the file or
+field, exit status 1, no traceback, and nothing written (no work dir, no store, no MLflow run)."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jedi_repro import workspace
+from jedi_repro.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / 'mm_configs' / 'jedi' / 'jedi_default.py'
+EXPERT = REPO / 'mm_configs' / 'experts' / 'from_scratch' / 'x3d_hmdb_like.py'
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope='module')
+def stores(tmp_path_factory):
+    """A good toy store and broken copies: NaN features, a label out of range, a dim that disagrees."""
+    from jedi_repro.data.toy import make_toy_store
+    root = tmp_path_factory.mktemp('stores')
+    make_toy_store(root / 'good', n_datasets=2, n_classes=3, dim=8, n_train=40, n_val=20, n_test=20)
+    for name in ('nan', 'label', 'dims'):
+        shutil.copytree(root / 'good', root / name)
+    x = np.load(root / 'nan/features/e0/ds1/train.npy', mmap_mode='r+')
+    x[3, 2] = np.nan
+    x.flush()
+    y = np.load(root / 'label/labels/ds0/train.npy', mmap_mode='r+')
+    y[0] = 7
+    y.flush()
+    manifest = json.loads((root / 'dims/manifest.json').read_text())
+    manifest['experts'][1]['dim'] = 16
+    (root / 'dims/manifest.json').write_text(json.dumps(manifest))
+    (root / 'not_a_store').mkdir()
+    (root / 'a_file').write_text('x')
+    (root / 'notzip.npz').write_text('not a zip archive')
+    (root / 'broken.py').write_text('model = dict(\n')
+    return root
+
+
+@pytest.fixture(scope='module')
+def video_roots(tmp_path_factory):
+    """A tiny rendered data root and copies with a missing video, a truncated video, a wrong label."""
+    from jedi_repro.data.synth import generate
+    from jedi_repro.data.synth.datasets import get_dataset
+    base = tmp_path_factory.mktemp('videos')
+    good = generate(base / 'good', 'quick', seed=0, datasets=(get_dataset('hmdb_like'),), log=None)
+    out = {}
+    for name in ('missing', 'truncated', 'label'):
+        shutil.copytree(good, base / name)
+        lst = base / name / 'hmdb_like' / 'train_labeled.txt'
+        first = lst.read_text().splitlines()[0].split()[0]
+        video = base / name / 'hmdb_like' / first
+        if name == 'missing':
+            video.unlink()
+        elif name == 'truncated':
+            video.write_bytes(video.read_bytes()[:len(video.read_bytes()) // 3])
+        else:
+            lines = lst.read_text().splitlines()
+            lines[0] = f'{first} 99'
+            lst.write_text('\n'.join(lines) + '\n')
+        out[name] = (base / name, first)
+    return out
+
+
+def spec(tmp_path, store, **fields) -> Path:
+    raw = {'name': 'bad', 'base_config': str(CONFIG), 'features': str(store), 'seeds': [0],
+           'sampler': {'type': 'grid'}, 'space': {'model.gamma': {'type': 'grid', 'values': [0.0, 0.4]}},
+           'cfg_options': {'train_cfg.max_epochs': 1}, 'objectives': [{'metric': 'mean/teacher/top1'}]}
+    raw.update(fields)
+    path = tmp_path / 'spec.yaml'
+    import yaml
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def train(store, *opts, config=str(CONFIG), work_dir='{tmp}/wd'):
+    args = ['train', config, '--features', str(store), '--work-dir', work_dir]
+    return args + (['--cfg-options', *opts] if opts else [])
+
+
+def tr(*opts, store='good', **kw):
+    """A `jedi train` case on store ``store`` with ``--cfg-options OPTS``."""
+    return lambda t, s, v: train(s / store, *opts, **kw)
+
+
+def st(store='good', *extra, **fields):
+    """A `jedi study run` case on a spec with ``fields`` replaced."""
+    return lambda t, s, v: ['study', 'run', str(spec(t, s / store, **fields)), *extra]
+
+
+def ex(root):
+    """A `jedi experts train` case on the data root ``root`` of ``video_roots``."""
+    return lambda t, s, v: ['experts', 'train', str(EXPERT), '--data-root', str(v[root][0]),
+                            '--work-dir', str(t / 'wd')]
+
+
+# (id, argv builder(tmp_path, stores, video_roots), substrings the error must contain)
+CASES = [
+    ('unknown-key', tr('model.gama=0.1'), ["'model.gama'"]),
+    ('max-epochs-text', tr('train_cfg.max_epochs=abc'), ['train_cfg.max_epochs']),
+    ('max-epochs-0', tr('train_cfg.max_epochs=0'), ['train_cfg.max_epochs']),
+    ('max-epochs-negative', tr('train_cfg.max_epochs=-3'),
+     ['train_cfg.max_epochs']),
+    ('lr-negative', tr('optim_wrapper.optimizer.lr=-1'),
+     ['optim_wrapper.optimizer', 'learning rate']),
+    ('weight-decay-negative', tr('optim_wrapper.optimizer.weight_decay=-1'),
+     ['optim_wrapper.optimizer', 'weight_decay']),
+    ('optimizer-unknown-arg', tr('optim_wrapper.optimizer.momentum=0.9'),
+     ['optim_wrapper.optimizer', 'momentum']),
+    ('gamma-negative', tr('model.gamma=-1'), ['model.gamma']),
+    ('gamma-text', tr('model.gamma=abc'), ['model.gamma']),
+    ('dropout-one', tr('model.teacher_dropout=1.5'), ['model.teacher_dropout']),
+    ('kd-reduction', tr('model.kd_reduction=bogus'), ['model.kd_reduction']),
+    ('fusion-type', tr('model.fusion.type=nope'), ['model.fusion.type']),
+    ('kd-loss-type', tr('model.kd_loss.type=nope'), ['model.kd_loss.type']),
+    ('fusion-arg', tr('model.fusion.bogus=1'), ['model.fusion.bogus']),
+    ('temperature-zero', tr('model.kd_loss.temperature=0'), ['temperature']),
+    ('labeled-fraction-0', tr('data.labeled_fraction=0'), ['labeled_fraction']),
+    ('labeled-fraction-big', tr('data.labeled_fraction=1.5'),
+     ['labeled_fraction']),
+    ('labeled-fraction-dataset', tr('data.labeled_fraction={nope:0.5}'),
+     ['nope']),
+    ('pool-mix', tr('data.pool_mix=bogus'), ['data.pool_mix']),
+    ('batch-size-0', tr('data.labeled_batch_size=0'), ['labeled_batch_size']),
+    ('unlabeled-dataset', tr('data.unlabeled_datasets=[nope]'),
+     ['data.unlabeled_datasets', 'nope']),
+    ('data-key', tr('data.bogus=1'), ['data.bogus']),
+    ('save-best-typo', tr('default_hooks.checkpoint.save_best=mean/studnet/top1'),
+     ['default_hooks.checkpoint.save_best', 'mean/studnet/top1']),
+    ('plateau-monitor', tr('default_hooks.plateau.monitors=[ds9/student/top1]'),
+     ['default_hooks.plateau.monitors']),
+    ('list-index', tr('default_hooks.plateau.monitors.5=x'), ['not a valid index']),
+    ('option-without-equals', tr('model.gamma'), ['KEY=VALUE']),
+    ('work-dir-is-file', tr(work_dir='{stores}/a_file'), ['a_file', 'not a directory']),
+    ('features-missing', tr(store='nowhere'), ['nowhere']),
+    ('features-not-store', tr(store='not_a_store'), ['not_a_store']),
+    ('features-nan', tr(store='nan'), ['features/e0/ds1/train.npy', 'NaN']),
+    ('features-label', tr(store='label'), ['labels/ds0/train.npy']),
+    ('features-dims', tr(store='dims'), ['e1']),
+    ('config-missing', tr(config='{stores}/nope.py'), ['nope.py']),
+    ('config-syntax', tr(config='{stores}/broken.py'), ['broken.py']),
+    # studies: checked before the first trial
+    ('spec-missing', lambda t, s, v: ['study', 'run', str(t / 'nope.yaml')], ['nope.yaml']),
+    ('spec-yaml', lambda t, s, v: ['study', 'run', str(_write(t / 'bad.yaml', 'a: [1,'))],
+     ['bad.yaml', 'YAML']),
+    ('spec-field', st(bogus=1), ['bogus']),
+    ('spec-max-epochs', st(cfg_options={'train_cfg.max_epochs': 'abc'}),
+     ['cfg_options', 'train_cfg.max_epochs']),
+    ('spec-gamma', st(space={'model.gamma': {'type': 'grid', 'values': [-1.0, 0.4]}}),
+     ['space.model.gamma', '-1.0']),
+    ('spec-range-end', st(space={'model.teacher_dropout': {'type': 'float', 'low': 0.2, 'high': 1.0}},
+                          sampler={'type': 'random'}, budget={'n_trials': 2}),
+     ['space.model.teacher_dropout', '1.0']),
+    ('spec-lr-negative', st(space={'optim_wrapper.optimizer.lr': {'type': 'grid', 'values': [-0.1]}}),
+     ['space.optim_wrapper.optimizer.lr', 'learning rate']),
+    ('spec-space-key', st(space={'model.gama': {'type': 'grid', 'values': [0.1]}}), ['model.gama']),
+    ('spec-objective-dataset', st(objectives=[{'metric': 'ds9/teacher/top1'}]), ['objectives', 'ds9']),
+    ('spec-objective-test', st(objectives=[{'metric': 'test/mean/teacher/top1'}]),
+     ['test/mean/teacher/top1']),
+    ('spec-store-nan', st('nan'), ['features', 'NaN']),
+    ('spec-store-missing', st('nowhere'), ['features', 'nowhere']),
+    ('spec-workers-0', st('good', '--workers', '0'), ['--workers']),
+    # feature import
+    ('npz-not-zip', lambda t, s, v: ['features', 'import-npz', '--out', str(t / 'store'), '--dataset',
+                                     f'ds0={s / "notzip.npz"}', '--expert', f'e0=ds0:{s / "notzip.npz"}'],
+     ['notzip.npz', 'not a .npz archive']),
+    ('npz-missing', lambda t, s, v: ['features', 'import-npz', '--out', str(t / 'store'), '--dataset',
+                                     f'ds0={t / "nope.npz"}', '--expert', f'e0=ds0:{t / "nope.npz"}'],
+     ['nope.npz']),
+    ('info-not-store', lambda t, s, v: ['features', 'info', str(s / 'not_a_store')], ['not_a_store']),
+    # experts: every listed video is checked before the Runner starts
+    ('expert-missing-video', ex('missing'), ['does not exist', 'train_labeled.txt']),
+    ('expert-truncated-video', ex('truncated'), ['decode', 'train_labeled.txt']),
+    ('expert-wrong-label', ex('label'), ['train_labeled.txt', '99']),
+    ('report-empty-workspace', lambda t, s, v: ['report', '--study', 'nope', '--out', str(t / 'report')],
+     ['no MLflow database', 'mlflow.db']),
+]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_corpus_is_large_enough():
+    assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize('build,expected', [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_a_clear_error(build, expected, stores, video_roots, tmp_path, capsys):
+    argv = [a.replace('{tmp}', str(tmp_path)).replace('{stores}', str(stores))
+            for a in build(tmp_path, stores, video_roots)]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 1, err
+    assert err.startswith('error: ') and 'Traceback' not in err, err
+    assert err.count('\n\n') == 0, f'not one paragraph: {err}'
+    flat = ' '.join(err.split())  # the message is wrapped at 100 columns, never inside a path
+    for text in expected:
+        assert text in flat, f'{text!r} not in: {err}'
+    # nothing half written: no work dir, store or report next to the inputs, no MLflow run
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    db = workspace.root() / 'mlflow' / 'mlflow.db'
+    if db.is_file():
+        from mlflow.tracking import MlflowClient
+        client = MlflowClient(f'sqlite:///{db}')
+        exps = [e.experiment_id for e in client.search_experiments()]
+        assert not client.search_runs(exps), 'a bad input left an MLflow run'
+
+
+def test_resume_refuses_a_checkpoint_of_another_configuration(stores, tmp_path, capsys):
+    wd = tmp_path / 'wd'
+    wd.mkdir()
+    (wd / 'last.pth').write_bytes(b'an older run')
+    (wd / 'run_config.json').write_text(json.dumps({'fingerprint': 'another'}))
+    rc = main(train(stores / 'good', work_dir=str(wd)) + ['--resume'])
+    err = capsys.readouterr().err
+    assert rc == 1 and 'cannot resume' in err and 'another' in err.replace('\n  ', ' ')
+    assert (wd / 'last.pth').read_bytes() == b'an older run'  # left as it was
