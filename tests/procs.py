@@ -13,7 +13,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def jedi(args, log: Path, env: dict | None = None) -> subprocess.Popen:
     """``python -m jedi_repro.cli ARGS`` in its own process group, output to ``log``."""
-    full_env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': str(REPO), **(env or {})}
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get('PYTHONPATH', '')) if p)
+    full_env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': path, **(env or {})}
     with open(log, 'ab') as out:
         return subprocess.Popen([sys.executable, '-m', 'jedi_repro.cli', *map(str, args)], stdout=out,
                                 stderr=subprocess.STDOUT, env=full_env, start_new_session=True)

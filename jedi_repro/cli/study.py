@@ -22,6 +22,9 @@ def register(sub):
                      help='total trials of the study (overrides budget)')
     run.add_argument('--timeout', type=float, default=None, help='seconds after which no new trial starts')
     run.add_argument('--no-progress', action='store_true', help='no progress bar')
+    run.add_argument('--train-fn', default=None, metavar='MODULE:FUNCTION',
+                     help='what trains one seed, importable by the workers (default '
+                          'jedi_repro.engine.train:train; same signature and metrics.json contract)')
     run.set_defaults(func=_run)
 
     st = ssub.add_parser('status', help='progress and best trials of a study')
@@ -32,10 +35,12 @@ def register(sub):
 
 
 def _run(args) -> int:
+    from jedi_repro.studies.objective import DEFAULT_TRAIN_FN
     from jedi_repro.studies.runner import run_study
 
     s = run_study(args.spec, workers=args.workers, storage=args.storage, n_trials=args.n_trials,
-                  timeout_s=args.timeout, progress=not args.no_progress)
+                  timeout_s=args.timeout, progress=not args.no_progress,
+                  train_fn=args.train_fn or DEFAULT_TRAIN_FN)
     counts = ', '.join(f'{k.lower()} {v}' for k, v in sorted(s['counts'].items()))
     print(f'study {s["study"]}: {counts}; {s["wall_s"]:.1f} s with {s["workers_started"]} worker(s); '
           f'storage {s["storage"]}; worker logs {s["logs"]}')

@@ -4,9 +4,9 @@ import signal
 from pathlib import Path
 
 import pytest
+from procs import jedi, kill_group, wait_for
 
 from jedi_repro.engine.hooks.resume_hook import epoch_seed
-from tests.procs import jedi, kill_group, wait_for
 
 CONFIG = Path(__file__).resolve().parents[2] / 'mm_configs' / 'jedi' / 'jedi_default.py'
 OPTS = ['--cfg-options', 'train_cfg.max_epochs=6', 'default_hooks.plateau.patience=3']
