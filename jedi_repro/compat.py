@@ -17,13 +17,15 @@ Imported once by ``jedi_repro/__init__.py``; every fix is idempotent and has a t
 3. ``Config.pretty_text`` (mmengine, called at every checkpoint save) formats the config inside a bare
    ``except:`` that turns a Ctrl-C arriving during formatting into ``SyntaxError: Failed to format the
    config file``: the interrupt was recorded as an ordinary failure and the process went on. The property
-   is wrapped so that such a SyntaxError re-raises the KeyboardInterrupt it swallowed.
+   is wrapped so that such a SyntaxError re-raises the KeyboardInterrupt it swallowed; its text is
+   memoised by the config's content (yapf took ~30 ms per checkpoint save, most of a ``last.pth`` write).
 4. mmcv-lite lacks compiled ops; mmcv warns about ``MultiScaleDeformableAttention`` at import. No
    recognizer the project uses needs it, so that one warning is silenced.
 """
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 import types
@@ -86,6 +88,9 @@ def _allow_mmengine_checkpoints() -> None:
     torch.serialization.add_safe_globals(mmengine_checkpoint_safe_globals())
 
 
+_PRETTY_TEXT_CACHE: dict[str, str] = {}
+
+
 def _keep_interrupts_in_pretty_text() -> None:
     from mmengine.config import Config
 
@@ -94,12 +99,25 @@ def _keep_interrupts_in_pretty_text() -> None:
         return
 
     def pretty_text(self) -> str:
+        # formatting with yapf takes ~30 ms and runs at every checkpoint save: memoised by content
         try:
-            return fget(self)
+            key = json.dumps([self._cfg_dict.to_dict(), self._format_python_code], sort_keys=True,
+                             default=repr)
+        except Exception:  # noqa: BLE001 - an unusual config: format it every time
+            key = None
+        if key is not None and key in _PRETTY_TEXT_CACHE:
+            return _PRETTY_TEXT_CACHE[key]
+        try:
+            text = fget(self)
         except SyntaxError as exc:
             if isinstance(exc.__context__, KeyboardInterrupt):
                 raise exc.__context__ from None
             raise
+        if key is not None:
+            if len(_PRETTY_TEXT_CACHE) > 64:
+                _PRETTY_TEXT_CACHE.clear()
+            _PRETTY_TEXT_CACHE[key] = text
+        return text
 
     pretty_text.keeps_interrupts = True
     pretty_text.__doc__ = fget.__doc__

@@ -84,10 +84,23 @@ def test_pretty_text_lets_ctrl_c_through(monkeypatch):
         raise KeyboardInterrupt
     monkeypatch.setattr(mm_config, 'FormatCode', interrupted)
     with pytest.raises(KeyboardInterrupt):
-        _ = Config(dict(a=1)).pretty_text
+        _ = Config(dict(a='interrupted')).pretty_text
 
     def broken(*args, **kwargs):
         raise ValueError('not python')
     monkeypatch.setattr(mm_config, 'FormatCode', broken)
     with pytest.raises(SyntaxError):  # other formatting failures keep mmengine's error
-        _ = Config(dict(a=1)).pretty_text
+        _ = Config(dict(a='broken')).pretty_text
+
+
+def test_pretty_text_is_memoised_by_content(monkeypatch):
+    import mmengine.config.config as mm_config
+    from mmengine.config import Config
+
+    calls = []
+    real = mm_config.FormatCode
+    monkeypatch.setattr(mm_config, 'FormatCode', lambda *a, **k: calls.append(1) or real(*a, **k))
+    first = Config(dict(a='memo', b=[1, 2])).pretty_text
+    assert Config(dict(a='memo', b=[1, 2])).pretty_text == first and len(calls) == 1
+    changed = Config(dict(a='memo', b=[1, 3]))
+    assert changed.pretty_text != first and len(calls) == 2
