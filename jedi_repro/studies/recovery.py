@@ -102,26 +102,35 @@ def recover_stale_trials(study, client=None, grace_s: float = GRACE_S, max_retry
     Returns:
         The numbers of the trials that were failed.
     """
-    import optuna
-    from optuna.trial import TrialState
-
     failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_stale(trial, grace_s=grace_s):
-            continue
-        storage = study._storage
-        try:
-            storage.set_trial_user_attr(trial._trial_id, STALE_ATTR, True)
-            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # finished or failed by someone else meanwhile
+    for trial in _fail_dead_trials(study, STALE_ATTR, grace_s):
         failed.append(trial.number)
         if client is not None and trial.user_attrs.get(RUN_ATTR):
             fail_mlflow_runs(client, trial.user_attrs[RUN_ATTR])
         if retry:
-            enqueue_retry(study, storage.get_trial(trial._trial_id), max_retry)
+            enqueue_retry(study, trial, max_retry)
     return failed
+
+
+def _fail_dead_trials(study, attr: str, grace_s: float = GRACE_S):
+    """Set ``attr`` on every RUNNING trial whose worker is gone and fail it; yield the failed trials.
+
+    A trial finished or failed by someone else meanwhile is skipped (the storage's compare-and-set).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not is_stale(trial, grace_s=grace_s):
+            continue
+        try:
+            storage.set_trial_user_attr(trial._trial_id, attr, True)
+            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue
+        yield storage.get_trial(trial._trial_id)
 
 
 def fail_mlflow_runs(client, trial_run_id: str, state: str = 'STALE', status: str = 'FAILED') -> None:
@@ -142,20 +151,8 @@ def close_interrupted_trials(study, client=None) -> list[int]:
     Interrupted trials use no retry and no budget (the configuration runs again on the next
     ``jedi study run``); their MLflow runs end KILLED. Returns the trial numbers.
     """
-    import optuna
-    from optuna.trial import TrialState
-
     done = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_stale(trial):
-            continue
-        storage = study._storage
-        try:
-            storage.set_trial_user_attr(trial._trial_id, INTERRUPTED_ATTR, True)
-            if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
-                continue
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
+    for trial in _fail_dead_trials(study, INTERRUPTED_ATTR):
         done.append(trial.number)
         if client is not None and trial.user_attrs.get(RUN_ATTR):
             fail_mlflow_runs(client, trial.user_attrs[RUN_ATTR], state='INTERRUPTED', status='KILLED')
