@@ -39,6 +39,12 @@ def _check_lists(cfg) -> None:
         if loader is None:
             continue
         ann = loader.dataset.get('ann_file')
+        if ann and not Path(ann).is_file():
+            root, name = cfg.get('data_root'), cfg.get('dataset_name')
+            raise JediError(f'{key}: annotation list {ann} does not exist (data_root={root!r}, '
+                            f'dataset_name={name!r}); a data root holds <dataset>/{{train,val[,test]}}.txt '
+                            'and the dataset.json that `jedi data init ROOT` writes (README, "Your own '
+                            'videos")')
         if ann:
             read_annotations(ann, num_classes)
 
