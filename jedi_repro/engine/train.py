@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 from jedi_repro.engine.metrics.jedi_metric import METRIC_NAMES, ROLES
+from jedi_repro.engine.untrained import exclude_untrained, mark_untrained, untrained_roles
 from jedi_repro.errors import JediError
 
 DATA_KEYS = {'labeled_fraction', 'unlabeled_datasets', 'labeled_batch_size', 'unlabeled_batch_size',
@@ -290,6 +291,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None):
     store = FeatureStore.open(features)
     _check_data_against_store(cfg.data, store)
     check_metric_keys(cfg, store.dataset_names)
+    exclude_untrained(cfg, untrained_roles(cfg))
     if seed is None:
         seed = (cfg.get('randomness') or {}).get('seed')
     seed = 0 if seed is None else int(seed)
@@ -359,5 +361,6 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
                                   convergence=plateau.summary(cfg.train_cfg.get('max_epochs')))
     metrics['val'] = {k: v for k, v in metrics_to_contract(val_flat, store.dataset_names, seed, {}, 0).items()
                       if k in ('datasets', 'mean')}
+    mark_untrained(metrics, untrained_roles(cfg))
     write_json_atomic(Path(cfg.work_dir) / 'metrics.json', metrics)
     return metrics
