@@ -36,3 +36,13 @@ def study_path(*parts: str) -> Path:
 def shipped(relative: str | Path) -> Path:
     """``mm_configs/...`` or ``studies/...`` (as written in specs and docs) -> the shipped file."""
     return shipped_root() / Path(relative)
+
+
+def locate(path: str | Path) -> Path:
+    """``path`` if it exists; else, for a relative ``mm_configs/...`` or ``studies/...`` path, the shipped
+    file (so ``jedi train mm_configs/jedi/jedi_default.py`` works in any directory); else ``path``."""
+    path = Path(path)
+    if path.exists() or path.is_absolute() or not path.parts or path.parts[0] not in SHIPPED:
+        return path
+    candidate = shipped(path)
+    return candidate if candidate.exists() else path

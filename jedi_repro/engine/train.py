@@ -24,6 +24,7 @@ from pathlib import Path
 from jedi_repro.engine.metrics.jedi_metric import METRIC_NAMES, ROLES
 from jedi_repro.engine.untrained import exclude_untrained, mark_untrained, untrained_roles
 from jedi_repro.errors import JediError
+from jedi_repro.resources import locate
 
 DATA_KEYS = {'labeled_fraction', 'unlabeled_datasets', 'labeled_batch_size', 'unlabeled_batch_size',
              'pool_mix', 'eval_batch_size'}
@@ -42,7 +43,7 @@ def load_config(cfg):
         return copy.deepcopy(cfg)
     if isinstance(cfg, dict):
         return Config(copy.deepcopy(cfg))
-    path = Path(cfg)
+    path = locate(cfg)  # a relative mm_configs/... path also finds the shipped config (jedi_repro.resources)
     if not path.is_file():
         raise JediError(f'config file {path} does not exist')
     try:

@@ -167,7 +167,8 @@ def load_expert_config(path: str | os.PathLike, data_root: str | os.PathLike | N
     """
     from mmengine.config import Config
 
-    path = Path(path)
+    from jedi_repro.resources import locate
+    path = locate(path)  # a relative mm_configs/... path also finds the shipped config
     if not path.is_file():
         raise JediError(f'expert config {path} does not exist')
     try:

@@ -77,7 +77,8 @@ def load_spec(path: str | Path, check_paths: bool = True) -> StudySpec:
     Raises:
         SpecError: naming the file and the field.
     """
-    path = Path(path)
+    from jedi_repro.resources import locate
+    path = locate(path)  # a relative studies/... path also finds the shipped spec
     if not path.is_file():
         raise SpecError(f'study spec {path}: no such file')
     try:
