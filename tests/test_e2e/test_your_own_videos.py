@@ -46,9 +46,11 @@ def test_your_own_videos_walkthrough_as_written(tmp_path):
     render_lists(tmp_path / 'my_videos')
     env = {k: v for k, v in os.environ.items() if k != 'MLFLOW_TRACKING_URI'}
     env.update(JEDI_HOME=str(tmp_path / 'ws'), OMP_NUM_THREADS='1', MPLBACKEND='Agg',
-               PATH=f'{Path(sys.executable).parent}{os.pathsep}{env.get("PATH", "")}',
-               PS4='+ $EPOCHREALTIME ')  # xtrace with a timestamp per command: the wall time of each step
-    done = subprocess.run(['bash', '-euo', 'pipefail', '-xc', readme_walkthrough()], cwd=tmp_path, env=env,
+               PATH=f'{Path(sys.executable).parent}{os.pathsep}{env.get("PATH", "")}')
+    # xtrace with a timestamp per command gives each step's wall time (bash ignores PS4 from the
+    # environment when run as root, so it is set in the script, before the README's block)
+    script = "PS4='+ $EPOCHREALTIME '\nset -x\n" + readme_walkthrough()
+    done = subprocess.run(['bash', '-euo', 'pipefail', '-c', script], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=3000)
     assert done.returncode == 0, done.stderr[-4000:]
     _print_step_times(done.stderr, time.time())
