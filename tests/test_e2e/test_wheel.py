@@ -30,6 +30,7 @@ def test_wheel_installed_in_a_fresh_venv_runs_the_quick_demo_in_an_empty_directo
     import shutil
 
     src = tmp_path / 'src'
+    src.mkdir()
     for name in SOURCES:
         path = REPO / name
         if path.is_dir():
