@@ -14,13 +14,15 @@ import textwrap
 import threading
 
 # Order = the pipeline order shown by ``jedi --help``.
-COMMANDS = ('synth', 'experts', 'extract', 'features', 'train', 'study', 'report', 'ui', 'demo', 'bench')
+COMMANDS = ('synth', 'data', 'experts', 'extract', 'features', 'train', 'study', 'report', 'ui', 'demo',
+            'bench')
 
 DESCRIPTION = """\
 JEDI experiment harness (arXiv 2308.04934): frozen MMAction2 experts, jointly trained students and
 teachers with knowledge distillation, Optuna studies, MLflow tracking and Markdown reports.
 
-pipeline: synth -> experts train -> extract -> train -> study -> report   (jedi demo runs them all)
+pipeline: synth (or data init) -> experts train -> extract -> train -> study -> report
+          (jedi demo runs them all)
 workspace: $JEDI_HOME, default ./jedi_work (features, work dirs, MLflow database, study journals)"""
 
 

@@ -19,7 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from jedi_repro.resources import shipped_root
+
+REPO = shipped_root()  # holds mm_configs/ and studies/ (a checkout, or the installed package's .mim/)
 SETTINGS = ('main', 'scarce', 'hetero')
 STUDENT_ONLY = 'student fine-tuning only'
 VARIANT_ORDER = ('paper (concat, g=0.4, dataset_sum)', 'concat, g=0.4, pool_mean', 'gamma=0 (concat)',

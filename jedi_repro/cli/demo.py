@@ -3,8 +3,10 @@
 synth -> experts -> extract -> one JEDI run -> the gamma, KD-reduction and fusion ablations and the
 student-only baseline over 3 seeds -> the report (with linear probes of what each student's input holds).
 Every stage reuses what a previous run left in the workspace, so a second `jedi demo` only redoes what
-changed. The ablations are the shipped study specs (``STUDIES`` below, from studies/), copied into the
-workspace with the demo's study names and feature store filled in.
+changed. The report goes to the workspace (``$JEDI_HOME/reports/demo``); the committed example is
+regenerated explicitly with ``jedi demo --out reports/demo``. The ablations are the shipped study specs
+(``STUDIES`` below, from studies/), copied into the workspace with the demo's study names and feature
+store filled in.
 """
 from __future__ import annotations
 
@@ -27,8 +29,10 @@ def register(sub):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--quick', action='store_true',
                    help='smaller benchmark, shorter schedules, 2 seeds: a smoke run of the whole pipeline')
-    p.add_argument('--out', default=None, help='report directory (default: reports/demo; '
-                                                 'reports/demo-quick with --quick)')
+    p.add_argument('--out', default=None,
+                   help='report directory (default: $JEDI_HOME/reports/demo, or reports/demo-quick with '
+                        '--quick, in the workspace; `--out reports/demo` in a checkout regenerates the '
+                        'committed example)')
     p.add_argument('--workers', type=int, default=2, help='parallel study workers (default 2)')
     p.add_argument('--seed', type=int, default=0, help='benchmark seed')
     p.set_defaults(func=run)
@@ -36,8 +40,10 @@ def register(sub):
 
 
 def repo_root() -> Path:
-    """The checkout holding mm_configs/ and studies/ (the demo runs from a source checkout)."""
-    return Path(__file__).resolve().parents[2]
+    """The directory holding the shipped mm_configs/ and studies/ (a checkout, or the installed package's
+    .mim/: ``jedi_repro.resources``)."""
+    from jedi_repro.resources import shipped_root
+    return shipped_root()
 
 
 def demo_spec(template: Path, name: str, features: Path, seeds: list[int] | None,
@@ -96,10 +102,11 @@ def run(args) -> int:
 
     root = repo_root()
     if not (root / 'mm_configs').is_dir() or not (root / 'studies').is_dir():
-        raise JediError(f'jedi demo needs a source checkout (mm_configs/ and studies/ next to the package); '
-                        f'not found under {root}')
+        raise JediError(f'the shipped configs and study specs (mm_configs/, studies/) are not under {root}: '
+                        'reinstall jedi_repro from a wheel built with its setup.py, or run from a checkout')
     mode = 'demo-quick' if args.quick else 'demo'
-    out = Path(args.out or f'reports/{mode}')
+    # the workspace by default: running the demo never modifies tracked files of a checkout
+    out = Path(args.out) if args.out else workspace.path('reports', mode)
     seeds = [0, 1] if args.quick else None  # None: the specs' own three seeds
     max_epochs = 4 if args.quick else None
     t0 = time.time()
@@ -149,7 +156,8 @@ def run(args) -> int:
     pipeline = default_experts_dir(preset, args.seed) / 'pipeline.json'
     report = write_report(out, studies=names, title='JEDI on the embedded synthetic benchmark'
                           + (' (quick)' if args.quick else ''),
-                          argv=['jedi', 'demo'] + (['--quick'] if args.quick else []),
+                          argv=['jedi', 'demo'] + (['--quick'] if args.quick else [])
+                          + (['--out', args.out] if args.out else []),
                           extra_sections=probe_section(pipeline))
     stage_s['report'] = time.time() - t
 

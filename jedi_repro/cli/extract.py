@@ -10,8 +10,8 @@ def register(sub):
                     'expert\'s head, labels and the labelled mask. Blocks are cached under '
                     '$JEDI_HOME/cache/extract (keyed by config, checkpoint sha256 and the data list).')
     p.add_argument('--data-root', default=None,
-                   help='data root written by `jedi synth` (default $JEDI_HOME/synth/demo-s0, where '
-                        'build_features / jedi demo render it)')
+                   help='data root written by `jedi data init` (your own videos) or `jedi synth` (default '
+                        '$JEDI_HOME/synth/demo-s0, where build_features / jedi demo render it)')
     p.add_argument('--experts', nargs='+', metavar='CONFIG[=CHECKPOINT]',
                    help='expert configs, optionally with a checkpoint (default: every '
                         'mm_configs/experts/*.py '

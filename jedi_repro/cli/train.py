@@ -89,7 +89,10 @@ def run_summary(metrics: dict) -> str:
     sel, conv = metrics.get('selection', {}), metrics.get('convergence', {})
     lines = []
     for role in ('expert', 'student', 'teacher'):
-        epoch = '' if role == 'expert' else f' (epoch {sel.get(role, {}).get("epoch")})'
+        if metrics['mean'].get(role) is None:  # a role the run did not train (engine/untrained.py)
+            lines.append(f'  mean {role:8s} not trained')
+            continue
+        epoch = '' if role == 'expert' else f' (epoch {(sel.get(role) or {}).get("epoch")})'
         lines.append(f'  mean {role:8s} top1 test {metrics["mean"][role]["top1"]:.4f}, '
                      f'val {metrics["val"]["mean"][role]["top1"]:.4f}{epoch}')
     state = 'reached a validation plateau' if conv.get('converged') else 'did NOT reach a validation plateau'

@@ -25,7 +25,9 @@ from pathlib import Path
 
 from jedi_repro.engine.hooks.resume_hook import LAST_CHECKPOINT
 from jedi_repro.engine.metrics.jedi_metric import METRIC_NAMES, ROLES
+from jedi_repro.engine.untrained import exclude_untrained, mark_untrained, untrained_roles
 from jedi_repro.errors import JediError
+from jedi_repro.resources import locate
 
 DATA_KEYS = {'labeled_fraction', 'unlabeled_datasets', 'labeled_batch_size', 'unlabeled_batch_size',
              'pool_mix', 'eval_batch_size'}
@@ -44,7 +46,7 @@ def load_config(cfg):
         return copy.deepcopy(cfg)
     if isinstance(cfg, dict):
         return Config(copy.deepcopy(cfg))
-    path = Path(cfg)
+    path = locate(cfg)  # a relative mm_configs/... path also finds the shipped config (jedi_repro.resources)
     if not path.is_file():
         raise JediError(f'config file {path} does not exist')
     try:
@@ -300,6 +302,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
     store = FeatureStore.open(features, check_values=check_values)
     _check_data_against_store(cfg.data, store)
     check_metric_keys(cfg, store.dataset_names)
+    exclude_untrained(cfg, untrained_roles(cfg))
     if seed is None:
         seed = (cfg.get('randomness') or {}).get('seed')
     seed = 0 if seed is None else int(seed)
@@ -446,5 +449,6 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
                                   convergence=plateau.summary(cfg.train_cfg.get('max_epochs')))
     metrics['val'] = {k: v for k, v in metrics_to_contract(val_flat, store.dataset_names, seed, {}, 0).items()
                       if k in ('datasets', 'mean')}
+    mark_untrained(metrics, untrained_roles(cfg))
     write_json_atomic(Path(cfg.work_dir) / 'metrics.json', metrics)
     return metrics

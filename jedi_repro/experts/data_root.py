@@ -8,7 +8,8 @@
                                   "splits": {"train": {"list": "train.txt"}, "val": ..., "test": ...}}
     ROOT/<dataset>/<split>.txt   MMAction2 VideoDataset lists: "relative/path.mp4 label"
 
-A real dataset (e.g. UCF101 with its official split lists) becomes usable by writing its dataset.json.
+A real dataset (e.g. UCF101 with its official split lists) becomes one with ``jedi data init ROOT``
+(``jedi_repro.experts.data_init``), which validates the lists and videos and writes the JSON files.
 """
 from __future__ import annotations
 
@@ -36,7 +37,10 @@ class DatasetInfo:
 
 def _load_json(path: Path) -> dict:
     if not path.is_file():
-        raise JediError(f'{path} does not exist (is this a data root written by `jedi synth`?)')
+        raise JediError(f'{path} does not exist: a data root holds benchmark.json and <dataset>/dataset.json '
+                        '(README, "Your own videos"); write them from MMAction2 lists '
+                        '<root>/<dataset>/{train,val,test}.txt with `jedi data init <root>`, or render the '
+                        'synthetic benchmark with `jedi synth`')
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as exc:

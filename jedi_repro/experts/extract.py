@@ -225,8 +225,9 @@ class ExpertSpec:
 
 
 def default_expert_configs() -> list[Path]:
-    """``mm_configs/experts/*.py`` of this checkout."""
-    root = Path(__file__).resolve().parents[2] / 'mm_configs' / 'experts'
+    """The shipped ``mm_configs/experts/*.py`` (``jedi_repro.resources``)."""
+    from jedi_repro.resources import config_path
+    root = config_path('experts')
     return sorted(p for p in root.glob('*.py') if not p.name.startswith('_'))
 
 

@@ -43,6 +43,12 @@ def _check_lists(cfg) -> None:
         ann = loader.dataset.get('ann_file')
         if not ann:
             continue
+        if not Path(ann).is_file():
+            root, name = cfg.get('data_root'), cfg.get('dataset_name')
+            raise JediError(f'{key}: annotation list {ann} does not exist (data_root={root!r}, '
+                            f'dataset_name={name!r}); a data root holds <dataset>/{{train,val[,test]}}.txt '
+                            'and the dataset.json that `jedi data init ROOT` writes (README, "Your own '
+                            'videos")')
         prefix = Path((loader.dataset.get('data_prefix') or {}).get('video', ''))
         for rel, _ in read_annotations(ann, num_classes):
             why = video_problem(prefix / rel)

@@ -32,10 +32,11 @@ from mmaction.models.recognizers.base import BaseRecognizer  # noqa: E402
 from mmengine.dataset import BaseDataset  # noqa: E402
 
 from jedi_repro.registry import DATASETS, MODELS  # noqa: E402
+from jedi_repro.resources import config_path  # noqa: E402
 
 MODALITIES = {'rgb': (0, 1024), 'audio': (1024, 1152), 'rgb+audio': (0, 1152)}
 INPUT_DIM = 1152
-CONFIG_DIR = Path(__file__).resolve().parents[2] / 'mm_configs' / 'yt8m'
+CONFIG_DIR = config_path('yt8m')
 
 
 class ExpertError(JediError):

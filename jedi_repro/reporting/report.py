@@ -347,7 +347,9 @@ def _ablation_section(frame, run_set, study, dims: list[str], cs, tabs: Path, fi
             [x for c in group for x in tables.role_values(frame, c.key, role, tables.MEAN).tolist()]
         )
 
-    summ = {role: [summary(g, role) for _, g in groups] for role in ROLES}
+    # a role no configuration of the study trained (the baseline's teachers) gets no bar
+    summ = {role: [summary(g, role) for _, g in groups] for role in ROLES
+            if not all(role in c.untrained_roles for c in cs)}
     labels = [' / '.join(k) for k, _ in groups]
     name = ' × '.join(f'`{d}`' for d in dims)
     md = [f'## Ablation: {name} (study {study})', '', markdown_table(t.display), '']

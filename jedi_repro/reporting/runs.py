@@ -39,6 +39,7 @@ T_GIT, T_FEATURES, T_CONFIG, T_DMETRICS = (
     'jedi.dataset_metrics',
 )
 T_PARENT = 'mlflow.parentRunId'
+T_UNTRAINED = 'jedi.untrained'  # written by jedi_repro.tracking.runs (engine/untrained.py)
 
 
 class RunSelectionError(JediError):
@@ -98,6 +99,14 @@ class Configuration:
     trial_run_id: str | None
     params: dict[str, Any]
     seeds: list[SeedRun] = field(default_factory=list)
+
+    @property
+    def untrained_roles(self) -> set[str]:
+        """Roles none of its seeds trained (``jedi.untrained`` tag: the student-only baseline's teachers)."""
+        if not self.seeds:
+            return set()
+        sets = [set(filter(None, s.tags.get(T_UNTRAINED, '').split(','))) for s in self.seeds]
+        return set.intersection(*sets)
 
     @property
     def label(self) -> str:

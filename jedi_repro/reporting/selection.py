@@ -49,7 +49,8 @@ _NOT_DIMENSIONS = ('dir', 'path', 'file', 'hash', 'features', 'run_id', 'time', 
 
 
 def default_config_path() -> Path:
-    return Path(__file__).resolve().parents[2] / 'mm_configs' / 'jedi' / 'jedi_default.py'
+    from jedi_repro.resources import config_path
+    return config_path('jedi', 'jedi_default.py')
 
 
 def flatten(d: dict, prefix: str = '') -> dict[str, Any]:

@@ -116,7 +116,13 @@ def cell_stats(frame: pd.DataFrame, config: str, role: str, column: str) -> dict
     return row
 
 
-def _cell(row: dict) -> str:
+#: What a cell of a role the runs did not train shows (the student-only baseline's teachers).
+NOT_TRAINED = 'not trained'
+
+
+def _cell(row: dict, config: Configuration | None = None) -> str:
+    if config is not None and row['role'] in config.untrained_roles and not row['n']:
+        return NOT_TRAINED
     return stats.format_cell(row['summary']) + row['mark']
 
 
@@ -148,7 +154,7 @@ def main_table(frame: pd.DataFrame, run_set: RunSet, config: Configuration,
     disp, tidy, notes = [], [], set()
     cells = {role: {col: cell_stats(frame, config.key, role, col) for col in cols} for role in ROLES}
     for role in ROLES:
-        disp.append({'': ROW_LABELS[role], **{labels[c]: _cell(cells[role][c]) for c in cols}})
+        disp.append({'': ROW_LABELS[role], **{labels[c]: _cell(cells[role][c], config) for c in cols}})
         tidy += _tidy(list(cells[role].values()), table='main', config=config.label)
     base = {name: {col: cell_stats(frame, c.key, 'student', col) for col in cols}
             for name, c in (baselines or {}).items()}
@@ -212,7 +218,7 @@ def ablation_table(
                 row = {
                     **dict(zip(dimensions, key)),
                     'role': role,
-                    **{labels[col]: _cell(cells[col]) for col in cols},
+                    **{labels[col]: _cell(cells[col], c) for col in cols},
                     'Δ mean vs expert': _delta_cell(cells[MEAN]) if role != 'expert' else '',
                 }
                 if len(group) > 1:
@@ -252,7 +258,7 @@ def search_table(
                 **{d: _fmt_value(c.params.get(d)) for d in dimensions},
                 'student mean': _cell(st),
                 'Δ student − expert': _delta_cell(st),
-                'teacher mean': _cell(te),
+                'teacher mean': _cell(te, c),
                 'Δ teacher − expert': _delta_cell(te),
             }
         )

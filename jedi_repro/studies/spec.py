@@ -77,7 +77,8 @@ def load_spec(path: str | Path, check_paths: bool = True) -> StudySpec:
     Raises:
         SpecError: naming the file and the field.
     """
-    path = Path(path)
+    from jedi_repro.resources import locate
+    path = locate(path)  # a relative studies/... path also finds the shipped spec
     if not path.is_file():
         raise SpecError(f'study spec {path}: no such file')
     try:
@@ -236,15 +237,17 @@ def expand_vars(text: str, where: str) -> str:
 
 
 def _resolve_path(text: str, spec_path: Path, where: str) -> Path:
-    """Absolute as is; relative: the first that exists of cwd, the spec's dir, the spec dir's parent."""
+    """Absolute as is; relative: the first that exists of cwd, the spec's dir, the spec dir's parent, the
+    shipped files (``jedi_repro.resources``: ``mm_configs/...`` works installed from a wheel too)."""
     p = Path(expand_vars(text, where))
     if p.is_absolute():
         return p
-    candidates = [Path.cwd() / p, spec_path.parent / p, spec_path.parent.parent / p]
+    from jedi_repro.resources import shipped
+    candidates = [Path.cwd() / p, spec_path.parent / p, spec_path.parent.parent / p, shipped(p)]
     for c in candidates:
         if c.exists():
             return c.resolve()
-    return candidates[-1].resolve()
+    return candidates[2].resolve()
 
 
 def _parse_objectives(raw: dict, where: str) -> list[Objective]:

@@ -21,6 +21,8 @@ PARAM_MAX_LEN = 6000  # MLflow 3's limit on one param value
 BATCH_PARAMS = 100
 BATCH_METRICS = 1000
 TRAIN_EXPERIMENT = 'jedi-train'
+# roles a run did not train (comma-separated; jedi_repro/engine/untrained.py): no metric key for them
+T_UNTRAINED = 'jedi.untrained'
 
 
 def get_or_create_experiment(client: RetryingClient, name: str) -> str:
@@ -140,6 +142,8 @@ def metrics_from_json(metrics: Mapping[str, Any], split: str | None = None) -> d
             blocks.append(('mean', val['mean'], 'val'))
     for name, roles, prefix in blocks:
         for role, values in roles.items():
+            if not isinstance(values, Mapping):  # null: a role the run did not train
+                continue
             for metric, value in values.items():
                 if isinstance(value, (int, float)) and not isinstance(value, bool):
                     out[f'{prefix}/{name}/{role}/{metric}'] = float(value)
@@ -213,6 +217,8 @@ def log_seed_result(client: RetryingClient, run_id: str, metrics: Mapping[str, A
     # at the last epoch trained (the per-epoch curves are val_epoch/..., tracking/hook.py)
     log_metrics(client, run_id, metrics_from_json(metrics), step=_last_epoch(metrics, config))
     tags = {'jedi.config_hash': provenance.config_hash(config)}
+    if metrics.get('untrained'):
+        tags[T_UNTRAINED] = ','.join(metrics['untrained'])
     if features is not None:
         tags['jedi.dataset_metrics'] = json.dumps(provenance.dataset_metrics(features, metrics))
     if 'wall_s' in metrics:

@@ -4,21 +4,18 @@
 # mirroring, so Flip is label-preserving. Measured (demo preset, seed 0): 0.808 test top-1, mAP 0.872
 # (chance 0.167); R(2+1)D from scratch (from_scratch/; earlier preset, 10 test clips per class) reached
 # 0.433, mAP 0.459.
-_base_ = ['./_base_/runtime.py', './_base_/r3d18_slim.py']
+_base_ = ['./_base_/runtime.py', './_base_/r3d18_slim.py', './_base_/clips_8x32.py']
 
 dataset_name = 'anet_like'
-data_root = 'data/jedi_synth'  # benchmark root (`jedi synth --out`); `jedi experts train --data-root` sets it
-num_classes = 6
-clip_len = 8
+model = dict(cls_head=dict(num_classes=6))  # replaced by the data root's class count
 # init_backbone: the expert whose exported backbone initialises this one (trained first by `jedi demo`;
 # for `jedi experts train` its default work dir, or --cfg-options jedi.init_backbone_checkpoint=PATH).
-jedi = dict(dataset=dataset_name, feature_layer='cls_head.fc_cls', init_backbone='r3d18_kinetics_like')
+jedi = dict(feature_layer='cls_head.fc_cls', init_backbone='r3d18_kinetics_like')
 
-model = dict(cls_head=dict(num_classes=num_classes))
-
+# untrimmed clips: 8 frames spread over the whole clip
 train_pipeline = [
     dict(type='DecordInit'),
-    dict(type='UniformSample', clip_len=clip_len),
+    dict(type='UniformSample', clip_len=8),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(-1, 36)),
     dict(type='RandomCrop', size=32),
@@ -27,34 +24,10 @@ train_pipeline = [
     dict(type='PackActionInputs')]
 val_pipeline = [
     dict(type='DecordInit'),
-    dict(type='UniformSample', clip_len=clip_len, test_mode=True),
+    dict(type='UniformSample', clip_len=8, test_mode=True),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(-1, 36)),
     dict(type='CenterCrop', crop_size=32),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')]
 test_pipeline = val_pipeline
-
-train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/train_labeled.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/val.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=val_pipeline,
-                 test_mode=True))
-test_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/test.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=test_pipeline,
-                 test_mode=True))
-
-max_epochs = 8
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=5e-4, weight_decay=1e-4), clip_grad=dict(max_norm=20))
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=1e-5, by_epoch=True,
-                        convert_to_iter_based=True)]

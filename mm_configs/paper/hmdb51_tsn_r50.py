@@ -5,15 +5,10 @@
 _base_ = ['mmaction::recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb.py']
 
 dataset_name = 'hmdb51'
-data_root = 'data/hmdb51'  # `jedi experts train/extract --data-root` replaces this prefix
-jedi = dict(dataset=dataset_name, feature_layer='cls_head.fc_cls', feature_dim=2048)
+data_root = 'data/jedi_paper'  # a data root from `jedi data init`; --data-root replaces it
+jedi = dict(feature_layer='cls_head.fc_cls', feature_dim=2048)
 model = dict(backbone=dict(pretrained=None), cls_head=dict(num_classes=51))
 load_from = 'https://download.openmmlab.com/mmaction/v1.0/recognition/tsn/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb/tsn_imagenet-pretrained-r50_8xb32-1x1x8-100e_kinetics400-rgb_20220906-2692d16c.pth'  # noqa: E501
 train_cfg = dict(max_epochs=50)
-
-train_dataloader = dict(dataset=dict(ann_file=f'{data_root}/hmdb51_train_split_1_videos.txt',
-                                     data_prefix=dict(video=f'{data_root}/videos')))
-val_dataloader = dict(dataset=dict(ann_file=f'{data_root}/hmdb51_val_split_1_videos.txt',
-                                   data_prefix=dict(video=f'{data_root}/videos')))
-test_dataloader = dict(dataset=dict(ann_file=f'{data_root}/hmdb51_val_split_1_videos.txt',
-                                    data_prefix=dict(video=f'{data_root}/videos')))
+# The dataloaders' ann_file / data_prefix (the zoo config's) are derived from data_root + dataset_name
+# when the config is loaded: <data_root>/<dataset_name>/dataset.json (see README.md).

@@ -21,8 +21,9 @@ def _demo(tmp_path, *args):
 
 @pytest.mark.slow
 def test_quick_demo_end_to_end_then_cached(tmp_path):
-    out = tmp_path / 'report'
-    _demo(tmp_path, '--quick', '--out', str(out))
+    _demo(tmp_path, '--quick')
+    out = tmp_path / 'ws' / 'reports' / 'demo-quick'  # the workspace by default, never the checkout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['ws']
     report = (out / 'report.md').read_text()
     assert '## Main results' in report
     # the paper-shaped table: expert, student, teacher rows, a cell per dataset (4) and the mean
@@ -39,7 +40,8 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     assert (out / 'tables' / 'main.csv').is_file()
 
     # a second run reuses every stage: no expert retrained, no JEDI run or trial repeated
-    again = _demo(tmp_path, '--quick', '--out', str(out))
+    again = _demo(tmp_path, '--quick', '--out', str(tmp_path / 'again'))  # an explicit --out
+    assert (tmp_path / 'again' / 'report.md').is_file()
     assert 'trained ' not in again
     assert 'reusing JEDI run' in again
     assert again.count('(0 workers started)') == len(STUDIES)

@@ -13,15 +13,17 @@ EXPERT_CONFIGS = sorted(EXPERTS.glob('[!_]*.py'))
 SCRATCH_CONFIGS = sorted((EXPERTS / 'from_scratch').glob('[!_]*.py'))
 
 
-def test_one_expert_per_dataset_and_three_architectures_from_scratch():
+def test_one_expert_per_dataset_and_three_architectures_from_scratch(tiny_root):
     cfgs = [load_expert_config(p) for p in EXPERT_CONFIGS]
     assert len(cfgs) == 4
     assert sorted(c.dataset_name for c in cfgs) == ['anet_like', 'hmdb_like', 'kinetics_like', 'ucf_like']
     scratch = [load_expert_config(p) for p in SCRATCH_CONFIGS]
     assert len({c.model.backbone.type for c in scratch}) == 3
     assert all(c.get('jedi', {}).get('init_backbone') is None for c in scratch)
-    for c in cfgs + scratch:
-        assert c.train_dataloader.dataset.ann_file.endswith('/train_labeled.txt')  # labelled fraction only
+    for p in EXPERT_CONFIGS + SCRATCH_CONFIGS:  # every one trains on the labelled fraction only
+        c = load_expert_config(p, data_root=tiny_root, cfg_options={'dataset_name': 'hmdb_like'})
+        assert c.train_dataloader.dataset.ann_file == str(tiny_root / 'hmdb_like' / 'train_labeled.txt')
+        assert c.model.cls_head.num_classes == 6
         types = [t['type'] for t in c.train_dataloader.dataset.pipeline]
         assert types[:3] == ['DecordInit', types[1], 'DecordDecode'] and 'RandomCrop' in types
         assert types[-2:] == ['FormatShape', 'PackActionInputs']
@@ -61,6 +63,63 @@ def test_set_data_root_rewrites_every_dataloader_path(tmp_path):
         ds = cfg[key].dataset
         assert ds.ann_file.startswith(str(tmp_path) + '/') and old not in ds.ann_file
         assert ds.data_prefix.video.startswith(str(tmp_path) + '/')
+
+
+def _child(tmp_path, base, *lines):
+    path = tmp_path / 'child.py'
+    path.write_text(f'_base_ = [{str(base)!r}]\n' + '\n'.join(lines) + '\n')
+    return path
+
+
+def _lists_root(tmp_path, n_classes=3):
+    """A data root as `jedi data init` writes it (lists only: no video is opened here)."""
+    import json
+    root = tmp_path / 'mine'
+    (root / 'walks').mkdir(parents=True)
+    for split in ('train', 'val'):
+        (root / 'walks' / f'{split}.txt').write_text(f'videos/{split}_0.mp4 0\n')
+    (root / 'walks' / 'dataset.json').write_text(json.dumps(dict(
+        classes=[f'c{i}' for i in range(n_classes)], splits=dict(train='train.txt', val='val.txt'))))
+    (root / 'benchmark.json').write_text(json.dumps(dict(datasets=['walks'])))
+    return root
+
+
+@pytest.mark.parametrize('how', ['child', 'data_root_arg', 'cfg_options'])
+def test_three_line_child_config_repoints_every_loader_and_the_class_count(tmp_path, how):
+    root = _lists_root(tmp_path)
+    base = EXPERTS / 'r3d18_kinetics_like.py'
+    if how == 'child':
+        child = _child(tmp_path, base, f'data_root = {str(root)!r}', "dataset_name = 'walks'")
+        cfg = load_expert_config(child)
+    elif how == 'data_root_arg':
+        cfg = load_expert_config(_child(tmp_path, base, "dataset_name = 'walks'"), data_root=root)
+    else:
+        cfg = load_expert_config(base, cfg_options={'data_root': str(root), 'dataset_name': 'walks'})
+    ds = root / 'walks'
+    assert cfg.model.cls_head.num_classes == 3 and cfg.dataset_name == 'walks'
+    assert cfg.train_dataloader.dataset.ann_file == str(ds / 'train.txt')
+    assert cfg.val_dataloader.dataset.ann_file == str(ds / 'val.txt')
+    assert cfg.test_dataloader.dataset.ann_file == str(ds / 'val.txt')  # no test split: val
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[key].dataset.data_prefix.video == str(ds)
+    assert 'Flip' not in [t['type'] for t in cfg.train_dataloader.dataset.pipeline]  # the parent's pipeline
+
+
+def test_child_pipeline_reaches_its_loader_and_paper_configs_derive_paths(tmp_path):
+    root = _lists_root(tmp_path, n_classes=5)
+    child = _child(tmp_path, EXPERTS / 'r3d18_ucf_like.py', "dataset_name = 'walks'",
+                   "val_pipeline = [dict(type='DecordInit')]", 'test_pipeline = val_pipeline')
+    cfg = load_expert_config(child, data_root=root)
+    assert [t['type'] for t in cfg.test_dataloader.dataset.pipeline] == ['DecordInit']
+    paper = Path(__file__).resolve().parents[2] / 'mm_configs' / 'paper' / 'hmdb51_tsn_r50.py'
+    cfg = load_expert_config(_child(tmp_path, paper, "dataset_name = 'walks'"), data_root=root)
+    assert cfg.train_dataloader.dataset.ann_file == str(root / 'walks' / 'train.txt')
+    assert cfg.model.cls_head.num_classes == 5
+    # opting out keeps a config's own paths; --data-root then rewrites their prefix
+    own = _child(tmp_path, EXPERTS / 'r3d18_ucf_like.py', 'jedi = dict(derive_paths=False)',
+                 "train_dataloader = dict(dataset=dict(ann_file='data/jedi_synth/x/mine.txt'))")
+    cfg = load_expert_config(own, data_root=root)
+    assert cfg.train_dataloader.dataset.ann_file == str(root / 'x' / 'mine.txt')
 
 
 def test_set_max_epochs_keeps_cosine_schedule_consistent():

@@ -72,34 +72,40 @@ class JEDIMetric(BaseMetric):
     Args:
         collect_device: mmengine ``BaseMetric`` argument.
         prefix: optional key prefix (``None``: keys as in the module docstring).
+        roles: the roles to score (default all; ``train()`` leaves out untrained teachers,
+            ``jedi_repro/engine/untrained.py``).
     """
 
     default_prefix = None
 
-    def __init__(self, collect_device: str = 'cpu', prefix: str | None = None):
+    def __init__(self, collect_device: str = 'cpu', prefix: str | None = None, roles=ROLES):
         super().__init__(collect_device=collect_device, prefix=prefix)
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f'JEDIMetric: unknown roles {sorted(unknown)}; choose from {ROLES}')
+        self.roles = tuple(r for r in ROLES if r in roles)
 
     def process(self, data_batch, data_samples) -> None:
         for out in data_samples:
             self.results.append(dict(
                 dataset=out['dataset'], multilabel=bool(out['multilabel']), use_map=bool(out['use_map']),
-                labels=_np(out['labels']), **{r: _np(out[r]).astype(np.float32) for r in ROLES}))
+                labels=_np(out['labels']), **{r: _np(out[r]).astype(np.float32) for r in self.roles}))
 
     def compute_metrics(self, results: list) -> dict:
         grouped: OrderedDict[str, list] = OrderedDict()
         for r in results:
             grouped.setdefault(r['dataset'], []).append(r)
         metrics: dict[str, float] = {}
-        per_role: dict[str, dict[str, list]] = {r: {} for r in ROLES}
+        per_role: dict[str, dict[str, list]] = {r: {} for r in self.roles}
         for ds, rs in grouped.items():
             labels = np.concatenate([r['labels'] for r in rs])
-            for role in ROLES:
+            for role in self.roles:
                 scores = np.concatenate([r[role] for r in rs])
                 m = classification_metrics(scores, labels, rs[0]['multilabel'], rs[0]['use_map'])
                 for name, v in m.items():
                     metrics[f'{ds}/{role}/{name}'] = v
                     per_role[role].setdefault(name, []).append(v)
-        for role in ROLES:
+        for role in self.roles:
             for name, vs in per_role[role].items():
                 metrics[f'mean/{role}/{name}'] = float(np.mean(vs))
         return metrics

@@ -1,8 +1,9 @@
 # Note for every expert: from scratch on a few hundred clips, MMAction2's default zero_init_residual=True
 # (last BN of each residual block starts at 0) stalled training at chance in a measured check
 # (r3d18: train loss 2.78 -> 2.74 in 3 epochs vs 2.76 -> 1.62 without it), so the backbones turn it off.
-# Shared runtime of the CPU-sized synthetic-benchmark experts (mmengine Runner settings only; model, data
-# and schedule live in each expert's config). `jedi experts train` fills data_root and work_dir.
+# Shared runtime of the CPU-sized synthetic-benchmark experts (mmengine Runner settings only; the model is
+# in r3d18_slim.py or the expert's config, data and schedule in clips_8x32.py). Loader paths and the class
+# count are derived from data_root + dataset_name when the config is loaded (jedi_repro/experts/config.py).
 default_scope = 'mmaction'
 
 default_hooks = dict(

@@ -6,13 +6,12 @@
 # action segment is seen wherever it lies; its classes are closed under horizontal mirroring, so Flip is
 # label-preserving. (A small TimeSformer was tried here first: from scratch on ~100 clips it stayed near
 # chance, as vision transformers do without pretraining, so it is not a default expert.)
-_base_ = ['../_base_/runtime.py']
+_base_ = ['../_base_/runtime.py', '../_base_/clips_8x32.py']
 
 dataset_name = 'anet_like'
-data_root = 'data/jedi_synth'  # benchmark root (`jedi synth --out`); `jedi experts train --data-root` sets it
-num_classes = 6
+num_classes = 6  # the config's fallback; the data root's class count replaces it
 clip_len = 8
-jedi = dict(dataset=dataset_name, feature_layer='cls_head.fc_cls')
+jedi = dict(feature_layer='cls_head.fc_cls')
 
 model = dict(
     type='Recognizer3D',
@@ -43,24 +42,6 @@ val_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')]
 test_pipeline = val_pipeline
-
-train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/train_labeled.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/val.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=val_pipeline,
-                 test_mode=True))
-test_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/test.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=test_pipeline,
-                 test_mode=True))
 
 max_epochs = 20
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)

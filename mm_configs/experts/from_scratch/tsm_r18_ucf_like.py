@@ -4,13 +4,12 @@
 # TSM (temporal shift) on a ResNet-18: the 2D TSN-style expert, 4 segments, trained on the UCF-like data.
 # Every UCF-like class is closed under horizontal mirroring (slide_horizontal holds left and right, spin
 # both senses, ...), so Flip is a label-preserving augmentation here.
-_base_ = ['../_base_/runtime.py']
+_base_ = ['../_base_/runtime.py', '../_base_/clips_8x32.py']
 
 dataset_name = 'ucf_like'
-data_root = 'data/jedi_synth'  # benchmark root (`jedi synth --out`); `jedi experts train --data-root` sets it
-num_classes = 8
+num_classes = 8  # the config's fallback; the data root's class count replaces it
 num_segments = 4
-jedi = dict(dataset=dataset_name, feature_layer='cls_head.fc_cls')
+jedi = dict(feature_layer='cls_head.fc_cls')
 
 model = dict(
     type='Recognizer2D',
@@ -40,27 +39,3 @@ val_pipeline = [
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')]
 test_pipeline = val_pipeline
-
-train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/train_labeled.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/val.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=val_pipeline,
-                 test_mode=True))
-test_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/test.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=test_pipeline,
-                 test_mode=True))
-
-max_epochs = 8
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=5e-4, weight_decay=1e-4), clip_grad=dict(max_norm=20))
-param_scheduler = [dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min=1e-5, by_epoch=True,
-                        convert_to_iter_based=True)]

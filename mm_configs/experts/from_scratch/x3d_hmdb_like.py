@@ -4,13 +4,11 @@
 # extraction tests use it for its `cls_head.fc2` feature layer).
 # X3D (gamma_w=0.5, gamma_d=0.5: a CPU-sized X3D-XS) trained on the small, hard HMDB-like data. Its classes
 # are closed under horizontal mirroring (rise holds up-left and up-right, ...), so Flip is label-preserving.
-_base_ = ['../_base_/runtime.py']
+_base_ = ['../_base_/runtime.py', '../_base_/clips_8x32.py']
 
 dataset_name = 'hmdb_like'
-data_root = 'data/jedi_synth'  # benchmark root (`jedi synth --out`); `jedi experts train --data-root` sets it
-num_classes = 6
-clip_len = 8
-jedi = dict(dataset=dataset_name, feature_layer='cls_head.fc2')
+num_classes = 6  # the config's fallback; the data root's class count replaces it
+jedi = dict(feature_layer='cls_head.fc2')
 
 model = dict(
     type='Recognizer3D',
@@ -19,43 +17,6 @@ model = dict(
                   dropout_ratio=0.3, fc1_bias=False, average_clips='prob'),
     data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5, 127.5, 127.5], std=[64.0, 64.0, 64.0],
                            format_shape='NCTHW'))
-
-train_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=clip_len, frame_interval=1, num_clips=1),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 36)),
-    dict(type='RandomCrop', size=32),
-    dict(type='Flip', flip_ratio=0.5),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')]
-val_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=clip_len, frame_interval=1, num_clips=1, test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(-1, 36)),
-    dict(type='CenterCrop', crop_size=32),
-    dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')]
-test_pipeline = val_pipeline
-
-train_dataloader = dict(
-    batch_size=8, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/train_labeled.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/val.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=val_pipeline,
-                 test_mode=True))
-test_dataloader = dict(
-    batch_size=16, num_workers=0, persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(type='VideoDataset', ann_file=f'{data_root}/{dataset_name}/test.txt',
-                 data_prefix=dict(video=f'{data_root}/{dataset_name}'), pipeline=test_pipeline,
-                 test_mode=True))
 
 max_epochs = 24
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)
