@@ -162,6 +162,8 @@ CASES = [
     ('spec-objective-test', st(objectives=[{'metric': 'test/mean/teacher/top1'}]),
      ['test/mean/teacher/top1']),
     ('spec-store-nan', st('nan'), ['features', 'NaN']),
+    ('spec-objective-untrained', st(base_config=str(REPO / 'mm_configs/jedi/student_baseline.py')),
+     ['objectives[0].metric', 'not trained']),
     ('spec-store-missing', st('nowhere'), ['features', 'nowhere']),
     ('spec-workers-0', st('good', '--workers', '0'), ['--workers']),
     # feature import

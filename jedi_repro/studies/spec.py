@@ -197,6 +197,7 @@ def check_against_store(spec: StudySpec) -> None:
     """
     from jedi_repro.data.feature_store import FeatureStore
     from jedi_repro.engine.train import prepare_config
+    from jedi_repro.engine.untrained import untrained_roles
     from jedi_repro.studies.space import representative_values
 
     where = f'study spec {spec.path}'
@@ -217,11 +218,17 @@ def check_against_store(spec: StudySpec) -> None:
               for key, param in spec.space.items() for value in representative_values(param)]
     for what, values in cases:
         try:
-            prepare_config(spec.base_config, spec.features, workspace.path('.spec_check'),
-                           cfg_options={**spec.cfg_options, **values, 'randomness.seed': spec.seeds[0]},
-                           check_values=False)
+            cfg, _, _ = prepare_config(spec.base_config, spec.features, workspace.path('.spec_check'),
+                                       cfg_options={**spec.cfg_options, **values,
+                                                    'randomness.seed': spec.seeds[0]}, check_values=False)
         except JediError as exc:
             raise SpecError(f'{where}: {what}: {exc}') from exc
+        untrained = untrained_roles(cfg)
+        for i, o in enumerate(spec.objectives):
+            if o.metric.split('/')[1] in untrained:
+                raise SpecError(f'{where}: field "objectives[{i}].metric" = {o.metric!r}: with {what} the '
+                                f'{o.metric.split("/")[1]}s are not trained (no JEDIDistillHook or '
+                                'model.beta = 0); choose on a trained role')
 
 
 def expand_vars(text: str, where: str) -> str:
