@@ -38,8 +38,11 @@ def reference(tmp_path_factory):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize('kill_when', ['before-first-checkpoint', 'after-epoch-2', 'after-metrics'])
-def test_sigkill_then_resume_equals_uninterrupted(reference, tmp_path, kill_when, monkeypatch):
+@pytest.mark.parametrize('kill_when,sig', [
+    ('before-first-checkpoint', signal.SIGKILL), ('after-epoch-2', signal.SIGKILL),
+    ('after-metrics', signal.SIGKILL), ('after-epoch-2', signal.SIGINT)],
+    ids=['sigkill-before-checkpoint', 'sigkill-after-epoch-2', 'sigkill-after-metrics', 'ctrl-c-epoch-2'])
+def test_kill_then_resume_equals_uninterrupted(reference, tmp_path, kill_when, sig, monkeypatch):
     from mlflow.tracking import MlflowClient
     root, expected = reference
     monkeypatch.setenv('JEDI_HOME', str(tmp_path / 'ws'))
@@ -52,13 +55,16 @@ def test_sigkill_then_resume_equals_uninterrupted(reference, tmp_path, kill_when
             wait_for(lambda: 'Epoch(val) [2]' in log.read_text(errors='replace'), what='epoch 2', proc=p)
         else:
             wait_for(lambda: (wd / 'metrics.json').is_file(), what='metrics.json', proc=p)
-        p.send_signal(signal.SIGKILL)
-        p.wait(timeout=30)
+        p.send_signal(sig)
+        rc = p.wait(timeout=60)
     finally:
         kill_group(p)
     run_id = json.loads((wd / 'mlflow_run.json').read_text())['run_id']
     client = MlflowClient(f'sqlite:///{tmp_path}/ws/mlflow/mlflow.db')
-    assert client.get_run(run_id).info.status == 'RUNNING'  # nobody could close it
+    if sig == signal.SIGINT:  # Ctrl-C: the run closes itself
+        assert rc == 130 and client.get_run(run_id).info.status == 'KILLED'
+    else:
+        assert client.get_run(run_id).info.status == 'RUNNING'  # nobody could close it
     resumed = _train(root / 'store', wd, tmp_path / 'resume.log', '--resume')
     assert resumed.wait(timeout=600) == 0, (tmp_path / 'resume.log').read_text()[-3000:]
     assert _metrics(wd) == expected
