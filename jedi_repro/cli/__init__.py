@@ -30,13 +30,26 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', metavar='STAGE', required=True)
     for name in COMMANDS:
         importlib.import_module(f'jedi_repro.cli.{name}').register(sub)
+    add_verbose_flag(parser)
     return parser
+
+
+def add_verbose_flag(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """``-v/--verbose`` on ``jedi`` and every (nested) subcommand: ``jedi -v train`` = ``jedi train -v``."""
+    parser.add_argument('-v', '--verbose', action='store_true', default=False if top else argparse.SUPPRESS,
+                        help='stream the full mmengine log to the console (default: progress bars and one '
+                             'line per epoch or trial; the full log goes to the run\'s work dir)')
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        for child in dict.fromkeys(action.choices.values()):
+            add_verbose_flag(child, top=False)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from jedi_repro.console import set_verbose
     from jedi_repro.errors import JediError
+    set_verbose(args.verbose)
     try:
         rc = args.func(args)
     except JediError as exc:
