@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jedi_repro import workspace
+from jedi_repro.console import VERBOSE_ENV
 from jedi_repro.errors import JediError
 from jedi_repro.studies import recovery
 from jedi_repro.studies.objective import DEFAULT_TRAIN_FN
@@ -133,7 +134,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     else:
         procs = [_spawn(spec, url, i, n_trials, deadline, train_fn, logs, workers) for i in range(workers)]
     try:
-        codes = _wait(procs, study, total, progress)
+        codes = _wait(procs, study, total, progress, spec)
     except KeyboardInterrupt:
         end_run(client, parent, 'KILLED')
         raise
@@ -186,20 +187,25 @@ def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path, workers: 
         cmd += ['--deadline', repr(deadline)]
     log = open(logs / f'worker-{index}.log', 'ab')
     try:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=worker_env(workers))
+        # The worker's log file takes mmengine's full stream; the console gets one line per trial (_wait).
+        env = {**worker_env(workers), VERBOSE_ENV: '1'}
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     finally:
         log.close()  # the child holds its own descriptor
 
 
-def _wait(procs: list[subprocess.Popen], study, total: int | None, progress: bool) -> list[int]:
-    """Wait for every worker, with a progress bar of finished trials; Ctrl-C stops the workers."""
+def _wait(procs: list[subprocess.Popen], study, total: int | None, progress: bool,
+          spec: StudySpec | None = None) -> list[int]:
+    """Wait for every worker, with a progress bar of finished trials and one line per finished trial
+    (the workers' own output stays in their log files); Ctrl-C stops the workers."""
     from tqdm import tqdm
 
     bar = tqdm(total=total, desc=f'study {study.study_name}', unit='trial', disable=not progress,
                file=sys.stderr)
+    seen = {t.number for t in _finished(study)}  # finished before this run: not announced again
     try:
         while any(p.poll() is None for p in procs):
-            _update(bar, study)
+            _update(bar, study, seen, spec)
             time.sleep(1.0)
     except KeyboardInterrupt:
         for p in procs:
@@ -209,17 +215,45 @@ def _wait(procs: list[subprocess.Popen], study, total: int | None, progress: boo
             p.wait(timeout=60)
         raise
     finally:
-        _update(bar, study)
+        _update(bar, study, seen, spec)
         bar.close()
     return [p.returncode for p in procs]
 
 
-def _update(bar, study) -> None:
+def _finished(study) -> list:
     from optuna.trial import TrialState
 
-    finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                            TrialState.FAIL)))
-    bar.n = finished
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+
+
+def trial_line(trial, spec: StudySpec | None = None) -> str:
+    """One line per finished trial: state, what varies, the objective and each role's mean val top-1.
+
+    ``trial-0003 fusion=logits  complete  val mean/teacher/top1 0.8370  val mean top1: expert 79.5
+    student 80.8 teacher 83.7  (2 seeds, 41 s)``
+    """
+    from jedi_repro.studies.objective import SUMMARY_ATTR, run_name
+
+    values = decode(spec.space, trial.params) if spec is not None else dict(trial.params)
+    words = [run_name(trial.number, values), trial.state.name.lower()]
+    if trial.values and spec is not None:
+        words.append('  '.join(f'val {o.metric} {v:.4f}' for o, v in zip(spec.objectives, trial.values)))
+    summary = trial.user_attrs.get(SUMMARY_ATTR) or {}
+    if summary:
+        words.append('val mean top1: ' + ' '.join(f'{r} {100 * v:.1f}' for r, v in summary.items()))
+    extra = [f'{len(spec.seeds)} seed(s)'] if spec is not None else []
+    if trial.duration is not None:
+        extra.append(f'{trial.duration.total_seconds():.0f} s')
+    return '  '.join(words) + (f'  ({", ".join(extra)})' if extra else '')
+
+
+def _update(bar, study, seen: set | None = None, spec: StudySpec | None = None) -> None:
+    finished = _finished(study)
+    for t in sorted(finished, key=lambda t: t.number):
+        if seen is not None and t.number not in seen:
+            seen.add(t.number)
+            bar.write('  ' + trial_line(t, spec), file=sys.stdout)
+    bar.n = len(finished)
     bar.refresh()
 
 
