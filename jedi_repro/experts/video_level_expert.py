@@ -187,8 +187,10 @@ def train_expert(cfg) -> tuple[nn.Module, dict]:
     Args:
         cfg: An ``mmengine.Config`` from :func:`expert_config`.
     """
-    from mmengine.runner import Runner
-    runner = Runner.from_cfg(copy.deepcopy(cfg))
+    from jedi_repro.console import console_hooks, runner_class
+    runner = runner_class().from_cfg(copy.deepcopy(cfg))  # quiet console unless `jedi -v`
+    for hook in console_hooks(label=f'expert {Path(cfg.work_dir).name}'):
+        runner.register_hook(hook)
     runner.train()
     best = None
     for hook in runner.hooks:

@@ -19,6 +19,7 @@ import pandas as pd
 from jedi_repro.errors import JediError
 from jedi_repro.reporting import figures, paper_reference, provenance, selection, stats, tables
 from jedi_repro.reporting.optuna_info import summarize_study
+from jedi_repro.reporting.paths import RERUN_NOTE, portable_text
 from jedi_repro.reporting.runs import ROLES, RunSet, load_run_set
 from jedi_repro.reporting.writers import markdown_table, md_escape, write_table
 
@@ -187,7 +188,8 @@ def _build(
     notes = list(run_set.notes)
     if notes:
         md += ['## Notes', '', *[f'- {n}' for n in notes], '']
-    (root / 'report.md').write_text('\n'.join(md), encoding='utf-8')
+    # a report is shared: no absolute path of this machine (workspace, checkout, home) in it
+    (root / 'report.md').write_text(portable_text('\n'.join(md)), encoding='utf-8')
 
 
 #: One sentence on how the numbers of every report were chosen (printed at the top).
@@ -523,6 +525,7 @@ def _provenance_section(run_set: RunSet, argv: list[str], defaults_src: str) -> 
         '',
         '```sh',
         *provenance.rerun_commands(run_set, argv),
+        RERUN_NOTE,
         '```',
         '',
     ]
