@@ -19,9 +19,9 @@ import pandas as pd
 from jedi_repro.errors import JediError
 from jedi_repro.reporting import figures, paper_reference, provenance, selection, stats, tables
 from jedi_repro.reporting.optuna_info import summarize_study
-from jedi_repro.reporting.paths import RERUN_NOTE, portable_text
 from jedi_repro.reporting.runs import ROLES, RunSet, load_run_set
 from jedi_repro.reporting.writers import markdown_table, md_escape, write_table
+from jedi_repro.workspace import portable_text
 
 LABEL_FRACTION = 'data.labeled_fraction'
 
@@ -191,6 +191,10 @@ def _build(
     # a report is shared: no absolute path of this machine (workspace, checkout, home) in it
     (root / 'report.md').write_text(portable_text('\n'.join(md)), encoding='utf-8')
 
+
+#: Said once under every report's rerun commands.
+RERUN_NOTE = ('# $JEDI_HOME = the workspace root (default ./jedi_work); '
+              'relative paths are relative to the jedi_repro checkout')
 
 #: One sentence on how the numbers of every report were chosen (printed at the top).
 PROTOCOL = (

@@ -17,6 +17,7 @@ from jedi_repro.tracking import provenance
 from jedi_repro.tracking.runs import (
     aggregate_seeds,
     end_run,
+    log_feature_store_input,
     log_metrics,
     log_params,
     log_seed_result,
@@ -128,6 +129,7 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
     trial_run = start_run(client, ctx.experiment_id, 'trial', run_name(trial.number, cfg_values), tags,
                           parent_run_id=ctx.parent_run_id)
     trial.set_user_attr(recovery.RUN_ATTR, trial_run)
+    log_feature_store_input(client, trial_run, spec.features)
     with ended_by_outcome(client, trial_run):
         log_params(client, trial_run, cfg_values)
         per_seed, values = [], []

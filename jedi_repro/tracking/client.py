@@ -10,6 +10,7 @@ import functools
 import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from jedi_repro import workspace
@@ -55,6 +56,26 @@ def call_with_retry(fn: Callable, *args, retries: int = 12, base_delay: float = 
     raise AssertionError('unreachable')
 
 
+def init_workspace_store(uri: str) -> bool:
+    """Create a new SQLite tracking database with its artifact root inside the workspace.
+
+    MLflow's client otherwise creates the ``Default`` experiment with the artifact location
+    ``<cwd>/mlruns/0``, outside the workspace. Only a SQLite file that does not exist yet is created
+    here (an existing store, or a server's, keeps its settings). Returns whether it created one.
+    """
+    if not uri.startswith('sqlite:///'):
+        return False
+    db = Path(uri[len('sqlite:///'):])
+    if db.exists():
+        return False
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    store = SqlAlchemyStore(uri, workspace.mlflow_artifacts_dir().as_uri())
+    store.engine.dispose()
+    return True
+
+
 class RetryingClient:
     """``MlflowClient`` whose methods retry on SQLite lock errors; same method names and arguments.
 
@@ -69,6 +90,7 @@ class RetryingClient:
         self.tracking_uri = tracking_uri or workspace.mlflow_uri()
         self.retries = retries
         try:
+            call_with_retry(init_workspace_store, self.tracking_uri, retries=retries)
             self._client = call_with_retry(MlflowClient, tracking_uri=self.tracking_uri, retries=retries)
         except Exception as exc:
             raise TrackingError(f'cannot open the MLflow tracking store {self.tracking_uri}: {exc}') from exc

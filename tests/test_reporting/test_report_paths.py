@@ -5,7 +5,7 @@ import pytest
 from reporting_synthetic_runs import DEFAULT_CONFIG, build_optuna_journal, build_store
 
 from jedi_repro import workspace
-from jedi_repro.reporting.paths import checkout_root, portable_text
+from jedi_repro.workspace import checkout_root, portable_text
 
 CHECKOUT = str(checkout_root())
 

@@ -81,6 +81,8 @@ def test_tpe_budget_and_median_pruning(tmp_path, toy_store, stub_path):
             assert run.data.tags['jedi.objective'] == 'val/mean/student/top1'
             assert not any(k.startswith('objective/') for k in run.data.metrics)
             assert t.user_attrs['jedi.val_mean_top1']['student'] == pytest.approx(t.value)
+        (inp,) = run.inputs.dataset_inputs  # the trial's feature store, as on its seed runs
+        assert len(inp.dataset.digest) == 32 and inp.dataset.source_type == 'jedi_feature_store'
     assert len(client.search_runs([exp.experiment_id], "tags.`jedi.role` = 'seed'")) == 6
 
 
