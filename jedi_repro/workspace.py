@@ -56,7 +56,7 @@ WORKSPACE_VAR = '$JEDI_HOME'
 
 def checkout_root() -> Path:
     """The source checkout the package runs from (holds mm_configs/ and studies/)."""
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[1]
 
 
 def _roots(workspace_root: Path | None = None, checkout: Path | None = None) -> list[tuple[str, str]]:

@@ -19,6 +19,10 @@ def test_portable_text_rewrites_workspace_checkout_and_uris(tmp_path):
         f'studies/a.yaml . {ws}x $JEDI_HOME')  # a sibling that only shares the prefix is left alone
 
 
+def test_checkout_root_is_the_checkout():
+    assert (checkout_root() / 'mm_configs' / 'jedi' / 'jedi_default.py').is_file()
+
+
 def test_portable_text_prefers_the_workspace_inside_the_checkout():
     ws = Path(CHECKOUT) / 'jedi_work'
     assert portable_text(f'{ws}/features/demo and {CHECKOUT}/studies/fusion.yaml', workspace_root=ws) == \
