@@ -23,7 +23,7 @@ def _demo(tmp_path, *args):
 def test_quick_demo_end_to_end_then_cached(tmp_path):
     out = tmp_path / 'report'
     console = _demo(tmp_path, '--quick', '--out', str(out))
-    # quiet console: one line per epoch / trial, no mmengine stream (measured 5.6 kB; 95 kB before the quiet console)
+    # quiet console: a line per epoch / trial, no mmengine stream (measured 5.6 kB; 95 kB before the change)
     assert 'mmengine - INFO' not in console and len(console) < 15_000, len(console)
     assert 'train epoch 4/4  val mean top1: expert' in console and 'trial-0003 fusion=logits' in console
     report = (out / 'report.md').read_text()

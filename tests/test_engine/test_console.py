@@ -63,3 +63,28 @@ def test_jedi_train_is_quiet_by_default_and_streams_mmengine_with_verbose(tmp_pa
     loud, _ = _jedi_train(tmp_path, '-v')
     assert 'mmengine - INFO' in loud.stdout and 'Hooks will be executed' in loud.stdout
     assert len(loud.stdout) > 5 * len(out)
+
+
+@pytest.mark.parametrize('argv, verbose', [
+    (['-v', 'train', 'c.py', '--features', 's', '--work-dir', 'w'], True),
+    (['train', 'c.py', '--features', 's', '--work-dir', 'w', '--verbose'], True),
+    (['train', 'c.py', '--features', 's', '--work-dir', 'w'], False),
+    (['study', 'run', 'spec.yaml', '-v'], True),
+    (['experts', 'train', 'c.py', '-v'], True),
+])
+def test_verbose_flag_on_jedi_and_on_every_subcommand(argv, verbose):
+    from jedi_repro.cli import build_parser
+    assert build_parser().parse_args(argv).verbose is verbose
+
+
+def test_set_verbose_reaches_subprocesses_through_the_environment(monkeypatch):
+    from jedi_repro import console
+    monkeypatch.setenv('MLFLOW_LOGGING_LEVEL', 'WARNING')  # restored afterwards, as is JEDI_VERBOSE
+    console.set_verbose(True)
+    assert os.environ[console.VERBOSE_ENV] == '1' and console.verbose()
+    console.set_verbose(False)
+    assert not console.verbose()
+    from mmengine.runner import Runner
+    assert console.runner_class() is not Runner and issubclass(console.runner_class(), Runner)
+    monkeypatch.setenv(console.VERBOSE_ENV, '1')
+    assert console.runner_class() is Runner and console.console_hooks() == []
