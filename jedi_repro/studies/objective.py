@@ -14,10 +14,10 @@ from jedi_repro.studies import recovery
 from jedi_repro.studies.space import suggest
 from jedi_repro.studies.spec import StudySpec
 from jedi_repro.tracking import provenance
+from jedi_repro.tracking.inputs import log_feature_store_input
 from jedi_repro.tracking.runs import (
     aggregate_seeds,
     end_run,
-    log_feature_store_input,
     log_metrics,
     log_params,
     log_seed_result,

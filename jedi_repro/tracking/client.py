@@ -56,26 +56,6 @@ def call_with_retry(fn: Callable, *args, retries: int = 12, base_delay: float = 
     raise AssertionError('unreachable')
 
 
-def init_workspace_store(uri: str) -> bool:
-    """Create a new SQLite tracking database with its artifact root inside the workspace.
-
-    MLflow's client otherwise creates the ``Default`` experiment with the artifact location
-    ``<cwd>/mlruns/0``, outside the workspace. Only a SQLite file that does not exist yet is created
-    here (an existing store, or a server's, keeps its settings). Returns whether it created one.
-    """
-    if not uri.startswith('sqlite:///'):
-        return False
-    db = Path(uri[len('sqlite:///'):])
-    if db.exists():
-        return False
-    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-    db.parent.mkdir(parents=True, exist_ok=True)
-    store = SqlAlchemyStore(uri, workspace.mlflow_artifacts_dir().as_uri())
-    store.engine.dispose()
-    return True
-
-
 class RetryingClient:
     """``MlflowClient`` whose methods retry on SQLite lock errors; same method names and arguments.
 
@@ -104,3 +84,23 @@ class RetryingClient:
         def wrapped(*args, **kwargs):
             return call_with_retry(attr, *args, retries=self.retries, **kwargs)
         return wrapped
+
+
+def init_workspace_store(uri: str) -> bool:
+    """Create a new SQLite tracking database with its artifact root inside the workspace.
+
+    MLflow's client otherwise creates the ``Default`` experiment with the artifact location
+    ``<cwd>/mlruns/0``, outside the workspace. Only a SQLite file that does not exist yet is created
+    here (an existing store, or a server's, keeps its settings). Returns whether it created one.
+    """
+    if not uri.startswith('sqlite:///'):
+        return False
+    db = Path(uri[len('sqlite:///'):])
+    if db.exists():
+        return False
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    store = SqlAlchemyStore(uri, workspace.mlflow_artifacts_dir().as_uri())
+    store.engine.dispose()
+    return True
