@@ -63,6 +63,7 @@ def resolve_callable(ref: str) -> Callable:
 
 OBJECTIVE_TAG = 'jedi.objective'
 SUMMARY_ATTR = 'jedi.val_mean_top1'  # {role: mean over seeds}: the runner's one line per finished trial
+RUN_NAME_ATTR = 'jedi.run_name'  # the trial run's name (decoded searched values), for the same line
 ROLE_ORDER = ('expert', 'student', 'teacher')
 RUN_NAME_MAX = 90  # long enough for a few searched values, short enough for MLflow's runs table
 
@@ -129,6 +130,7 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
     trial_run = start_run(client, ctx.experiment_id, 'trial', run_name(trial.number, cfg_values), tags,
                           parent_run_id=ctx.parent_run_id)
     trial.set_user_attr(recovery.RUN_ATTR, trial_run)
+    trial.set_user_attr(RUN_NAME_ATTR, run_name(trial.number, cfg_values))
     log_feature_store_input(client, trial_run, spec.features)
     with ended_by_outcome(client, trial_run):
         log_params(client, trial_run, cfg_values)
