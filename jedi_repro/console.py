@@ -45,11 +45,17 @@ def log_file(logger: logging.Logger) -> str | None:
 
 
 @functools.cache
-def _quiet_runner_class():
+def _quiet_runner_class(label: str):
     from mmengine.runner import Runner
 
     class QuietRunner(Runner):
-        """A ``Runner`` whose logger writes its file but streams only errors to the console."""
+        """A ``Runner`` whose logger writes its file but streams only errors to the console, and whose
+        ``ConsoleProgressHook`` shows a bar and one line per epoch instead."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            from jedi_repro.engine.hooks.console_hook import ConsoleProgressHook
+            self.register_hook(ConsoleProgressHook(label=label))
 
         def build_logger(self, *args, **kwargs):
             logger = super().build_logger(*args, **kwargs)
@@ -68,19 +74,12 @@ def _quiet_runner_class():
     return QuietRunner
 
 
-def runner_class():
-    """mmengine's ``Runner``, or in quiet mode a subclass whose logger does not stream to the console.
+def runner_class(label: str = 'train'):
+    """mmengine's ``Runner``, or in quiet mode a subclass whose logger does not stream to the console and
+    that shows ``ConsoleProgressHook``'s bar and epoch lines, labelled ``label``.
 
     The console handler has to be quiet before the Runner's constructor logs the environment and the
     config, hence a ``build_logger`` override rather than a hook.
     """
     from mmengine.runner import Runner
-    return Runner if verbose() else _quiet_runner_class()
-
-
-def console_hooks(label: str = 'train') -> list:
-    """The hooks that give a quiet run its console (none in verbose mode)."""
-    if verbose():
-        return []
-    from jedi_repro.engine.hooks.console_hook import ConsoleProgressHook
-    return [ConsoleProgressHook(label=label)]
+    return Runner if verbose() else _quiet_runner_class(label)

@@ -22,6 +22,22 @@ pipeline: synth -> experts train -> extract -> train -> study -> report   (jedi 
 workspace: $JEDI_HOME, default ./jedi_work (features, work dirs, MLflow database, study journals)"""
 
 
+def add_verbose_flag(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """``-v/--verbose`` on ``jedi`` and every (nested) subcommand: ``jedi -v train`` = ``jedi train -v``."""
+    parser.add_argument('-v', '--verbose', action='store_true', default=False if top else argparse.SUPPRESS,
+                        help='stream the full mmengine log to the console (default: progress bars and one '
+                             'line per epoch or trial; the full log goes to the run\'s work dir)')
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        for child in dict.fromkeys(action.choices.values()):
+            add_verbose_flag(child, top=False)
+
+
+def _apply_verbose(args) -> None:
+    """``-v`` (or ``$JEDI_VERBOSE=1``) streams mmengine's log; otherwise the console is quiet."""
+    from jedi_repro.console import set_verbose, verbose
+    set_verbose(args.verbose or verbose())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='jedi', description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,22 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_verbose_flag(parser: argparse.ArgumentParser, top: bool = True) -> None:
-    """``-v/--verbose`` on ``jedi`` and every (nested) subcommand: ``jedi -v train`` = ``jedi train -v``."""
-    parser.add_argument('-v', '--verbose', action='store_true', default=False if top else argparse.SUPPRESS,
-                        help='stream the full mmengine log to the console (default: progress bars and one '
-                             'line per epoch or trial; the full log goes to the run\'s work dir)')
-    for action in parser._subparsers._group_actions if parser._subparsers else []:
-        for child in dict.fromkeys(action.choices.values()):
-            add_verbose_flag(child, top=False)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from jedi_repro.console import set_verbose
+    _apply_verbose(args)
     from jedi_repro.errors import JediError
-    set_verbose(args.verbose)
     try:
         rc = args.func(args)
     except JediError as exc:

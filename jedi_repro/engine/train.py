@@ -328,7 +328,8 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     """
     import torch
 
-    from jedi_repro.console import console_hooks, runner_class
+    from jedi_repro.console import runner_class
+    Runner = runner_class('train')  # noqa: N806 - mmengine's Runner; quiet on the console unless `jedi -v`
     t0 = time.time()
     cfg, store, seed = prepare_config(cfg, features, work_dir, cfg_options, seed)
     # Denormal floats (e.g. gradients of very confident softmaxes) make CPU kernels several times slower;
@@ -340,13 +341,13 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     # instances of that name: two runs started in the same second would share best-checkpoint state.
     cfg.experiment_name = f'{cfg.get("experiment_name") or "jedi"}_{uuid.uuid4().hex[:8]}'
     try:
-        runner = runner_class().from_cfg(cfg)  # quiet console unless `jedi -v`
+        runner = Runner.from_cfg(cfg)
     except JediError:
         raise
     except (TypeError, KeyError, ValueError) as exc:
         raise JediError(f'could not build the run from the config: {type(exc).__name__}: {exc}') from None
     try:
-        for hook in [*(extra_hooks or []), *console_hooks()]:
+        for hook in extra_hooks or []:
             runner.register_hook(hook)
         plateau = _plateau_hook(runner, cfg)
         runner.train()

@@ -124,7 +124,7 @@ def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None 
     """
     from mmengine.runner import load_checkpoint
 
-    from jedi_repro.console import console_hooks, runner_class
+    from jedi_repro.console import runner_class
 
     t0 = time.time()
     cfg = load_expert_config(config, data_root=data_root, cfg_options=cfg_options)
@@ -151,9 +151,7 @@ def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None 
         cfg.load_from = str(work_dir / INIT_BACKBONE_NAME)
         cfg.resume = False
 
-    runner = runner_class().from_cfg(cfg)  # quiet console unless `jedi -v`
-    for hook in console_hooks(label=f'expert {expert_name(config)}'):
-        runner.register_hook(hook)
+    runner = runner_class(f'expert {expert_name(config)}').from_cfg(cfg)  # quiet console unless `jedi -v`
     if source:
         # Checked and written before training; the Runner loads it after its weight init (`load_from`).
         init = dict(source=source, **write_init_backbone(src, runner.model, cfg.load_from))

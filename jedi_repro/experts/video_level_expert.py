@@ -187,10 +187,8 @@ def train_expert(cfg) -> tuple[nn.Module, dict]:
     Args:
         cfg: An ``mmengine.Config`` from :func:`expert_config`.
     """
-    from jedi_repro.console import console_hooks, runner_class
-    runner = runner_class().from_cfg(copy.deepcopy(cfg))  # quiet console unless `jedi -v`
-    for hook in console_hooks(label=f'expert {Path(cfg.work_dir).name}'):
-        runner.register_hook(hook)
+    from jedi_repro.console import runner_class
+    runner = runner_class(f'expert {Path(cfg.work_dir).name}').from_cfg(copy.deepcopy(cfg))  # quiet unless -v
     runner.train()
     best = None
     for hook in runner.hooks:
