@@ -9,6 +9,7 @@ again, so its ETA is an honest bound rather than the ``max_epochs`` cap.
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 from mmengine.hooks import Hook
@@ -70,7 +71,8 @@ class ConsoleProgressHook(Hook):
         from jedi_repro.console import log_file
         path = log_file(runner.logger)
         if path:
-            tqdm.write(f'  {self.label}: full log {path}')
+            rel = os.path.relpath(path)  # shorter when the run lies below the current directory
+            tqdm.write(f'  {self.label}: full log {path if rel.startswith("..") else rel}')
         self.max_epochs = int(getattr(runner.train_loop, 'max_epochs', 0) or 0) or None
         plateau = self._plateau(runner)
         total = self.max_epochs
