@@ -7,6 +7,7 @@ package.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 
@@ -46,3 +47,40 @@ def mlflow_artifacts_dir() -> Path:
 def journal_path(study: str) -> Path:
     """Default Optuna storage of a study: a JournalStorage file (safe for parallel local workers)."""
     return path('studies', mkdir=True) / f'{study}.journal'
+
+
+# Portable paths, for what is shared (reports, MLflow dataset sources): no absolute path of this machine,
+# but paths relative to the workspace root ($JEDI_HOME/...), the checkout (mm_configs/...) or home (~/...).
+WORKSPACE_VAR = '$JEDI_HOME'
+
+
+def checkout_root() -> Path:
+    """Where ``mm_configs/`` and ``studies/`` are: the checkout, or an installed package's ``.mim/``."""
+    from jedi_repro.resources import shipped_root
+    return shipped_root()
+
+
+def _roots(workspace_root: Path | None = None, checkout: Path | None = None) -> list[tuple[str, str]]:
+    """``(absolute prefix, replacement)``, most specific first (the workspace may lie in the checkout)."""
+    pairs = [(str(Path(workspace_root or root()).resolve()), WORKSPACE_VAR),
+             (str(Path(checkout or checkout_root()).resolve()), '.'),
+             (str(Path.home().resolve()), '~')]
+    pairs = [(p, r) for p, r in pairs if p not in ('/', '')]
+    return sorted(pairs, key=lambda pr: -len(pr[0]))
+
+
+def portable_text(text: str, workspace_root: Path | None = None, checkout: Path | None = None) -> str:
+    """``text`` with every absolute path under the workspace, the checkout or home made portable.
+
+    ``<checkout>/mm_configs/x.py`` -> ``mm_configs/x.py``; ``<workspace>/studies/s.journal`` ->
+    ``$JEDI_HOME/studies/s.journal``; ``sqlite:///<workspace>/mlflow/mlflow.db`` ->
+    ``sqlite:///$JEDI_HOME/mlflow/mlflow.db``; ``file://`` URIs alike.
+    """
+    for prefix, repl in _roots(workspace_root, checkout):
+        esc = re.escape(prefix)
+        if repl == '.':  # the checkout: paths below it become relative, the checkout itself '.'
+            text = re.sub(r'(?:file://)?' + esc + r'/', '', text)
+            text = re.sub(r'(?:file://)?' + esc + r'(?![\w.-])', '.', text)
+        else:
+            text = re.sub(esc + r'(?![\w.-])', lambda _m, r=repl: r, text)
+    return text

@@ -26,6 +26,22 @@ pipeline: synth (or data init) -> experts train -> extract -> train -> study -> 
 workspace: $JEDI_HOME, default ./jedi_work (features, work dirs, MLflow database, study journals)"""
 
 
+def add_verbose_flag(parser: argparse.ArgumentParser, top: bool = True) -> None:
+    """``-v/--verbose`` on ``jedi`` and every (nested) subcommand: ``jedi -v train`` = ``jedi train -v``."""
+    parser.add_argument('-v', '--verbose', action='store_true', default=False if top else argparse.SUPPRESS,
+                        help='stream the full mmengine log to the console (default: progress bars and one '
+                             'line per epoch or trial; the full log goes to the run\'s work dir)')
+    for action in parser._subparsers._group_actions if parser._subparsers else []:
+        for child in dict.fromkeys(action.choices.values()):
+            add_verbose_flag(child, top=False)
+
+
+def _apply_verbose(args) -> None:
+    """``-v`` (or ``$JEDI_VERBOSE=1``) streams mmengine's log; otherwise the console is quiet."""
+    from jedi_repro.console import set_verbose, verbose
+    set_verbose(args.verbose or verbose())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='jedi', description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -34,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', metavar='STAGE', required=True)
     for name in COMMANDS:
         importlib.import_module(f'jedi_repro.cli.{name}').register(sub)
+    add_verbose_flag(parser)
     return parser
 
 
@@ -49,6 +66,7 @@ def _interrupt_on_sigterm() -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _apply_verbose(args)
     from jedi_repro.errors import JediError
     _interrupt_on_sigterm()
     try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -38,6 +39,7 @@ def _ui(args) -> int:
         raise JediError(f'--port {args.port} is not a TCP port')
     if args.host not in ('127.0.0.1', 'localhost', '::1'):
         print(f'warning: binding {args.host} exposes the MLflow UI beyond this machine', file=sys.stderr)
+    check_port_free(args.host, args.port)
     cmd = mlflow_command(args.host, args.port)
     print(f'MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
     # Own process group, so stopping `jedi ui` (SIGTERM/SIGINT to its PID) stops mlflow and its workers.
@@ -59,8 +61,43 @@ def _ui(args) -> int:
         except subprocess.TimeoutExpired:
             if stopping and time.monotonic() - stopping[0] > STOP_GRACE_S:
                 _signal_group(proc, signal.SIGKILL)
-    _signal_group(proc, signal.SIGTERM)  # stragglers of the group (uvicorn workers)
-    return 0 if stopping else rc
+    stop_group(proc.pid)  # stragglers of the group (uvicorn workers, huey job consumers)
+    if stopping:
+        return 0
+    if rc:
+        raise JediError(f'the MLflow server stopped with exit status {rc} (its output is above); command: '
+                        f'{" ".join(cmd)}')
+    return rc
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail at once, before any banner, when ``host:port`` cannot be bound (taken, or a bad address)."""
+    from jedi_repro.errors import JediError
+
+    family = socket.AF_INET6 if ':' in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise JediError(f'jedi ui: cannot serve on {host}:{port}: {exc.strerror or exc}. Another '
+                            f'program (perhaps an earlier `jedi ui` or `mlflow server`) already listens '
+                            f'there; stop it or choose another port with --port.') from None
+
+
+def stop_group(pgid: int, grace_s: float = 5.0) -> None:
+    """SIGTERM every process of a group, then SIGKILL what is left after ``grace_s``."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pgid, 0)  # does any process of the group remain?
+            except (ProcessLookupError, PermissionError):
+                return
+            time.sleep(0.1)
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:

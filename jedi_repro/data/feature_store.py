@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from jedi_repro.data.files import sha256_file
 from jedi_repro.errors import JediError
 
 FORMAT = 'jedi-feature-store'
@@ -48,14 +49,6 @@ def _check_name(kind: str, name: str) -> str:
         raise FeatureStoreError(f'{kind} name {name!r} is not allowed: use letters, digits, _ . - '
                                 '(it becomes a directory name in the store)')
     return name
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 22), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _iter_chunks(arr: np.ndarray):
@@ -141,7 +134,7 @@ class FeatureStore:
                 raise FeatureStoreError(
                     f'block {rel} in {self.path}: file holds {arr.dtype}{list(arr.shape)}, manifest says '
                     f'{rec["dtype"]}{rec["shape"]}')
-            if verify_hashes and _sha256_file(f) != rec['sha256']:
+            if verify_hashes and sha256_file(f) != rec['sha256']:
                 raise FeatureStoreError(f'block {rel} in {self.path}: sha256 differs from the manifest '
                                         '(file changed after the store was written)')
         for ds in self.dataset_names:
@@ -513,7 +506,7 @@ class FeatureStoreWriter:
         f = self._tmp / rel
         f.parent.mkdir(parents=True, exist_ok=True)
         np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
-        self._arrays[rel] = dict(shape=list(arr.shape), dtype=str(arr.dtype), sha256=_sha256_file(f))
+        self._arrays[rel] = dict(shape=list(arr.shape), dtype=str(arr.dtype), sha256=sha256_file(f))
 
     def _finish(self) -> None:
         for name, d in self._datasets.items():

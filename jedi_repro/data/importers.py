@@ -39,8 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jedi_repro.data.files import load_expert_state, read_annotations, sha256_file
 from jedi_repro.errors import JediError
-from jedi_repro.experts.data_root import read_annotations
 
 KNOWN_DATASET_KEYS = {'classes', 'metric', 'multilabel', 'splits', 'labeled'}
 KNOWN_EXPERT_KEYS = {'dataset', 'checkpoint', 'head_layer', 'features', 'config'}
@@ -135,8 +135,6 @@ def _load_spec(path: Path) -> dict:
 
 
 def _head_from_checkpoint(ckpt: Path, layer: str, where: str) -> tuple[np.ndarray, np.ndarray]:
-    from jedi_repro.experts.train import load_expert_state
-
     state, _ = load_expert_state(ckpt)
     if 'state_dict' in state and isinstance(state['state_dict'], dict):
         state = state['state_dict']
@@ -216,7 +214,6 @@ def import_mmaction(spec_path: str | os.PathLike, out: str | os.PathLike, trust_
                 raise JediError(f'{where}: needs `checkpoint` and `features`')
             ckpt = p(e['checkpoint'])
             weight, bias = _head_from_checkpoint(ckpt, e.get('head_layer', 'cls_head.fc_cls'), where)
-            from jedi_repro.experts.config import sha256_file
             w.add_expert(ename, dataset=e['dataset'], dim=weight.shape[1], head_weight=weight, head_bias=bias,
                          config=str(e.get('config', '')), checkpoint_sha256=sha256_file(ckpt))
             for ds_name, d in datasets.items():

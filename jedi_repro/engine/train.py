@@ -407,7 +407,9 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
         ``best_checkpoint`` (the students'), ``selection``, ``convergence``).
     """
     import torch
-    from mmengine.runner import Runner
+
+    from jedi_repro.console import runner_class
+    Runner = runner_class('train')  # noqa: N806 - mmengine's Runner; quiet on the console unless `jedi -v`
     t0 = time.time()
     cfg, store, seed = prepare_config(cfg, features, work_dir, cfg_options, seed)
     config_record = {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name')}

@@ -31,10 +31,10 @@ their ``data_root`` prefix, ``set_data_root``).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
+from jedi_repro.data.files import sha256_file  # noqa: F401  (re-exported; it lives in data/)
 from jedi_repro.errors import JediError
 
 _DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -198,11 +198,3 @@ def feature_layer(cfg) -> str:
     if layer:
         return layer
     return 'cls_head.fc2' if cfg.model.get('cls_head', {}).get('type') == 'X3DHead' else 'cls_head.fc_cls'
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            h.update(block)
-    return h.hexdigest()

@@ -18,6 +18,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from jedi_repro.data.files import read_annotations  # noqa: F401  (re-exported; it lives in data/)
 from jedi_repro.errors import JediError
 
 
@@ -78,41 +79,6 @@ def read_data_root(root: str | os.PathLike) -> list[DatasetInfo]:
     if not isinstance(names, list) or not names:
         raise JediError(f'{root / "benchmark.json"}: field `datasets` must be a non-empty list')
     return [read_dataset(root / name) for name in names]
-
-
-def read_annotations(list_path: str | os.PathLike, num_classes: int | None = None) -> list[tuple[str, int]]:
-    """Parse an MMAction2 VideoDataset list (``path label`` per line).
-
-    Args:
-        list_path: the annotation list.
-        num_classes: if given, labels must lie in [0, num_classes).
-
-    Returns:
-        ``[(relative_path, label), ...]``.
-
-    Raises:
-        JediError: missing file, a malformed line or an out-of-range label (file and line named).
-    """
-    list_path = Path(list_path)
-    if not list_path.is_file():
-        raise JediError(f'annotation list {list_path} does not exist')
-    entries = []
-    for lineno, line in enumerate(list_path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.rsplit(maxsplit=1)
-        if len(parts) != 2:
-            raise JediError(f'{list_path}:{lineno}: expected "path label", got {line!r}')
-        try:
-            label = int(parts[1])
-        except ValueError:
-            raise JediError(f'{list_path}:{lineno}: label {parts[1]!r} is not an integer') from None
-        if label < 0 or (num_classes is not None and label >= num_classes):
-            raise JediError(f'{list_path}:{lineno}: label {label} is outside [0, {num_classes})')
-        entries.append((parts[0], label))
-    if not entries:
-        raise JediError(f'annotation list {list_path} is empty')
-    return entries
 
 
 def video_problem(path: str | os.PathLike) -> str | None:

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from jedi_repro import workspace
+from jedi_repro.data.files import load_expert_state  # noqa: F401  (re-exported; it lives in data/)
 from jedi_repro.errors import JediError
 from jedi_repro.experts.config import expert_name, load_expert_config, set_max_epochs
 from jedi_repro.experts.data_root import read_annotations, video_problem
@@ -135,7 +136,9 @@ def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None 
     Raises:
         JediError: bad config, missing/malformed annotation lists, a missing or unfitting source backbone.
     """
-    from mmengine.runner import Runner, load_checkpoint
+    from mmengine.runner import load_checkpoint
+
+    from jedi_repro.console import runner_class
 
     t0 = time.time()
     cfg = load_expert_config(config, data_root=data_root, cfg_options=cfg_options)
@@ -162,7 +165,7 @@ def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None 
         cfg.load_from = str(work_dir / INIT_BACKBONE_NAME)
         cfg.resume = False
 
-    runner = Runner.from_cfg(cfg)
+    runner = runner_class(f'expert {expert_name(config)}').from_cfg(cfg)  # quiet console unless `jedi -v`
     if source:
         # Checked and written before training; the Runner loads it after its weight init (`load_from`).
         init = dict(source=source, **write_init_backbone(src, runner.model, cfg.load_from))
@@ -189,29 +192,3 @@ def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None 
     tmp.write_text(json.dumps(result, indent=1) + '\n')
     os.replace(tmp, work_dir / 'expert.json')
     return result
-
-
-def load_expert_state(path: str | os.PathLike) -> tuple[dict, dict]:
-    """Load an exported expert (or an mmengine checkpoint) without unpickling arbitrary objects.
-
-    ``torch.load(weights_only=True)``; mmengine's own checkpoint classes are allow-listed by
-    ``jedi_repro.compat``. Returns ``(state_dict, meta)``.
-
-    Raises:
-        JediError: missing file or a file that is not a weights-only checkpoint.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise JediError(f'expert checkpoint {path} does not exist (train it with `jedi experts train`)')
-    try:
-        obj = torch.load(str(path), map_location='cpu', weights_only=True)
-    except Exception as exc:
-        raise JediError(f'cannot load checkpoint {path} with weights_only=True: '
-                        f'{str(exc).splitlines()[0][:300]}') from exc
-    if isinstance(obj, dict) and 'state_dict' in obj:
-        return obj['state_dict'], obj.get('meta') or {}
-    if isinstance(obj, dict) and all(hasattr(v, 'shape') for v in obj.values()):
-        return obj, {}
-    raise JediError(f'{path} holds no `state_dict`')

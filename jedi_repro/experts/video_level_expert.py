@@ -188,8 +188,8 @@ def train_expert(cfg) -> tuple[nn.Module, dict]:
     Args:
         cfg: An ``mmengine.Config`` from :func:`expert_config`.
     """
-    from mmengine.runner import Runner
-    runner = Runner.from_cfg(copy.deepcopy(cfg))
+    from jedi_repro.console import runner_class
+    runner = runner_class(f'expert {Path(cfg.work_dir).name}').from_cfg(copy.deepcopy(cfg))  # quiet unless -v
     runner.train()
     best = None
     for hook in runner.hooks:

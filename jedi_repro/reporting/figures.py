@@ -119,6 +119,32 @@ def ablation_bars(
     return _save(fig, path)
 
 
+def delta_bars(groups: list[str], series: dict[str, list[stats.Summary]], path: Path, ylabel: str,
+               title: str) -> Path:
+    """Grouped bars of paired differences in points (one group per entry of ``groups``, one bar per
+    series) with 95% CI error bars and a zero line; unlike :func:`ablation_bars` the axis takes negative
+    values.
+
+    Args:
+        groups: the x groups (e.g. datasets), in order.
+        series: ``{name: [Summary of the difference (fraction) per group]}``.
+    """
+    fig = Figure(figsize=(1.6 + 1.4 * len(groups), 3.2))
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / max(1, len(series))
+    for j, (name, summaries) in enumerate(series.items()):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(groups))]
+        ax.bar(xs, [s.mean * 100 for s in summaries], width, yerr=[(s.ci or 0.0) * 100 for s in summaries],
+               capsize=2, color=COLORS.get(name), label=name)
+    ax.axhline(0, color='k', lw=0.8)
+    ax.set_xticks(range(len(groups)), groups, rotation=15, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(axis='y', alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
 def label_fraction_curve(
     series: dict[str, tuple[list[float], list[stats.Summary]]], path: Path, ylabel: str, title: str
 ) -> Path:

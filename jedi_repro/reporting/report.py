@@ -21,6 +21,7 @@ from jedi_repro.reporting import figures, paper_reference, provenance, selection
 from jedi_repro.reporting.optuna_info import summarize_study
 from jedi_repro.reporting.runs import ROLES, RunSet, load_run_set
 from jedi_repro.reporting.writers import markdown_table, md_escape, write_table
+from jedi_repro.workspace import portable_text
 
 LABEL_FRACTION = 'data.labeled_fraction'
 
@@ -187,8 +188,13 @@ def _build(
     notes = list(run_set.notes)
     if notes:
         md += ['## Notes', '', *[f'- {n}' for n in notes], '']
-    (root / 'report.md').write_text('\n'.join(md), encoding='utf-8')
+    # a report is shared: no absolute path of this machine (workspace, checkout, home) in it
+    (root / 'report.md').write_text(portable_text('\n'.join(md)), encoding='utf-8')
 
+
+#: Said once under every report's rerun commands.
+RERUN_NOTE = ('# $JEDI_HOME = the workspace root (default ./jedi_work); '
+              'relative paths are relative to the jedi_repro checkout')
 
 #: One sentence on how the numbers of every report were chosen (printed at the top).
 PROTOCOL = (
@@ -525,6 +531,7 @@ def _provenance_section(run_set: RunSet, argv: list[str], defaults_src: str) -> 
         '',
         '```sh',
         *provenance.rerun_commands(run_set, argv),
+        RERUN_NOTE,
         '```',
         '',
     ]

@@ -14,6 +14,7 @@ from jedi_repro.studies import recovery
 from jedi_repro.studies.space import suggest
 from jedi_repro.studies.spec import StudySpec
 from jedi_repro.tracking import provenance
+from jedi_repro.tracking.inputs import log_feature_store_input
 from jedi_repro.tracking.runs import (
     aggregate_seeds,
     end_run,
@@ -60,6 +61,10 @@ def resolve_callable(ref: str) -> Callable:
     return fn
 
 
+OBJECTIVE_TAG = 'jedi.objective'
+SUMMARY_ATTR = 'jedi.val_mean_top1'  # {role: mean over seeds}: the runner's one line per finished trial
+RUN_NAME_ATTR = 'jedi.run_name'  # the trial run's name (decoded searched values), for the same line
+ROLE_ORDER = ('expert', 'student', 'teacher')
 RUN_NAME_MAX = 90  # long enough for a few searched values, short enough for MLflow's runs table
 
 
@@ -125,6 +130,8 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
     trial_run = start_run(client, ctx.experiment_id, 'trial', run_name(trial.number, cfg_values), tags,
                           parent_run_id=ctx.parent_run_id)
     trial.set_user_attr(recovery.RUN_ATTR, trial_run)
+    trial.set_user_attr(RUN_NAME_ATTR, run_name(trial.number, cfg_values))
+    log_feature_store_input(client, trial_run, spec.features)
     with ended_by_outcome(client, trial_run):
         log_params(client, trial_run, cfg_values)
         per_seed, values = [], []
@@ -138,10 +145,14 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
                          {'jedi.config_hash': provenance.config_hash(metrics.get('config') or {})})
             per_seed.append(metrics_from_json(metrics))
             values.append([objective_value(metrics, o.metric) for o in spec.objectives])
-        log_metrics(client, trial_run, aggregate_seeds(per_seed))
+        aggregated = aggregate_seeds(per_seed)
+        log_metrics(client, trial_run, aggregated)
         means = [sum(v[i] for v in values) / len(values) for i in range(len(spec.objectives))]
-        # objective/... = the trial's value: the mean over seeds of val/{objective} (docs/ARCHITECTURE.md)
-        log_metrics(client, trial_run, {f'objective/{o.metric}': m for o, m in zip(spec.objectives, means)})
+        # The trial's value is its run's val/{objective} (the mean over seeds): a tag names the key rather
+        # than a second metric outside the {split}/{dataset}/{role}/{metric} scheme.
+        set_tags(client, trial_run, {OBJECTIVE_TAG: ','.join(f'val/{o.metric}' for o in spec.objectives)})
+        trial.set_user_attr(SUMMARY_ATTR, {r: aggregated[f'val/mean/{r}/top1'] for r in ROLE_ORDER
+                                           if f'val/mean/{r}/top1' in aggregated})
     return means
 
 

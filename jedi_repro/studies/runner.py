@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jedi_repro import workspace
+from jedi_repro.console import VERBOSE_ENV
 from jedi_repro.errors import JediError
 from jedi_repro.studies import recovery
 from jedi_repro.studies.objective import DEFAULT_TRAIN_FN
@@ -170,12 +171,14 @@ def _nothing_to_do(study, spec: StudySpec, n_trials: int | None) -> bool:
 
 
 def worker_env(workers: int, environ=None, cpus: int | None = None) -> dict:
-    """The workers' environment: the cores shared out between them unless ``OMP_NUM_THREADS`` is set.
+    """The workers' environment: the cores shared out between them unless ``OMP_NUM_THREADS`` is set, and
+    verbose mmengine logging (into the worker's log file; the runner prints one line per finished trial).
 
     Each torch process otherwise starts one thread per core; N such workers on N cores spin against each
     other (measured: 1.0 s per iteration instead of 0.15 s with 2 workers on 2 cores).
     """
     env = dict(os.environ if environ is None else environ)
+    env[VERBOSE_ENV] = '1'  # the worker's log file takes mmengine's full stream; the console a line per trial
     if not env.get('OMP_NUM_THREADS'):
         env['OMP_NUM_THREADS'] = str(max(1, (cpus or os.cpu_count() or 1) // max(1, workers)))
     return env
@@ -221,15 +224,18 @@ def _wait(procs: list[subprocess.Popen], study, total: int | None, progress: boo
 
     bar = tqdm(total=total, desc=f'study {study.study_name}', unit='trial', disable=not progress,
                file=sys.stderr)
+    seen = {t.number for t in _finished(study)}  # finished before this run: not announced again
     try:
         while any(p.poll() is None for p in procs):
             _update(bar, study)
+            announce_finished(bar, study, seen)
             time.sleep(1.0)
     except KeyboardInterrupt:
         stop_workers(procs)
         raise
     finally:
         _update(bar, study)
+        announce_finished(bar, study, seen)
         bar.close()
     return [p.returncode for p in procs]
 
@@ -338,3 +344,37 @@ def study_status(spec_path: str | Path, storage: str | None = None, top: int = 5
         params = ', '.join(f'{k}={v!r}' for k, v in decode(spec.space, t.params).items())
         lines.append(f'    #{t.number:<4d} {vals}   {params}')
     return '\n'.join(lines)
+
+
+def _finished(study) -> list:
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
+
+
+def announce_finished(bar, study, seen: set[int]) -> None:
+    """Print :func:`trial_line` (above the progress bar) for every trial finished since the last call."""
+    for t in sorted(_finished(study), key=lambda t: t.number):
+        if t.number not in seen:
+            seen.add(t.number)
+            bar.write('  ' + trial_line(t, study.metric_names), file=sys.stdout)
+
+
+def trial_line(trial, metric_names: list[str] | None = None) -> str:
+    """One line per finished trial: what varies, its state, its value(s) and each role's mean val top-1.
+
+    ``trial-0003 fusion=logits  complete  val/mean/teacher/top1 0.1159  val mean top1: expert 11.7
+    student 17.3 teacher 11.6  (7 s)``; the name is the trial's MLflow run name (the decoded values).
+    """
+    from jedi_repro.studies.objective import RUN_NAME_ATTR, SUMMARY_ATTR, run_name
+
+    words = [trial.user_attrs.get(RUN_NAME_ATTR) or run_name(trial.number, trial.params),
+             trial.state.name.lower()]
+    if trial.values:
+        names = metric_names or [f'value {i}' for i in range(len(trial.values))]
+        words.append('  '.join(f'{n} {v:.4f}' for n, v in zip(names, trial.values)))
+    summary = trial.user_attrs.get(SUMMARY_ATTR) or {}
+    if summary:
+        words.append('val mean top1: ' + ' '.join(f'{r} {100 * v:.1f}' for r, v in summary.items()))
+    line = '  '.join(words)
+    return line + (f'  ({trial.duration.total_seconds():.0f} s)' if trial.duration is not None else '')

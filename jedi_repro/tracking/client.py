@@ -82,6 +82,7 @@ def ensure_store(tracking_uri: str) -> None:
         try:
             for q in quiet:  # 'Creating initial MLflow database tables...' is not news to the user
                 q.setLevel(logging.WARNING)
+            init_workspace_store(tracking_uri)  # a new database keeps its artifacts in the workspace
             call_with_retry(lambda: MlflowClient(tracking_uri=tracking_uri).search_experiments(max_results=1))
         finally:
             for q, level in zip(quiet, levels):
@@ -118,3 +119,23 @@ class RetryingClient:
         def wrapped(*args, **kwargs):
             return call_with_retry(attr, *args, retries=self.retries, **kwargs)
         return wrapped
+
+
+def init_workspace_store(uri: str) -> bool:
+    """Create a new SQLite tracking database with its artifact root inside the workspace.
+
+    MLflow's client otherwise creates the ``Default`` experiment with the artifact location
+    ``<cwd>/mlruns/0``, outside the workspace. Only a SQLite file that does not exist yet is created
+    here (an existing store, or a server's, keeps its settings). Returns whether it created one.
+    """
+    if not uri.startswith('sqlite:///'):
+        return False
+    db = Path(uri[len('sqlite:///'):])
+    if db.exists():
+        return False
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    store = SqlAlchemyStore(uri, workspace.mlflow_artifacts_dir().as_uri())
+    store.engine.dispose()
+    return True

@@ -16,6 +16,7 @@ from typing import Any
 from jedi_repro import processes, workspace
 from jedi_repro.tracking import provenance
 from jedi_repro.tracking.client import RetryingClient
+from jedi_repro.tracking.inputs import log_feature_store_input
 
 PARAM_MAX_LEN = 6000  # MLflow 3's limit on one param value
 BATCH_PARAMS = 100
@@ -228,6 +229,7 @@ def log_seed_result(client: RetryingClient, run_id: str, metrics: Mapping[str, A
     if conv_metrics:
         log_metrics(client, run_id, conv_metrics)
     set_tags(client, run_id, tags)
+    log_feature_store_input(client, run_id, features)
     client.log_text(run_id, config_text(cfg if cfg is not None else config), 'config.py')
     client.log_dict(run_id, _jsonable(metrics), 'metrics.json')
 

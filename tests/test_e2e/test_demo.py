@@ -21,11 +21,15 @@ def _demo(tmp_path, *args):
 
 @pytest.mark.slow
 def test_quick_demo_end_to_end_then_cached(tmp_path):
-    _demo(tmp_path, '--quick')
+    console = _demo(tmp_path, '--quick')
     out = tmp_path / 'ws' / 'reports' / 'demo-quick'  # the workspace by default, never the checkout
     assert sorted(p.name for p in tmp_path.iterdir()) == ['ws']
+    # quiet console: a line per epoch / trial, no mmengine stream (measured 5.6 kB; 95 kB before the change)
+    assert 'mmengine - INFO' not in console and len(console) < 15_000, len(console)
+    assert 'train epoch 4/4  val mean top1: expert' in console and 'trial-0003 fusion=logits' in console
     report = (out / 'report.md').read_text()
     assert '## Main results' in report
+    assert str(tmp_path) not in report and '$JEDI_HOME/studies/' in report  # portable paths only
     # the paper-shaped table: expert, student, teacher rows, a cell per dataset (4) and the mean
     for row in ('expert (baseline)', 'JEDI student', 'JEDI teacher'):
         line = next(r for r in report.splitlines() if r.startswith(f'| {row}'))

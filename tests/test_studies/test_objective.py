@@ -77,7 +77,12 @@ def test_tpe_budget_and_median_pruning(tmp_path, toy_store, stub_path):
         run = client.get_run(t.user_attrs['jedi.mlflow_run_id'])
         assert run.info.status == {'COMPLETE': 'FINISHED', 'PRUNED': 'KILLED'}[t.state.name]
         if t.state == TrialState.COMPLETE:
-            assert run.data.metrics['objective/mean/student/top1'] == pytest.approx(t.value)
+            assert run.data.metrics['val/mean/student/top1'] == pytest.approx(t.value)
+            assert run.data.tags['jedi.objective'] == 'val/mean/student/top1'
+            assert not any(k.startswith('objective/') for k in run.data.metrics)
+            assert t.user_attrs['jedi.val_mean_top1']['student'] == pytest.approx(t.value)
+        (inp,) = run.inputs.dataset_inputs  # the trial's feature store, as on its seed runs
+        assert len(inp.dataset.digest) == 32 and inp.dataset.source_type == 'jedi_feature_store'
     assert len(client.search_runs([exp.experiment_id], "tags.`jedi.role` = 'seed'")) == 6
 
 

@@ -77,10 +77,32 @@ def test_workers_split_the_cores():
     assert worker_env(2, environ={}, cpus=2)['OMP_NUM_THREADS'] == '1'
     assert worker_env(1, environ={}, cpus=2)['OMP_NUM_THREADS'] == '2'
     assert worker_env(4, environ={}, cpus=2)['OMP_NUM_THREADS'] == '1'
-    assert worker_env(2, environ={'PATH': '/bin'}, cpus=8) == {'PATH': '/bin', 'OMP_NUM_THREADS': '4'}
+    assert worker_env(2, environ={'PATH': '/bin'}, cpus=8) == {'PATH': '/bin', 'OMP_NUM_THREADS': '4',
+                                                                'JEDI_VERBOSE': '1'}
 
 
 def test_an_explicit_thread_count_wins():
     from jedi_repro.studies.runner import worker_env
 
     assert worker_env(2, environ={'OMP_NUM_THREADS': '3'}, cpus=2)['OMP_NUM_THREADS'] == '3'
+
+
+def test_trial_line_says_what_varies_and_the_validation_numbers():
+    import datetime
+
+    import optuna
+    from optuna.distributions import FloatDistribution
+
+    from jedi_repro.studies.runner import trial_line
+
+    t = optuna.trial.create_trial(
+        params={'model.gamma': 0.4}, distributions={'model.gamma': FloatDistribution(0.0, 1.0)},
+        value=0.812345, user_attrs={'jedi.val_mean_top1': {'expert': 0.795, 'student': 0.808}})
+    t.number = 3
+    t.datetime_start = datetime.datetime(2026, 1, 1)
+    t.datetime_complete = datetime.datetime(2026, 1, 1, 0, 0, 41)
+    assert trial_line(t, ['val/mean/student/top1']) == ('trial-0003 gamma=0.4  complete  '
+                                                        'val/mean/student/top1 0.8123  val mean top1: '
+                                                        'expert 79.5 student 80.8  (41 s)')
+    t.user_attrs['jedi.run_name'] = 'trial-0003 fusion=logits'  # the run name, set when the trial starts
+    assert trial_line(t).startswith('trial-0003 fusion=logits  complete  value 0 0.8123  val mean top1:')

@@ -52,7 +52,7 @@ def _check_nesting(study_name, points, seeds):
     return runs, roles
 
 
-def test_grid_two_workers_two_seeds_real_train(tmp_path, toy_store):
+def test_grid_two_workers_two_seeds_real_train(tmp_path, toy_store, capsys):
     """The real train() on a tiny store: 2 gamma points x 2 seeds over 2 worker processes."""
     spec = tmp_path / 'grid.yaml'
     spec.write_text(f'name: grid2\nbase_config: {os.path.abspath(REPO_CONFIG)}\nfeatures: {toy_store}\n'
@@ -61,6 +61,12 @@ def test_grid_two_workers_two_seeds_real_train(tmp_path, toy_store):
                     'objective: {metric: mean/student/top1, direction: maximize}\n')
     summary = run_study(spec, workers=2, progress=False)
     assert summary['counts'] == {'COMPLETE': 2} and summary['worker_exit_codes'] == [0, 0]
+    # the console: one line per finished trial; mmengine's stream stays in the workers' log files
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if 'complete' in ln]
+    assert len(lines) == 2 and all('val/mean/student/top1 0.' in ln and 'student' in ln for ln in lines), out
+    assert sorted(ln.split('  ')[1] for ln in lines) == ['trial-0000 gamma=0', 'trial-0001 gamma=0.4'], out
+    assert 'mmengine' not in out and len(out) < 2000, out
     # no pruner, yet every epoch's validation objective is an intermediate value (dashboard curves)
     for t in load_study(load_spec(spec), storage_url(load_spec(spec))).get_trials():
         assert sorted(t.intermediate_values) == [1, 2, 100_001, 100_002], t.intermediate_values
@@ -70,6 +76,7 @@ def test_grid_two_workers_two_seeds_real_train(tmp_path, toy_store):
     assert {'test/mean/student/top1', 'std/test/mean/student/top1'} <= set(trial.data.metrics)
     logs = ''.join(p.read_text() for p in (tmp_path / 'jedi_work' / 'studies' / 'grid2' / 'logs').iterdir())
     assert 'locked' not in logs.lower() and 'Traceback' not in logs
+    assert 'mmengine - INFO' in logs
     # Re-running a finished grid study runs nothing more.
     again = run_study(spec, workers=2, progress=False)
     assert again['counts'] == {'COMPLETE': 2} and again['worker_exit_codes'] == []

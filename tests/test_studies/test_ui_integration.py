@@ -91,3 +91,85 @@ def test_jedi_ui_rest_api_lists_study_runs(tmp_path, toy_store, stub_path):
     assert rc == 0
     with socket.socket() as s:
         assert s.connect_ex(('127.0.0.1', port)) != 0  # nothing listens any more
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _jedi_ui(port, **kw):
+    env = {**os.environ, 'PYTHONPATH': REPO}
+    return subprocess.Popen([sys.executable, '-m', 'jedi_repro.cli', 'ui', '--port', str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def _proc_table() -> dict[int, tuple[int, int, str]]:
+    """{pid: (ppid, pgid, state)} of every process, from /proc."""
+    table = {}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            stat = open(f'/proc/{name}/stat').read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(')') + 2:].split()  # after "pid (comm) "
+        table[int(name)] = (int(fields[1]), int(fields[2]), fields[0])
+    return table
+
+
+def _family(root: int) -> tuple[set[int], set[int]]:
+    """The live descendants of ``root`` and the process groups they are in."""
+    table = _proc_table()
+    found, frontier = set(), {root}
+    while frontier:
+        frontier = {p for p, (pp, _, st) in table.items() if pp in frontier and st != 'Z'} - found
+        found |= frontier
+    return found, {table[p][1] for p in found}
+
+
+def _alive(pids: set[int], groups: set[int]) -> set[int]:
+    table = _proc_table()
+    return {p for p, (_, pg, st) in table.items() if st != 'Z' and (p in pids or pg in groups)}
+
+
+def test_ctrl_c_leaves_no_server_process(tmp_path):
+    """SIGINT (Ctrl-C) to `jedi ui`: the mlflow server and every process it started are gone."""
+    port = _free_port()
+    proc = _jedi_ui(port)
+    try:
+        deadline, up = time.time() + 90, False
+        while time.time() < deadline and proc.poll() is None and not up:
+            try:
+                _api(port, 'experiments/search', {'max_results': 1})
+                up = True
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.5)
+        assert up, proc.communicate(timeout=5) if proc.poll() is not None else 'server not up'
+        time.sleep(2)  # let the server start its worker and job-consumer processes
+        pids, groups = _family(proc.pid)
+        assert pids, 'the server runs as a child of jedi ui'
+        assert proc.pid not in groups or len(groups) > 1  # the server has its own process group
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+        deadline = time.time() + 5
+        while _alive(pids, groups) and time.time() < deadline:
+            time.sleep(0.2)
+        assert not _alive(pids, groups), _alive(pids, groups)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_port_in_use_fails_at_once_with_a_clear_error():
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        t0 = time.time()
+        proc = _jedi_ui(port)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and time.time() - t0 < 30
+    assert 'MLflow UI on' not in out  # no banner for a server that never started
+    assert err.startswith('error: jedi ui: cannot serve on 127.0.0.1:') and '--port' in err
+    assert 'Traceback' not in err

@@ -43,6 +43,17 @@ def test_jedi_train_logs_one_run_with_epoch_history(store, tmp_path, capsys):
     assert run.data.tags['jedi.converged'] == 'false' and run.data.metrics['epochs_trained'] == 3
     assert 0.0 <= run.data.metrics['test/mean/teacher/top1'] <= 1.0
     assert 'test/ds0/expert/top5' in run.data.metrics
+    # the feature store is the run's dataset input: its content hash as digest, its workspace-relative path
+    from jedi_repro.data.feature_store import FeatureStore
+    (inp,) = run.inputs.dataset_inputs
+    assert inp.dataset.name == 'store' and inp.dataset.source_type == 'jedi_feature_store'
+    assert inp.dataset.digest == FeatureStore.open(store).content_hash()[:32]
+    assert json.loads(inp.dataset.profile)['experts'] == {'e0': 8, 'e1': 8}
+    assert json.loads(inp.dataset.source) == {'path': str(store)}  # outside the workspace: kept as is
+    assert {t.key: t.value for t in inp.tags} == {'mlflow.data.context': 'train'}
+    # every artifact location is inside the workspace, the Default experiment's too
+    for e in client.search_experiments():
+        assert e.artifact_location.startswith(workspace.mlflow_artifacts_dir().as_uri()), e
 
 
 def test_no_mlflow_writes_no_tracking_database(store, tmp_path):

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jedi_repro.cli import bench, main
+from jedi_repro.benchmarks import yt8m as bench
+from jedi_repro.cli import main
 from jedi_repro.data import yt8m
 
 
@@ -140,3 +141,28 @@ def test_student_only_baseline_shows_no_teacher_figures():
     cells = [c.strip() for c in row.strip('|').split('|')]
     assert cells[5] == 'no teachers' and cells[10] == 'no teachers'  # untrained teachers are not results
     assert cells[4] == '82.0 ± 0.0'
+
+
+def test_bench_report_tables_and_figure_come_from_the_reporting_package(tmp_path, monkeypatch):
+    """README tables are the reporting writer's pipe tables; the figure is reporting.figures.delta_bars."""
+    from jedi_repro.reporting import figures
+
+    drawn = []
+    real = figures.delta_bars
+    monkeypatch.setattr(figures, 'delta_bars', lambda *a, **k: drawn.append(a[0]) or real(*a, **k))
+    monkeypatch.setattr(yt8m, 'describe_cut', lambda cut: 'CUT')
+    runs = []
+    for s, st in ((0, 0.82), (1, 0.78)):
+        m = _metrics(0.8, st, 0.7, s)
+        runs.append(dict(variant=bench.VARIANT_ORDER[0], seed=s, metrics=m, path=''))
+    expert = dict(dataset='a', modality='rgb', hidden=8, num_layers=1, n_labeled=10, val={'acc/top1': 0.5},
+                  test_top1=0.6, test_mean_class=0.55, train_s=1.0)
+    probes = {'a': {'expert_probe': {'e_a': 0.7}, 'all': 0.75, 'own_head': 0.6}}
+    results = {'main': dict(runs=runs, experts={'e_a': expert}, probes=probes, cut=None)}
+    out = tmp_path / 'r'
+    bench.write_bench_report(out, results, {'total': 60.0}, argv=['jedi', 'bench', 'yt8m'])
+    text = (out / 'README.md').read_text()
+    assert '| main | paper (concat, g=0.4, dataset_sum) | 2 | 80.0 ± 0.0 | 80.0 ± 2.8 |' in text
+    assert '| main | e_a | rgb | 8 x 1 | 10 | 50.0 | 60.0 | 55.0 | 1.0 |' in text
+    assert drawn == [['a']] and (out / 'student_minus_expert.png').stat().st_size > 1000
+    assert (out / 'probes.csv').read_text().splitlines()[0] == 'setting,dataset,features,test_top1'
