@@ -40,6 +40,9 @@ def _ui(args) -> int:
     if args.host not in ('127.0.0.1', 'localhost', '::1'):
         print(f'warning: binding {args.host} exposes the MLflow UI beyond this machine', file=sys.stderr)
     check_port_free(args.host, args.port)
+    from jedi_repro import workspace
+    from jedi_repro.tracking.client import ensure_store
+    ensure_store(workspace.mlflow_uri())  # a new workspace: the schema once, artifacts in the workspace
     cmd = mlflow_command(args.host, args.port)
     print(f'MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
     # Own process group, so stopping `jedi ui` (SIGTERM/SIGINT to its PID) stops mlflow and its workers.
