@@ -82,6 +82,24 @@ def _allow_mmengine_checkpoints() -> None:
     torch.serialization.add_safe_globals(mmengine_checkpoint_safe_globals())
 
 
+def _cpu_safe_init_dist_pytorch() -> None:
+    from mmengine.dist import utils as dist_utils
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, '_jedi_cpu_safe', False):
+        return
+
+    def init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        from mmengine.device import get_device
+        if get_device() != 'cpu' or init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        import torch.distributed
+        torch.distributed.init_process_group(backend=backend, **kwargs)
+
+    init_dist_pytorch._jedi_cpu_safe = True
+    init_dist_pytorch.__wrapped__ = original
+    dist_utils._init_dist_pytorch = init_dist_pytorch
+
+
 def apply() -> None:
     """Apply every fix once (cheap after the first call)."""
     global _APPLIED
@@ -90,4 +108,5 @@ def apply() -> None:
     warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     _stub_drn()
     _allow_mmengine_checkpoints()
+    _cpu_safe_init_dist_pytorch()
     _APPLIED = True

@@ -73,3 +73,24 @@ def test_history_buffer_pickles_without_bound_methods():
     buf = HistoryBuffer()
     buf.update(1.0)
     assert b'getattr' not in pickle.dumps(buf)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the fix is for machines without CUDA')
+def test_mmengine_pytorch_launcher_initialises_on_cpu(monkeypatch):
+    import socket
+
+    import torch.distributed as dist
+    from mmengine.dist import init_dist
+
+    compat.apply()
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    for k, v in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                     MASTER_PORT=str(port)).items():
+        monkeypatch.setenv(k, v)
+    init_dist('pytorch', backend='gloo')  # unpatched: torch.cuda.set_device raises without CUDA
+    try:
+        assert dist.is_initialized() and dist.get_backend() == 'gloo' and dist.get_world_size() == 1
+    finally:
+        dist.destroy_process_group()

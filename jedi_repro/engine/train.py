@@ -309,7 +309,7 @@ def _close_run_logger(runner) -> None:
             runner.logger.removeHandler(handler)
 
 
-def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None) -> dict:
+def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None, launcher=None) -> dict:
     """Train JEDI (or the student baseline) on a feature store; write and return ``metrics.json``.
 
     Args:
@@ -320,6 +320,8 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
         extra_hooks: ``mmengine.hooks.Hook`` instances (their ``after_val_epoch`` gets the per-epoch
             metrics ``{dataset}/{role}/{metric}`` and ``mean/{role}/{metric}``).
         seed: overrides ``randomness.seed`` (seeds torch, the labelled subset and the batch order).
+        launcher: ``'pytorch'`` under torchrun (overrides the config's ``launcher``; see
+            :mod:`jedi_repro.engine.distributed`); only rank 0 writes ``metrics.json``.
 
     Returns:
         The metrics.json dict: ``datasets``, ``mean`` (test), ``val`` (the same shape: validation metrics
@@ -335,6 +337,8 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     torch.set_flush_denormal(bool(cfg.get('flush_denormal', True)))
     Path(cfg.work_dir).mkdir(parents=True, exist_ok=True)
     config_record = {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name')}
+    from jedi_repro.engine.distributed import configure_launcher
+    configure_launcher(cfg, launcher)
     # mmengine names the run's MessageHub and MMLogger '{experiment_name}_{timestamp}' and reuses existing
     # instances of that name: two runs started in the same second would share best-checkpoint state.
     cfg.experiment_name = f'{cfg.get("experiment_name") or "jedi"}_{uuid.uuid4().hex[:8]}'
@@ -349,6 +353,8 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
             runner.register_hook(hook)
         plateau = _plateau_hook(runner, cfg)
         runner.train()
+        from mmengine.dist import barrier, is_main_process
+        barrier()  # rank 0 has written the best checkpoints the other ranks load next
         test_flat, val_flat, selection = evaluate_selected_checkpoints(runner, plateau, cfg)
         test_set = runner.test_dataloader.dataset
     finally:
@@ -359,5 +365,6 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
                                   convergence=plateau.summary(cfg.train_cfg.get('max_epochs')))
     metrics['val'] = {k: v for k, v in metrics_to_contract(val_flat, store.dataset_names, seed, {}, 0).items()
                       if k in ('datasets', 'mean')}
-    write_json_atomic(Path(cfg.work_dir) / 'metrics.json', metrics)
+    if is_main_process():
+        write_json_atomic(Path(cfg.work_dir) / 'metrics.json', metrics)
     return metrics

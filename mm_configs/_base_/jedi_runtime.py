@@ -40,8 +40,10 @@ default_hooks = dict(
                  min_delta=0.0),
     sampler_seed=dict(type='DistSamplerSeedHook'),
 )
+# dist_cfg.backend unset: `jedi train --launcher pytorch` picks nccl with CUDA, gloo without
+# (jedi_repro/engine/distributed.py); set it here to force one.
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='nccl'))
+               dist_cfg=dict())
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
 visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
 log_level = 'INFO'
