@@ -12,7 +12,8 @@ import sys
 import textwrap
 
 # Order = the pipeline order shown by ``jedi --help``.
-COMMANDS = ('synth', 'experts', 'extract', 'features', 'train', 'study', 'report', 'ui', 'demo', 'bench')
+COMMANDS = ('synth', 'experts', 'extract', 'features', 'train', 'study', 'report', 'ui', 'server', 'demo',
+            'bench')
 
 DESCRIPTION = """\
 JEDI experiment harness (arXiv 2308.04934): frozen MMAction2 experts, jointly trained students and

@@ -40,7 +40,14 @@ def _ui(args) -> int:
         print(f'warning: binding {args.host} exposes the MLflow UI beyond this machine', file=sys.stderr)
     cmd = mlflow_command(args.host, args.port)
     print(f'MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
-    # Own process group, so stopping `jedi ui` (SIGTERM/SIGINT to its PID) stops mlflow and its workers.
+    return supervise(cmd)
+
+
+def supervise(cmd: list[str]) -> int:
+    """Run ``cmd`` in its own process group until it exits or this process gets SIGTERM/SIGINT.
+
+    Stopping this process (SIGTERM/SIGINT to its PID) stops the whole group (mlflow and its workers).
+    """
     proc = subprocess.Popen(cmd, start_new_session=True)
     stopping: list[float] = []
 
