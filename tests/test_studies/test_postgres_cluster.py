@@ -160,3 +160,34 @@ def test_grid_on_postgres_survives_a_killed_worker(tmp_path, toy_store, stub_pat
         md[:600]
     # ... and the trials, from PostgreSQL
     assert f'Optuna study `pgstudy` ({url}): 3 completed trials' in md
+
+
+def test_a_trial_stale_by_optunas_heartbeat_is_recovered(postgres, tmp_path, toy_store):
+    """A worker on another host (its own heartbeat attribute still fresh) whose Optuna heartbeat in
+    PostgreSQL went silent is recovered: Optuna's RDB heartbeat is what decides there."""
+    import socket
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from jedi_repro.studies import recovery
+    from jedi_repro.studies.storage import open_storage
+
+    url = postgres.create_database('beat')
+    assert recovery.optuna_heartbeat_enabled(open_storage(url))  # schema created, heartbeat on
+    with pytest.warns(optuna.exceptions.ExperimentalWarning):  # Optuna marks the heartbeat experimental
+        storage = optuna.storages.RDBStorage(url, heartbeat_interval=1, grace_period=1,
+                                             skip_table_creation=True)
+    study = optuna.create_study(study_name='beat', storage=storage)
+    trial = study.ask({'x': optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr(recovery.WORKER_ATTR, {'host': 'elsewhere-' + socket.gethostname(), 'pid': 1,
+                                               'start': ''})
+    with recovery.Heartbeat(study, trial._trial_id, interval_s=0.2):
+        time.sleep(0.5)  # beats: the jedi attribute and Optuna's heartbeat row
+    assert recovery.recover_stale_trials(study) == []  # our attribute is fresh (grace 120 s)
+    time.sleep(2.5)  # Optuna's grace period (1 s) passes without a beat
+    assert recovery.optuna_stale_trial_ids(study) == {trial._trial_id}
+    assert recovery.recover_stale_trials(study) == [trial.number]
+    assert study.trials[trial.number].state == TrialState.FAIL
+    retried = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.params for t in retried] == [study.trials[trial.number].params]  # queued once for retry
