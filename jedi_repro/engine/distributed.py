@@ -37,6 +37,16 @@ def default_backend(cuda_available: bool) -> str:
     return 'nccl' if cuda_available else 'gloo'
 
 
+def check_global_batch(data, world_size: int) -> None:
+    """Batch sizes are global: each rank needs at least one row of every stream (checked before the run)."""
+    from jedi_repro.errors import JediError
+    lab, pool = int(data.get('labeled_batch_size', 32)), int(data.get('unlabeled_batch_size', 128))
+    if world_size > 1 and (lab < world_size or 0 < pool < world_size):
+        raise JediError(f'data.labeled_batch_size={lab} and data.unlabeled_batch_size={pool} are global '
+                        f'batch sizes: each must be at least the number of processes ({world_size}) or 0 '
+                        '(pool)')
+
+
 def configure_launcher(cfg, launcher: str | None) -> None:
     """Set ``cfg.launcher`` (argument over config) and the CPU/GPU defaults of a distributed run."""
     import torch
@@ -52,6 +62,7 @@ def configure_launcher(cfg, launcher: str | None) -> None:
     cfg.launcher = launcher
     if launcher == 'none':
         return
+    check_global_batch(cfg.get('data') or {}, int(os.environ.get('WORLD_SIZE', '1')))
     cuda = torch.cuda.is_available()
     env = cfg.get('env_cfg') or {}
     dist_cfg = dict(env.get('dist_cfg') or {})

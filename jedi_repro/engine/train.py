@@ -329,16 +329,18 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
         ``best_checkpoint`` (the students'), ``selection``, ``convergence``).
     """
     import torch
+    from mmengine.dist import barrier, is_main_process
     from mmengine.runner import Runner
+
+    from jedi_repro.engine.distributed import configure_launcher
     t0 = time.time()
     cfg, store, seed = prepare_config(cfg, features, work_dir, cfg_options, seed)
     # Denormal floats (e.g. gradients of very confident softmaxes) make CPU kernels several times slower;
     # flushing them to zero changes values below 1e-38 only. Process-wide, as torch offers it.
     torch.set_flush_denormal(bool(cfg.get('flush_denormal', True)))
-    Path(cfg.work_dir).mkdir(parents=True, exist_ok=True)
     config_record = {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name')}
-    from jedi_repro.engine.distributed import configure_launcher
     configure_launcher(cfg, launcher)
+    Path(cfg.work_dir).mkdir(parents=True, exist_ok=True)
     # mmengine names the run's MessageHub and MMLogger '{experiment_name}_{timestamp}' and reuses existing
     # instances of that name: two runs started in the same second would share best-checkpoint state.
     cfg.experiment_name = f'{cfg.get("experiment_name") or "jedi"}_{uuid.uuid4().hex[:8]}'
@@ -353,7 +355,6 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
             runner.register_hook(hook)
         plateau = _plateau_hook(runner, cfg)
         runner.train()
-        from mmengine.dist import barrier, is_main_process
         barrier()  # rank 0 has written the best checkpoints the other ranks load next
         test_flat, val_flat, selection = evaluate_selected_checkpoints(runner, plateau, cfg)
         test_set = runner.test_dataloader.dataset

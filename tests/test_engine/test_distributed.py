@@ -69,6 +69,15 @@ def test_configure_launcher_defaults(monkeypatch):
     assert forced.env_cfg.dist_cfg.backend == 'mpi'  # a backend the config sets is kept
 
 
+def test_global_batch_is_checked_before_the_run(monkeypatch):
+    from mmengine.config import Config
+    monkeypatch.setenv('RANK', '0')
+    monkeypatch.setenv('WORLD_SIZE', '4')
+    with pytest.raises(JediError, match='labeled_batch_size=2'):
+        configure_launcher(Config(dict(data=dict(labeled_batch_size=2))), 'pytorch')
+    configure_launcher(Config(dict(data=dict(labeled_batch_size=4, unlabeled_batch_size=0))), 'pytorch')
+
+
 def test_launcher_outside_torchrun_is_an_error(monkeypatch):
     from mmengine.config import Config
     monkeypatch.delenv('RANK', raising=False)
