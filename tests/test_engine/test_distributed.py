@@ -116,7 +116,7 @@ def test_torchrun_two_cpu_processes_match_one(tmp_path):
                           '--master_addr', '127.0.0.1', '--master_port', str(_free_port()), *cmd,
                           '--launcher', 'pytorch', '--work-dir', str(tmp_path / 'w2'),
                           '--cfg-options', *opts],
-                         env=_env(), capture_output=True, text=True, timeout=300)
+                         env=_env(), capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert two.returncode == 0, two.stderr[-3000:]
     m1 = json.loads((tmp_path / 'w1' / 'metrics.json').read_text())
     m2 = json.loads((tmp_path / 'w2' / 'metrics.json').read_text())
@@ -129,5 +129,7 @@ def test_torchrun_two_cpu_processes_match_one(tmp_path):
             assert abs(m2['mean'][role][metric] - m1['mean'][role][metric]) <= 0.05, (role, metric)
             assert abs(m2['val']['mean'][role][metric] - m1['val']['mean'][role][metric]) <= 0.05
     assert m2['config']['env_cfg']['dist_cfg'] == {}  # the record holds the config, not the launch
+    # results were gathered over the process group, not through files in the working directory
+    assert not (tmp_path / '.dist_test').exists()
     # one best checkpoint per role, written once (by rank 0)
     assert len(list((tmp_path / 'w2').glob('best_*.pth'))) == 2

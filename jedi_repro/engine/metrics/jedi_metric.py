@@ -70,13 +70,16 @@ class JEDIMetric(BaseMetric):
     """Per-dataset, per-role classification metrics of ``JEDIModel`` predictions.
 
     Args:
-        collect_device: mmengine ``BaseMetric`` argument.
+        collect_device: how mmengine gathers the ranks' results in a distributed run. ``'gpu'`` (default)
+            is ``all_gather_object`` over the process group, which also works with gloo on CPU;
+            mmengine's ``'cpu'`` exchanges pickles through ``./.dist_test`` in the working directory,
+            which needs a directory every node shares and leaves that directory behind.
         prefix: optional key prefix (``None``: keys as in the module docstring).
     """
 
     default_prefix = None
 
-    def __init__(self, collect_device: str = 'cpu', prefix: str | None = None):
+    def __init__(self, collect_device: str = 'gpu', prefix: str | None = None):
         super().__init__(collect_device=collect_device, prefix=prefix)
 
     def process(self, data_batch, data_samples) -> None:
