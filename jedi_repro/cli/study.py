@@ -56,8 +56,9 @@ def _run(args) -> int:
     s = run_study(args.spec, workers=args.workers, storage=args.storage, n_trials=args.n_trials,
                   timeout_s=args.timeout, progress=not args.no_progress)
     counts = ', '.join(f'{k.lower()} {v}' for k, v in sorted(s['counts'].items()))
+    logs = f'; worker logs {s["logs"]}' if s['logs'] else ''
     print(f'study {s["study"]}: {counts}; {s["wall_s"]:.1f} s with {s["workers_started"]} worker(s); '
-          f'storage {s["storage"]}; worker logs {s["logs"]}')
+          f'storage {s["storage"]}{logs}')
     return 0
 
 

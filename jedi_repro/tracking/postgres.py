@@ -64,7 +64,10 @@ class LocalPostgres:
 
     # ------------------------------------------------------------------ process helpers
     def _as_owner(self) -> list[str]:
-        return ['runuser', '-u', 'postgres', '--'] if os.geteuid() == 0 else []
+        if os.geteuid() != 0:
+            return []
+        runuser = shutil.which('runuser') or '/usr/sbin/runuser'  # util-linux; /usr/sbin may be off PATH
+        return [runuser, '-u', 'postgres', '--']
 
     def _run(self, *args: str) -> None:
         done = subprocess.run([*self._as_owner(), str(self.bin_dir / args[0]), *args[1:]],
