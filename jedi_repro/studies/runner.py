@@ -153,7 +153,12 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     best = _best_values(study, spec)
     if best:
         log_metrics(client, parent, best)
-    end_run(client, parent, 'FAILED' if died else 'FINISHED')
+    elsewhere = _running_elsewhere(study)
+    if elsewhere and not died:  # workers this runner did not start still run trials: leave the study open
+        print(f'study {spec.name}: trial(s) {elsewhere} still run in workers started elsewhere; the study '
+              f'stays open (`jedi study run {spec.path} --workers 0` closes it once they end)', flush=True)
+    else:
+        end_run(client, parent, 'FAILED' if died else 'FINISHED')
     summary = {'study': spec.name, 'storage': url, 'counts': counts, 'wall_s': wall,
                'workers_started': len(procs), 'worker_exit_codes': codes, 'logs': str(logs)}
     if died:
@@ -162,6 +167,14 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
         raise JediError(f'study {spec.name}: {what}. Trials it left RUNNING are failed and retried once when '
                         f'you re-run `jedi study run {spec.path}`.')
     return summary
+
+
+def _running_elsewhere(study) -> list[int]:
+    """Numbers of RUNNING trials whose worker is alive (workers of other runners or machines)."""
+    from optuna.trial import TrialState
+
+    return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not recovery.is_stale(t)]
 
 
 def _prepare_only(study, spec: StudySpec, url: str, client, n_trials: int | None, t0: float) -> dict:

@@ -33,6 +33,33 @@ def is_server_rdb(url: str) -> bool:
     return url.startswith(RDB_SCHEMES) and not url.startswith('sqlite:')
 
 
+def check_schema_ready(url: str) -> None:
+    """Refuse (``JediError``) an RDB whose Optuna schema is not complete, reading only.
+
+    ``RDBStorage(skip_table_creation=True)`` still writes where the schema is incomplete (the version row,
+    alembic's stamp), so a worker opening it while ``jedi study run`` creates the schema races it
+    (PostgreSQL: duplicate key in ``pg_type``). Alembic's stamp is the last step of Optuna's schema
+    creation: once its row exists, opening the storage writes nothing.
+    """
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except Exception as exc:  # noqa: BLE001 - bad URL, driver missing
+        raise JediError(f'--storage {url}: {type(exc).__name__}: {exc}') from exc
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sqlalchemy.text('SELECT version_num FROM alembic_version')).first()
+    except Exception as exc:  # noqa: BLE001 - server down, no such table yet
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
+        raise JediError(f'--storage {url}: no complete Optuna schema yet (`jedi study run SPEC --storage '
+                        f'URL` creates it once): {type(exc).__name__}: {first}') from None
+    finally:
+        engine.dispose()
+    if row is None:
+        raise JediError(f'--storage {url}: the Optuna schema is being created (`jedi study run`); try again')
+
+
 def open_storage(url: str, create_schema: bool = True):
     """An Optuna storage for ``url``: RDB for database URLs, else a journal file at that path.
 
@@ -46,6 +73,8 @@ def open_storage(url: str, create_schema: bool = True):
     from jedi_repro.studies import recovery
 
     if url.startswith(RDB_SCHEMES):
+        if not create_schema:
+            check_schema_ready(url)
         kwargs: dict = {'skip_table_creation': not create_schema}
         if is_server_rdb(url):
             kwargs.update(heartbeat_interval=int(recovery.HEARTBEAT_S), grace_period=int(recovery.GRACE_S),

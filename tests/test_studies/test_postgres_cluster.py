@@ -191,3 +191,41 @@ def test_a_trial_stale_by_optunas_heartbeat_is_recovered(postgres, tmp_path, toy
     assert study.trials[trial.number].state == TrialState.FAIL
     retried = study.get_trials(states=(TrialState.WAITING,))
     assert [t.params for t in retried] == [study.trials[trial.number].params]  # queued once for retry
+
+
+def test_workers_polling_while_the_schema_is_created_do_not_race_it(postgres):
+    """Optuna issue 1092: workers that open the storage while `jedi study run` creates the schema must
+    neither create nor stamp it themselves (PostgreSQL: duplicate key in pg_type)."""
+    import threading
+
+    from jedi_repro.errors import JediError
+    from jedi_repro.studies.storage import open_storage
+
+    def poll(url, stop, opened, errors):
+        while not stop.is_set():
+            try:
+                opened.append(open_storage(url, create_schema=False))
+                return
+            except JediError as exc:
+                if 'schema' not in str(exc):
+                    errors.append(str(exc))
+                    return
+                time.sleep(0.005)
+
+    for attempt in range(3):
+        url = postgres.create_database(f'race{attempt}')
+        errors, opened = [], []
+        stop = threading.Event()
+        threads = [threading.Thread(target=poll, args=(url, stop, opened, errors)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        time.sleep(0.05)
+        try:
+            open_storage(url, create_schema=True)
+        finally:
+            time.sleep(1.0)
+            stop.set()
+            for t in threads:
+                t.join(timeout=30)
+        assert not errors, errors
+        assert len(opened) == 6  # every poller got the storage once the schema was complete
