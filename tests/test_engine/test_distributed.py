@@ -108,8 +108,9 @@ def test_torchrun_two_cpu_processes_match_one(tmp_path):
     """
     make_toy_store(tmp_path / 'store', n_datasets=3, n_train=256, seed=0)
     opts = ['train_cfg.max_epochs=4', 'data.labeled_batch_size=16', 'data.unlabeled_batch_size=64']
-    cmd = ['-m', 'jedi_repro.cli', 'train', CONFIG, '--features', str(tmp_path / 'store'), '--no-mlflow']
-    one = subprocess.run([sys.executable, *cmd, '--work-dir', str(tmp_path / 'w1'), '--cfg-options', *opts],
+    cmd = ['-m', 'jedi_repro.cli', 'train', CONFIG, '--features', str(tmp_path / 'store')]
+    one = subprocess.run([sys.executable, *cmd, '--no-mlflow', '--work-dir', str(tmp_path / 'w1'),
+                          '--cfg-options', *opts],
                          env=_env(), capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr[-3000:]
     two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
@@ -133,3 +134,9 @@ def test_torchrun_two_cpu_processes_match_one(tmp_path):
     assert not (tmp_path / '.dist_test').exists()
     # one best checkpoint per role, written once (by rank 0)
     assert len(list((tmp_path / 'w2').glob('best_*.pth'))) == 2
+    # one MLflow run (rank 0's), finished, with the final metrics of metrics.json
+    from jedi_repro.tracking.client import RetryingClient
+    client = RetryingClient()
+    runs = client.search_runs([client.get_experiment_by_name('jedi-train').experiment_id])
+    assert len(runs) == 1 and runs[0].info.status == 'FINISHED'
+    assert runs[0].data.metrics['test/mean/teacher/top1'] == pytest.approx(m2['mean']['teacher']['top1'])
