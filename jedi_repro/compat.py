@@ -21,6 +21,9 @@ Imported once by ``jedi_repro/__init__.py``; every fix is idempotent and has a t
    memoised by the config's content (yapf took ~30 ms per checkpoint save, most of a ``last.pth`` write).
 4. mmcv-lite lacks compiled ops; mmcv warns about ``MultiScaleDeformableAttention`` at import. No
    recognizer the project uses needs it, so that one warning is silenced.
+5. ``mmengine.dist.utils._init_dist_pytorch`` (``launcher='pytorch'``, torchrun) calls
+   ``torch.cuda.set_device`` even on a machine without CUDA; on CPU it now only initialises the process
+   group (gloo), as the function does after that call.
 """
 from __future__ import annotations
 
@@ -124,6 +127,24 @@ def _keep_interrupts_in_pretty_text() -> None:
     Config.pretty_text = property(pretty_text)
 
 
+def _cpu_safe_init_dist_pytorch() -> None:
+    from mmengine.dist import utils as dist_utils
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, '_jedi_cpu_safe', False):
+        return
+
+    def init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        from mmengine.device import get_device
+        if get_device() != 'cpu' or init_backend != 'torch':
+            return original(backend, init_backend=init_backend, **kwargs)
+        import torch.distributed
+        torch.distributed.init_process_group(backend=backend, **kwargs)
+
+    init_dist_pytorch._jedi_cpu_safe = True
+    init_dist_pytorch.__wrapped__ = original
+    dist_utils._init_dist_pytorch = init_dist_pytorch
+
+
 def apply() -> None:
     """Apply every fix once (cheap after the first call)."""
     global _APPLIED
@@ -133,4 +154,5 @@ def apply() -> None:
     _stub_drn()
     _allow_mmengine_checkpoints()
     _keep_interrupts_in_pretty_text()
+    _cpu_safe_init_dist_pytorch()
     _APPLIED = True

@@ -104,3 +104,24 @@ def test_pretty_text_is_memoised_by_content(monkeypatch):
     assert Config(dict(a='memo', b=[1, 2])).pretty_text == first and len(calls) == 1
     changed = Config(dict(a='memo', b=[1, 3]))
     assert changed.pretty_text != first and len(calls) == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the fix is for machines without CUDA')
+def test_mmengine_pytorch_launcher_initialises_on_cpu(monkeypatch):
+    import socket
+
+    import torch.distributed as dist
+    from mmengine.dist import init_dist
+
+    compat.apply()
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    for k, v in dict(RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+                     MASTER_PORT=str(port)).items():
+        monkeypatch.setenv(k, v)
+    init_dist('pytorch', backend='gloo')  # unpatched: torch.cuda.set_device raises without CUDA
+    try:
+        assert dist.is_initialized() and dist.get_backend() == 'gloo' and dist.get_world_size() == 1
+    finally:
+        dist.destroy_process_group()

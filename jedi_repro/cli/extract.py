@@ -30,6 +30,11 @@ def register(sub):
     p.add_argument('--float16', action='store_true', help='store features as float16 (half the disk)')
     p.add_argument('--batch-size', type=int, default=16, help='clips per forward pass (default 16)')
     p.add_argument('--no-cache', action='store_true', help='recompute every block and do not fill the cache')
+    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
+                   help='pytorch: one process of `torchrun --nproc_per_node N -m jedi_repro.cli extract ... '
+                        '--launcher pytorch`: the ranks split the blocks, write them as parts beside --out, '
+                        'and rank 0 assembles the store (a rerun reuses finished parts; see '
+                        'jedi_repro/experts/extract_dist.py)')
     p.set_defaults(func=run)
     return p
 
@@ -41,6 +46,16 @@ def run(args) -> int:
     from jedi_repro.experts.extract import extract, parse_expert_arg
 
     data_root = args.data_root or str(workspace.path('synth', 'demo-s0'))
+    if args.launcher == 'pytorch':
+        from jedi_repro.experts.extract_dist import extract_distributed
+        result = extract_distributed(
+            data_root, args.out, expert_args=args.experts, overwrite=args.overwrite,
+            skip_bad_videos=args.skip_bad_videos, bf16=args.bf16, batch_size=args.batch_size,
+            channels_last={'auto': 'auto', 'on': True, 'off': False}[args.channels_last],
+            feature_dtype='float16' if args.float16 else 'float32')
+        if result is not None:
+            print(json.dumps(result, indent=1))
+        return 0
     experts = [parse_expert_arg(e) for e in args.experts] if args.experts else None
     result = extract(data_root, args.out, experts=experts, skip_bad_videos=args.skip_bad_videos,
                      bf16=args.bf16, use_cache=not args.no_cache,

@@ -14,7 +14,10 @@ def register(sub):
                                       'against one storage. Trials whose worker died are failed and retried '
                                       'once; grid studies stop when every point is done.')
     run.add_argument('spec', metavar='SPEC', help='study spec (YAML)')
-    run.add_argument('--workers', type=int, default=1, help='worker processes (default 1)')
+    run.add_argument('--workers', type=int, default=1,
+                     help='worker processes (default 1); 0: only prepare the study (schema, MLflow '
+                          'experiment and parent run, grid) for workers started apart with `jedi study '
+                          'worker`, and close it once they are done')
     run.add_argument('--storage', default=None,
                      help='Optuna storage: RDB URL (postgresql://...) or journal file path '
                           '(default $JEDI_HOME/studies/<name>.journal)')
@@ -26,6 +29,22 @@ def register(sub):
                      help='what trains one seed, importable by the workers (default '
                           'jedi_repro.engine.train:train; same signature and metrics.json contract)')
     run.set_defaults(func=_run)
+
+    wk = ssub.add_parser('worker', help='serve a prepared study (one worker, e.g. one per machine)',
+                         description='Run trials of a study prepared by `jedi study run SPEC --storage URL '
+                                     '[--workers 0]` until none is left: start any number, on any machine '
+                                     'that reaches the storage (postgresql://...) and the tracking server '
+                                     '(MLFLOW_TRACKING_URI=http://..., else the one the study was prepared '
+                                     'with). A worker started first waits for the study (--wait).')
+    wk.add_argument('spec', metavar='SPEC', help='study spec (YAML)')
+    wk.add_argument('--storage', default=None, help='as for `run` (the same URL)')
+    wk.add_argument('--index', type=int, default=0,
+                    help='worker index: offsets seeded samplers so workers do not propose the same points')
+    wk.add_argument('--n-trials', type=int, default=None, help='total trials of the study (as for `run`)')
+    wk.add_argument('--timeout', type=float, default=None, help='seconds after which no new trial starts')
+    wk.add_argument('--wait', type=float, default=600.0,
+                    help='seconds to wait for `jedi study run` to prepare the study (default 600)')
+    wk.set_defaults(func=_worker)
 
     st = ssub.add_parser('status', help='progress and best trials of a study')
     st.add_argument('spec', metavar='SPEC', help='study spec (YAML)')
@@ -42,8 +61,23 @@ def _run(args) -> int:
                   timeout_s=args.timeout, progress=not args.no_progress,
                   train_fn=args.train_fn or DEFAULT_TRAIN_FN)
     counts = ', '.join(f'{k.lower()} {v}' for k, v in sorted(s['counts'].items()))
+    logs = f'; worker logs {s["logs"]}' if s['logs'] else ''
     print(f'study {s["study"]}: {counts}; {s["wall_s"]:.1f} s with {s["workers_started"]} worker(s); '
-          f'storage {s["storage"]}; worker logs {s["logs"]}')
+          f'storage {s["storage"]}{logs}')
+    return 0
+
+
+def _worker(args) -> int:
+    import time
+
+    from jedi_repro.studies.spec import load_spec
+    from jedi_repro.studies.storage import storage_url
+    from jedi_repro.studies.worker import run_worker
+
+    url = storage_url(load_spec(args.spec), args.storage)
+    deadline = time.time() + args.timeout if args.timeout else None
+    n = run_worker(args.spec, url, args.index, args.n_trials, deadline, wait_s=args.wait)
+    print(f'worker {args.index}: {n} trial(s) run; nothing left for this worker', flush=True)
     return 0
 
 

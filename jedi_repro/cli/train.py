@@ -26,6 +26,10 @@ def register(sub):
                    help='MLflow experiment of this run (default jedi-train); per-epoch val/ and final test/ '
                         'metrics, params and artifacts are logged to the workspace tracking URI')
     p.add_argument('--no-mlflow', action='store_true', help='do not log this run to MLflow')
+    p.add_argument('--launcher', choices=['none', 'pytorch'], default=None,
+                   help='pytorch: one process of a distributed run started by `torchrun --nproc_per_node N '
+                        '-m jedi_repro.cli train ...` (gloo on CPU, nccl on GPU unless env_cfg.dist_cfg sets '
+                        'the backend; batch sizes stay global); default: the config\'s launcher, else none')
     p.set_defaults(func=_run)
     return p
 
@@ -45,17 +49,20 @@ def parse_cfg_options(items) -> dict:
 
 
 def train_logged(config, features, work_dir, cfg_options=None, seed=None,
-                 experiment: str | None = 'jedi-train', resume: bool = False) -> tuple[dict, str | None]:
+                 experiment: str | None = 'jedi-train', resume: bool = False,
+                 launcher: str | None = None) -> tuple[dict, str | None]:
     """``train()`` as one MLflow run: per-epoch ``val/...`` and final ``test/...`` metrics.
 
     ``experiment=None`` trains untracked. Returns the metrics dict and the MLflow run id (``None`` when
     untracked). A failed training ends its run as FAILED, an interrupted one (Ctrl-C, SIGTERM) as KILLED;
-    runs of earlier ``jedi train`` processes that died without closing theirs are closed first.
+    runs of earlier ``jedi train`` processes that died without closing theirs are closed first. Under
+    torchrun only rank 0 logs.
     """
+    from jedi_repro.engine.distributed import env_rank
     from jedi_repro.engine.train import train
-    if experiment is None:
+    if experiment is None or (launcher == 'pytorch' and env_rank() != 0):
         return train(config, features=features, work_dir=work_dir, cfg_options=cfg_options, seed=seed,
-                     resume=resume), None
+                     resume=resume, launcher=launcher), None
 
     from jedi_repro.tracking import RetryingClient, end_run, log_train_run, start_train_run
     from jedi_repro.tracking.hook import MLflowMetricsHook
@@ -74,7 +81,7 @@ def train_logged(config, features, work_dir, cfg_options=None, seed=None,
     hook = OpenRunAtStart(client=None, run_id=None)
     try:
         m = train(config, features=features, work_dir=work_dir, cfg_options=cfg_options,
-                  extra_hooks=[hook], seed=seed, resume=resume)
+                  extra_hooks=[hook], seed=seed, resume=resume, launcher=launcher)
     except BaseException as exc:
         if hook.run_id:
             end_run(hook.client, hook.run_id, 'KILLED' if isinstance(exc, KeyboardInterrupt) else 'FAILED')
@@ -103,7 +110,11 @@ def run_summary(metrics: dict) -> str:
 def _run(args) -> int:
     m, run_id = train_logged(args.config, args.features, args.work_dir,
                              cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed,
-                             experiment=None if args.no_mlflow else args.experiment, resume=args.resume)
+                             experiment=None if args.no_mlflow else args.experiment, resume=args.resume,
+                             launcher=args.launcher)
+    from jedi_repro.engine.distributed import env_rank
+    if args.launcher == 'pytorch' and env_rank() != 0:
+        return 0  # rank 0 wrote metrics.json and the MLflow run
     print(f'metrics.json written to {args.work_dir}')
     if run_id:
         print(f'MLflow run {run_id} (experiment {args.experiment}); browse with `jedi ui`')

@@ -45,7 +45,16 @@ def _ui(args) -> int:
     ensure_store(workspace.mlflow_uri())  # a new workspace: the schema once, artifacts in the workspace
     cmd = mlflow_command(args.host, args.port)
     print(f'MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
-    # Own process group, so stopping `jedi ui` (SIGTERM/SIGINT to its PID) stops mlflow and its workers.
+    return supervise(cmd)
+
+
+def supervise(cmd: list[str]) -> int:
+    """Run ``cmd`` in its own process group until it exits or this process gets SIGTERM/SIGINT.
+
+    Stopping this process (SIGTERM/SIGINT to its PID) stops the whole group (mlflow and its workers).
+    """
+    from jedi_repro.errors import JediError
+
     proc = subprocess.Popen(cmd, start_new_session=True)
     stopping: list[float] = []
 

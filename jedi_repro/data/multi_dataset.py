@@ -20,6 +20,12 @@ Batch composition (deterministic for a given seed and epoch):
   mix every pool sample and every labelled sample is seen at least once per epoch (with the balanced
   mix, small datasets' pool samples more often, a large one's less often).
 
+Distributed (``launcher='pytorch'``): every rank draws the same plan and keeps its share of every
+stream block (rows ``rank::world_size`` of each dataset's labelled block and of each pool stream; with
+the balanced mix, of each dataset's share), so the ranks' batches together are the one-process batch of
+the same seed and every rank runs the same number of iterations. Evaluation batches are split across
+ranks by ``JEDISequentialSampler`` and gathered again by mmengine's ``Evaluator``.
+
 The sampler yields ``(epoch, iteration)`` keys and the DataLoader runs with ``batch_size=1`` and the
 ``jedi_unwrap_collate`` collate function, so one ``__getitem__`` gathers a whole batch with one fancy
 index per (expert, dataset) memory map: no per-sample Python work, and features stay in their on-disk
@@ -115,16 +121,26 @@ class JEDITrainBatches(Dataset):
         unlabeled_batch_size: pool samples per batch.
         pool_mix: ``proportional`` or ``balanced`` (see the module docstring).
         seed: seeds the labelled subset and the per-epoch order.
+        rank, world_size: this process's share of every stream (default: mmengine's ``get_dist_info``).
     """
 
     def __init__(self, store, labeled_fraction=1.0, unlabeled_datasets=None, labeled_batch_size: int = 32,
-                 unlabeled_batch_size: int = 128, pool_mix: str = 'proportional', seed: int = 0):
+                 unlabeled_batch_size: int = 128, pool_mix: str = 'proportional', seed: int = 0,
+                 rank: int | None = None, world_size: int | None = None):
+        from mmengine.dist import get_dist_info
+        dist_rank, dist_world = get_dist_info()
+        self.rank = dist_rank if rank is None else int(rank)
+        self.world_size = dist_world if world_size is None else int(world_size)
         self.store = _open(store)
         names = self.store.dataset_names
         self.seed = int(seed)
         if int(labeled_batch_size) < 1 or int(unlabeled_batch_size) < 0:
             raise JediError('data.labeled_batch_size must be >= 1 and data.unlabeled_batch_size >= 0')
         self.b_lab, self.b_pool = int(labeled_batch_size), int(unlabeled_batch_size)
+        if self.world_size > 1 and (self.b_lab < self.world_size or 0 < self.b_pool < self.world_size):
+            raise JediError(f'data.labeled_batch_size={self.b_lab} and data.unlabeled_batch_size='
+                            f'{self.b_pool} are global batch sizes: each must be at least the number of '
+                            f'processes ({self.world_size}) or 0 (pool)')
         if pool_mix not in POOL_MIXES:
             raise JediError(f'data.pool_mix={pool_mix!r}; allowed: {POOL_MIXES}')
         self.pool_mix = pool_mix
@@ -177,9 +193,16 @@ class JEDITrainBatches(Dataset):
                 for (j, members), share in zip(self.pooled.items(), shares):
                     rng = np.random.default_rng([self.seed, 1000 + epoch, n + 1 + j])
                     blocks.append(members[_stream(len(members), int(share), self.iters, rng)])
-                pool = np.concatenate(blocks, axis=1)
+                pool = np.concatenate([self._shard(b) for b in blocks], axis=1)
+            if pool is not None and self.pool_mix == 'proportional':
+                pool = self._shard(pool)
+            lab = [self._shard(b) for b in lab]
             self._plan_epoch, self._plan = epoch, (lab, pool)
         return self._plan
+
+    def _shard(self, block: np.ndarray) -> np.ndarray:
+        """This rank's columns of an ``[iters, B]`` stream block (all of it in one process)."""
+        return block[:, self.rank::self.world_size] if self.world_size > 1 else block
 
     def __getitem__(self, key) -> dict:
         epoch, it = key if isinstance(key, tuple) else (0, key)
@@ -270,21 +293,38 @@ class JEDIEpochSampler(Sampler):
 
 @DATA_SAMPLERS.register_module()
 class JEDISequentialSampler(Sampler):
-    """``0 .. len(dataset) - 1`` in order (evaluation).
+    """``0 .. len(dataset) - 1`` in order (evaluation); split across ranks when distributed.
+
+    Rank r takes items ``r, r + W, ...`` of the list padded to a multiple of W (mmengine's
+    ``DefaultSampler(shuffle=False)`` rule), so that mmengine's ``collect_results`` (which interleaves the
+    ranks' results and cuts the padding off at ``len(dataset)``) gives back the one-process order.
 
     Args:
         dataset: the batches dataset.
         seed: unused; accepted because mmengine passes it.
+        rank, world_size: default mmengine's ``get_dist_info``.
     """
 
-    def __init__(self, dataset, seed=None):
+    def __init__(self, dataset, seed=None, rank: int | None = None, world_size: int | None = None):
+        from mmengine.dist import get_dist_info
+        dist_rank, dist_world = get_dist_info()
         self.dataset = dataset
+        self.rank = dist_rank if rank is None else int(rank)
+        self.world_size = dist_world if world_size is None else int(world_size)
+
+    def _indices(self) -> list[int]:
+        n = len(self.dataset)
+        if self.world_size == 1:
+            return list(range(n))
+        total = math.ceil(n / self.world_size) * self.world_size
+        padded = [i % n for i in range(total)] if n else []
+        return padded[self.rank::self.world_size]
 
     def __iter__(self):
-        return iter(range(len(self.dataset)))
+        return iter(self._indices())
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(self._indices())
 
 
 @FUNCTIONS.register_module()

@@ -386,7 +386,8 @@ def _close_run_logger(runner) -> None:
             runner.logger.removeHandler(handler)
 
 
-def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None, resume=False) -> dict:
+def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None, resume=False,
+          launcher=None) -> dict:
     """Train JEDI (or the student baseline) on a feature store; write and return ``metrics.json``.
 
     Args:
@@ -400,6 +401,8 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
         resume: continue from ``WORK_DIR/last.pth`` if it exists (weights, optimizer, best checkpoints,
             validation history; the result equals an uninterrupted run's); else start afresh. ``True``
             refuses a ``last.pth`` of another configuration, ``'auto'`` (studies) starts afresh instead.
+        launcher: ``'pytorch'`` under torchrun (overrides the config's ``launcher``; see
+            :mod:`jedi_repro.engine.distributed`); only rank 0 writes ``metrics.json``.
 
     Returns:
         The metrics.json dict: ``datasets``, ``mean`` (test), ``val`` (the same shape: validation metrics
@@ -407,8 +410,10 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
         ``best_checkpoint`` (the students'), ``selection``, ``convergence``).
     """
     import torch
+    from mmengine.dist import barrier, is_main_process
 
     from jedi_repro.console import runner_class
+    from jedi_repro.engine.distributed import configure_launcher
     Runner = runner_class('train')  # noqa: N806 - mmengine's Runner; quiet on the console unless `jedi -v`
     t0 = time.time()
     cfg, store, seed = prepare_config(cfg, features, work_dir, cfg_options, seed)
@@ -418,6 +423,7 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     # Denormal floats (e.g. gradients of very confident softmaxes) make CPU kernels several times slower;
     # flushing them to zero changes values below 1e-38 only. Process-wide, as torch offers it.
     torch.set_flush_denormal(bool(cfg.get('flush_denormal', True)))
+    configure_launcher(cfg, launcher)
     created = not Path(cfg.work_dir).exists()
     Path(cfg.work_dir).mkdir(parents=True, exist_ok=True)
     if not resumed:  # a fresh start: an older last.pth must not be resumed under this fingerprint
@@ -441,6 +447,7 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
             runner.register_hook(hook)
         plateau = _plateau_hook(runner, cfg)
         runner.train()
+        barrier()  # rank 0 has written the best checkpoints the other ranks load next
         test_flat, val_flat, selection = evaluate_selected_checkpoints(runner, plateau, cfg)
         test_set = runner.test_dataloader.dataset
     finally:
@@ -452,5 +459,6 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     metrics['val'] = {k: v for k, v in metrics_to_contract(val_flat, store.dataset_names, seed, {}, 0).items()
                       if k in ('datasets', 'mean')}
     mark_untrained(metrics, untrained_roles(cfg))
-    write_json_atomic(Path(cfg.work_dir) / 'metrics.json', metrics)
+    if is_main_process():
+        write_json_atomic(Path(cfg.work_dir) / 'metrics.json', metrics)
     return metrics

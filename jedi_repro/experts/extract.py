@@ -306,8 +306,8 @@ def cache_dir() -> Path:
     return workspace.path('cache', 'extract')
 
 
-def _cache_load(key: str) -> np.ndarray | None:
-    f = cache_dir() / f'{key}.npy'
+def _cache_load(key: str, root: Path | None = None) -> np.ndarray | None:
+    f = (root or cache_dir()) / f'{key}.npy'
     if not f.is_file():
         return None
     try:
@@ -316,8 +316,8 @@ def _cache_load(key: str) -> np.ndarray | None:
         return None  # a damaged cache entry is recomputed, never trusted
 
 
-def _cache_save(key: str, feats: np.ndarray) -> None:
-    d = cache_dir()
+def _cache_save(key: str, feats: np.ndarray, root: Path | None = None) -> None:
+    d = root or cache_dir()
     d.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{key}.', suffix='.npy', dir=d)
     with os.fdopen(fd, 'wb') as f:
@@ -328,7 +328,8 @@ def _cache_save(key: str, feats: np.ndarray) -> None:
 # ------------------------------------------------------------------------------------------------- driver
 def extract_block(expert: ExpertSpec, model, data: SplitData, bf16: bool = False, channels_last: bool = False,
                   use_cache: bool = True, batch_size: int = 16, progress=None,
-                  stats: dict | None = None) -> np.ndarray:
+                  stats: dict | None = None, cache_root: Path | None = None,
+                  cached_only: bool = False) -> np.ndarray:
     """Features of one (expert, dataset, split) block, from the cache or computed (then cached).
 
     Args:
@@ -340,16 +341,21 @@ def extract_block(expert: ExpertSpec, model, data: SplitData, bf16: bool = False
         batch_size: clips per forward pass.
         progress: callable(n_batches) after each batch, and (n_batches_of_block) on a cache hit.
         stats: dict whose 'computed'/'cached' counters are incremented.
+        cache_root: the cache directory (default ``cache_dir()``; a distributed extraction's parts dir).
+        cached_only: the block must be in the cache (the merge step of a distributed extraction).
     """
     key = block_key(expert, data, bf16, channels_last)
-    if use_cache:
-        cached = _cache_load(key)
+    if use_cache or cached_only:
+        cached = _cache_load(key, cache_root)
         if cached is not None and cached.shape[0] == len(data.entries):
             if stats is not None:
                 stats['cached'] = stats.get('cached', 0) + 1
             if progress is not None:
                 progress(-(-len(data.entries) // batch_size))
             return cached
+    if cached_only:
+        raise JediError(f'the part of block {expert.name} x {data.dataset.name}/{data.split} is missing or '
+                        f'damaged in {cache_root} (key {key}): a rank did not finish; rerun the extraction')
     loader = build_loader(expert.cfg, data.ann_file, data.dataset.video_prefix, batch_size=batch_size)
     feats, labels = penultimate_features(model(), loader, layer=feature_layer(expert.cfg), bf16=bf16,
                                          progress=progress)
@@ -359,7 +365,7 @@ def extract_block(expert: ExpertSpec, model, data: SplitData, bf16: bool = False
     if not np.isfinite(feats).all():
         raise JediError(f'expert {expert.name} produced NaN/Inf features on {data.ann_file}')
     if use_cache:
-        _cache_save(key, feats)
+        _cache_save(key, feats, cache_root)
     if stats is not None:
         stats['computed'] = stats.get('computed', 0) + 1
     return feats
@@ -368,7 +374,8 @@ def extract_block(expert: ExpertSpec, model, data: SplitData, bf16: bool = False
 def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[ExpertSpec] | None = None,
             skip_bad_videos: bool = False, bf16: bool = False, channels_last: bool | str = 'auto',
             use_cache: bool = True, overwrite: bool = False, feature_dtype: str = 'float32',
-            batch_size: int = 16, show_progress: bool = True, log=print) -> dict:
+            batch_size: int = 16, show_progress: bool = True, log=print, parts_dir: Path | None = None,
+            ) -> dict:
     """Every expert over every dataset and split of a data root -> a feature store.
 
     Args:
@@ -386,6 +393,9 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
         batch_size: clips per forward pass.
         show_progress: tqdm bars.
         log: printer for the summary lines (``None`` for silence).
+        parts_dir: merge step of a distributed extraction (``jedi_repro.experts.extract_dist``): every
+            block comes from the parts the ranks wrote there (a missing one is an error), nothing is
+            computed; the store is written as always (temp dir, validation, rename).
 
     Returns:
         ``{'store': path, 'blocks': n, 'computed': k, 'cached': m, 'skipped_videos': {...}, 'wall_s': s}``.
@@ -396,23 +406,7 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
 
     t0 = time.time()
     data_root = Path(data_root).expanduser().resolve()
-    datasets = read_data_root(data_root)
-    by_name = {d.name: d for d in datasets}
-    specs = experts if experts is not None else [parse_expert_arg(str(p)) for p in default_expert_configs()]
-    if not specs:
-        raise JediError('no experts to extract with')
-    for s in specs:
-        s.load(data_root)
-        if s.dataset not in by_name:
-            raise JediError(f'expert {s.name} ({s.config}) is trained on dataset {s.dataset!r}, which is '
-                            f'not in '
-                            f'{data_root} (datasets: {sorted(by_name)})')
-        n_cls = int(s.cfg.model.cls_head.num_classes)
-        if n_cls != len(by_name[s.dataset].classes):
-            raise JediError(f'expert {s.name}: {n_cls} classes in {s.config}, but dataset {s.dataset!r} has '
-                            f'{len(by_name[s.dataset].classes)}')
-    order = {d.name: i for i, d in enumerate(datasets)}
-    specs = sorted(specs, key=lambda s: order[s.dataset])
+    datasets, specs = load_plan(data_root, experts)
     stats: dict = {}
     skipped: dict[str, int] = {}
     with tempfile.TemporaryDirectory(prefix='jedi-extract-') as tmp, \
@@ -435,9 +429,7 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
                 writer.set_labeled_mask(ds.name, np.array([rel in labeled for rel, _ in tr.entries]))
         for spec in specs:
             cache: dict = {}
-
-            is_3d = spec.cfg.model.get('type') == 'Recognizer3D'
-            cl = is_3d if channels_last == 'auto' else bool(channels_last)
+            cl = channels_last_for(spec, channels_last)
 
             # Built lazily: an expert whose blocks are all cached never loads its weights.
             def model(spec=spec, cache=cache, cl=cl):
@@ -453,7 +445,7 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
                 bar.set_postfix_str(f'{ds_name}/{split}')
                 feats = extract_block(spec, model, data, bf16=bf16, channels_last=cl,
                                       use_cache=use_cache, batch_size=batch_size, progress=bar.update,
-                                      stats=stats)
+                                      stats=stats, cache_root=parts_dir, cached_only=parts_dir is not None)
                 if dim is None:
                     if 'm' in cache:
                         w, b = head_params(cache['m'], feature_layer(spec.cfg))
@@ -474,6 +466,33 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
         log(f'extract: wrote {result["store"]}: {result["blocks"]} blocks ({result["computed"]} computed, '
             f'{result["cached"]} from cache) in {result["wall_s"]} s')
     return result
+
+
+def channels_last_for(spec: ExpertSpec, channels_last: bool | str) -> bool:
+    """``'auto'``: channels-last for 3D-CNN recognizers only."""
+    is_3d = spec.cfg.model.get('type') == 'Recognizer3D'
+    return is_3d if channels_last == 'auto' else bool(channels_last)
+
+
+def load_plan(data_root: Path, experts: list[ExpertSpec] | None) -> tuple[list, list[ExpertSpec]]:
+    """The data root's datasets and the loaded experts (in dataset order), checked against each other."""
+    datasets = read_data_root(data_root)
+    by_name = {d.name: d for d in datasets}
+    specs = experts if experts is not None else [parse_expert_arg(str(p)) for p in default_expert_configs()]
+    if not specs:
+        raise JediError('no experts to extract with')
+    for s in specs:
+        s.load(data_root)
+        if s.dataset not in by_name:
+            raise JediError(f'expert {s.name} ({s.config}) is trained on dataset {s.dataset!r}, which is '
+                            f'not in '
+                            f'{data_root} (datasets: {sorted(by_name)})')
+        n_cls = int(s.cfg.model.cls_head.num_classes)
+        if n_cls != len(by_name[s.dataset].classes):
+            raise JediError(f'expert {s.name}: {n_cls} classes in {s.config}, but dataset {s.dataset!r} has '
+                            f'{len(by_name[s.dataset].classes)}')
+    order = {d.name: i for i, d in enumerate(datasets)}
+    return datasets, sorted(specs, key=lambda s: order[s.dataset])
 
 
 def _head_from_checkpoint(spec: ExpertSpec) -> tuple[np.ndarray, np.ndarray]:

@@ -57,7 +57,9 @@ def load_study(study: str, storage: str | None = None):
     where = storage or default_storage(study)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if '://' in where:
-        backend = where
+        from jedi_repro.studies.storage import RDB_SCHEMES, open_storage
+        # the report reads: it never creates an RDB schema (that is `jedi study run`'s, done once)
+        backend = open_storage(where, create_schema=False) if where.startswith(RDB_SCHEMES) else where
     else:
         if not Path(where).is_file():
             return (

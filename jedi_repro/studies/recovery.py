@@ -6,6 +6,11 @@ therefore records on its trial who runs it (host, pid, process start time) and r
 timestamp. A RUNNING trial is stale when its worker process is gone (same host) or its heartbeat is older
 than the grace period (another host). Stale trials are failed, their MLflow runs end FAILED, and the
 configuration is re-enqueued once (same bookkeeping as Optuna's ``RetryFailedTrialCallback``).
+
+On a server RDB (PostgreSQL) the storage is opened with Optuna's own heartbeat (``heartbeat_interval``,
+``grace_period``): ``Heartbeat`` also records Optuna's heartbeat, and a trial Optuna reports stale
+(``_get_stale_trial_ids``, what ``optuna.storages.fail_stale_trials`` reads) is stale here too; failing,
+ending the MLflow runs and retrying stay this module's, so journal and RDB studies recover alike.
 """
 from __future__ import annotations
 
@@ -80,12 +85,27 @@ class Heartbeat:
     def beat(self) -> None:
         try:
             self.storage.set_trial_user_attr(self.trial_id, HEARTBEAT_ATTR, time.time())
+            if optuna_heartbeat_enabled(self.storage):
+                self.storage.record_heartbeat(self.trial_id)
         except Exception:  # noqa: BLE001 - trial already finished, or a transient storage error
             pass
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.beat()
+
+
+def optuna_heartbeat_enabled(storage) -> bool:
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+    return is_heartbeat_enabled(storage)
+
+
+def optuna_stale_trial_ids(study) -> set[int]:
+    """Trial ids whose Optuna heartbeat is older than the storage's grace period (RDB storages only)."""
+    storage = study._storage
+    if not optuna_heartbeat_enabled(storage):
+        return set()
+    return set(storage._get_stale_trial_ids(study._study_id))
 
 
 def recover_stale_trials(study, client=None, grace_s: float = GRACE_S, max_retry: int = MAX_RETRY,
@@ -113,7 +133,8 @@ def recover_stale_trials(study, client=None, grace_s: float = GRACE_S, max_retry
 
 
 def _fail_dead_trials(study, attr: str, grace_s: float = GRACE_S):
-    """Set ``attr`` on every RUNNING trial whose worker is gone and fail it; yield the failed trials.
+    """Set ``attr`` on every RUNNING trial whose worker is gone (by the project's record or Optuna's
+    heartbeat) and fail it; yield the failed trials.
 
     A trial finished or failed by someone else meanwhile is skipped (the storage's compare-and-set).
     """
@@ -121,8 +142,9 @@ def _fail_dead_trials(study, attr: str, grace_s: float = GRACE_S):
     from optuna.trial import TrialState
 
     storage = study._storage
+    optuna_stale = optuna_stale_trial_ids(study)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not is_stale(trial, grace_s=grace_s):
+        if trial._trial_id not in optuna_stale and not is_stale(trial, grace_s=grace_s):
             continue
         try:
             storage.set_trial_user_attr(trial._trial_id, attr, True)

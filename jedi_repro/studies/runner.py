@@ -4,6 +4,10 @@
 before workers start: the Optuna study, the MLflow experiment and parent run (so the MLflow schema is
 created by one process), recovery of trials whose worker died in an earlier run, and the grid. Then it
 starts the workers as subprocesses, shows a progress bar, and closes the parent run.
+
+With ``workers=0`` it only prepares (and, once nothing is left to run, closes the parent run): the workers
+are started apart, e.g. ``jedi study worker SPEC --storage postgresql://...`` on several machines. Run it
+again after they end: it fails and retries the trials of workers that died, and closes the study.
 """
 from __future__ import annotations
 
@@ -59,10 +63,14 @@ def enqueue_grid(study, spec: StudySpec, max_retry: int = recovery.MAX_RETRY) ->
 
 def prepare(spec: StudySpec, url: str, client) -> Any:
     """Create/load the study, its MLflow experiment and parent run; recover stale trials; fill the grid."""
+    from jedi_repro.studies.worker import SERVER_SCHEMES, TRACKING_ATTR
     from jedi_repro.tracking.runs import base_tags, get_or_create_experiment, reopen_run, start_run
 
     study = load_study(spec, url, create=True)
     exp_id = get_or_create_experiment(client, spec.name)
+    uri = getattr(client, 'tracking_uri', '') or ''
+    if uri.startswith(SERVER_SCHEMES) and study.user_attrs.get(TRACKING_ATTR) != uri:
+        study.set_user_attr(TRACKING_ATTR, uri)  # workers started apart find the tracking server here
     parent = study.user_attrs.get(PARENT_ATTR)
     if parent is None:
         tags = {**base_tags(spec.name, spec.features), 'jedi.spec': str(spec.path),
@@ -107,8 +115,8 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     from jedi_repro.tracking.client import RetryingClient
     from jedi_repro.tracking.runs import close_orphaned_runs, end_run, log_metrics
 
-    if workers < 1:
-        raise JediError(f'--workers must be at least 1, got {workers}')
+    if workers < 0:
+        raise JediError(f'--workers must be at least 0, got {workers}')
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_spec(spec_path)
     check_against_store(spec)
@@ -125,6 +133,8 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     parent = study.user_attrs[PARENT_ATTR]
     total = _target(study, spec, n_trials)
     deadline = t0 + timeout_s if timeout_s else None
+    if workers == 0:
+        return _prepare_only(study, spec, url, client, n_trials, t0)
     logs = workspace.path('studies', spec.name, 'logs', mkdir=True)
     if _nothing_to_do(study, spec, n_trials):
         procs = []
@@ -148,7 +158,12 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     best = _best_values(study, spec)
     if best:
         log_metrics(client, parent, best)
-    end_run(client, parent, 'FAILED' if died else 'FINISHED')
+    elsewhere = _running_elsewhere(study)
+    if elsewhere and not died:  # workers this runner did not start still run trials: leave the study open
+        print(f'study {spec.name}: trial(s) {elsewhere} still run in workers started elsewhere; the study '
+              f'stays open (`jedi study run {spec.path} --workers 0` closes it once they end)', flush=True)
+    else:
+        end_run(client, parent, 'FAILED' if died else 'FINISHED')
     summary = {'study': spec.name, 'storage': url, 'counts': counts, 'wall_s': wall,
                'workers_started': len(procs), 'worker_exit_codes': codes, 'logs': str(logs)}
     if died:
@@ -157,6 +172,37 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
         raise JediError(f'study {spec.name}: {what}. Trials it left RUNNING are failed and retried once when '
                         f'you re-run `jedi study run {spec.path}`.')
     return summary
+
+
+def _running_elsewhere(study) -> list[int]:
+    """Numbers of RUNNING trials whose worker is alive (workers of other runners or machines)."""
+    from optuna.trial import TrialState
+
+    return [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not recovery.is_stale(t)]
+
+
+def _prepare_only(study, spec: StudySpec, url: str, client, n_trials: int | None, t0: float) -> dict:
+    """``--workers 0``: the study is ready for workers started apart; closed once nothing is left."""
+    from optuna.trial import TrialState
+
+    from jedi_repro.tracking.runs import end_run, log_metrics
+
+    parent = study.user_attrs[PARENT_ATTR]
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    finished = _nothing_to_do(study, spec, n_trials) and not running
+    if finished:
+        best = _best_values(study, spec)
+        if best:
+            log_metrics(client, parent, best)
+        end_run(client, parent, 'FINISHED')
+        print(f'study {spec.name}: nothing left to run; study closed', flush=True)
+    else:
+        print(f'study {spec.name}: prepared in {url}; {len(running)} trial(s) running. Start workers with '
+              f'`jedi study worker {spec.path} --storage {url}`, then re-run this command when they end '
+              '(it retries trials of workers that died and closes the study)', flush=True)
+    return {'study': spec.name, 'storage': url, 'counts': state_counts(study), 'wall_s': time.time() - t0,
+            'workers_started': 0, 'worker_exit_codes': [], 'logs': '', 'closed': finished}
 
 
 def _nothing_to_do(study, spec: StudySpec, n_trials: int | None) -> bool:

@@ -3,6 +3,11 @@
 Default storage: a ``JournalStorage`` file under ``workspace.journal_path(study)`` (file locks, safe for
 parallel worker processes on one machine). ``--storage`` takes an RDB URL (``postgresql://...``; SQLite
 works for one worker but locks under several) or a journal file path.
+
+A server RDB (PostgreSQL, MySQL) is opened with Optuna's heartbeat (``heartbeat_interval``,
+``grace_period``: a trial whose worker stopped beating is stale, see ``recovery``), and its schema is
+created by one process only: ``jedi study run`` (``create=True``) before any worker, while workers open
+the storage with ``skip_table_creation`` (many processes creating it at once race: Optuna issue 1092).
 """
 from __future__ import annotations
 
@@ -23,16 +28,65 @@ def storage_url(spec: StudySpec, url: str | None = None) -> str:
     return url or str(workspace.journal_path(spec.name))
 
 
-def open_storage(url: str):
-    """An Optuna storage for ``url``: RDB for database URLs, else a journal file at that path."""
+def is_server_rdb(url: str) -> bool:
+    """A database server shared by machines (not SQLite, not a journal file)."""
+    return url.startswith(RDB_SCHEMES) and not url.startswith('sqlite:')
+
+
+def check_schema_ready(url: str) -> None:
+    """Refuse (``JediError``) an RDB whose Optuna schema is not complete, reading only.
+
+    ``RDBStorage(skip_table_creation=True)`` still writes where the schema is incomplete (the version row,
+    alembic's stamp), so a worker opening it while ``jedi study run`` creates the schema races it
+    (PostgreSQL: duplicate key in ``pg_type``). Alembic's stamp is the last step of Optuna's schema
+    creation: once its row exists, opening the storage writes nothing.
+    """
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except Exception as exc:  # noqa: BLE001 - bad URL, driver missing
+        raise JediError(f'--storage {url}: {type(exc).__name__}: {exc}') from exc
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sqlalchemy.text('SELECT version_num FROM alembic_version')).first()
+    except Exception as exc:  # noqa: BLE001 - server down, no such table yet
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
+        raise JediError(f'--storage {url}: no complete Optuna schema yet (`jedi study run SPEC --storage '
+                        f'URL` creates it once): {type(exc).__name__}: {first}') from None
+    finally:
+        engine.dispose()
+    if row is None:
+        raise JediError(f'--storage {url}: the Optuna schema is being created (`jedi study run`); try again')
+
+
+def open_storage(url: str, create_schema: bool = True):
+    """An Optuna storage for ``url``: RDB for database URLs, else a journal file at that path.
+
+    Args:
+        url: RDB URL or journal path.
+        create_schema: create the RDB tables if missing (only the one process that prepares a study).
+    """
     import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
+    from jedi_repro.studies import recovery
+
     if url.startswith(RDB_SCHEMES):
+        if not create_schema:
+            check_schema_ready(url)
+        kwargs: dict = {'skip_table_creation': not create_schema}
+        if is_server_rdb(url):
+            kwargs.update(heartbeat_interval=int(recovery.HEARTBEAT_S), grace_period=int(recovery.GRACE_S),
+                          engine_kwargs={'pool_pre_ping': True})  # survive server-side idle disconnects
         try:
-            return optuna.storages.RDBStorage(url)
-        except Exception as exc:  # noqa: BLE001 - driver missing, server down, bad URL
-            raise JediError(f'--storage {url}: cannot open the Optuna RDB storage ({exc})') from exc
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - driver missing, server down, bad URL, no schema yet
+            what = '' if create_schema else ' (its schema is created by `jedi study run SPEC --storage URL`)'
+            raise JediError(f'--storage {url}: cannot open the Optuna RDB storage{what}: '
+                            f'{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ""}') from exc
     path = Path(url.removeprefix('journal://')).expanduser()
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
@@ -79,7 +133,7 @@ def load_study(spec: StudySpec, url: str, worker_index: int = 0, create: bool = 
     """
     import optuna
 
-    storage = open_storage(url)
+    storage = open_storage(url, create_schema=create)
     kwargs = dict(study_name=spec.name, storage=storage, sampler=build_sampler(spec, worker_index),
                   pruner=build_pruner(spec))
     if create:

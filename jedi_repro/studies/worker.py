@@ -1,12 +1,16 @@
 """A study worker: one process that claims trials from the shared storage and runs them until done.
 
-Started by :func:`jedi_repro.studies.runner.run_study` as ``python -m jedi_repro.studies.worker ...``; any
-number of workers (on any machine, with an RDB storage) can serve one study. Grid studies only claim the
-points the runner enqueued, so a point is never sampled twice and the worker stops when none is left.
+Started by :func:`jedi_repro.studies.runner.run_study` as ``python -m jedi_repro.studies.worker ...``, or
+separately as ``jedi study worker SPEC --storage URL`` (on any machine, with an RDB storage): any number of
+workers can serve one study. A worker never prepares a study (schema, study, MLflow experiment and parent
+run, grid: ``jedi study run`` does that once); started before it, it waits (``wait_s``). Grid studies only
+claim the points the runner enqueued, so a point is never sampled twice and the worker stops when none is
+left.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -61,8 +65,52 @@ def claim_waiting(study):
     return None
 
 
+TRACKING_ATTR = 'jedi.mlflow_tracking_uri'
+SERVER_SCHEMES = ('http://', 'https://')
+
+
+def wait_for_study(spec, storage_url: str, worker_index: int = 0, wait_s: float = 0.0, poll_s: float = 2.0):
+    """The study once ``jedi study run`` has prepared it (storage schema, study, MLflow parent run).
+
+    Raises:
+        JediError: not prepared within ``wait_s`` seconds (the last reason).
+    """
+    from jedi_repro.studies.storage import load_study
+
+    deadline = time.time() + wait_s
+    while True:
+        try:
+            study = load_study(spec, storage_url, worker_index)
+            if study.user_attrs.get('jedi.mlflow_parent_run_id') and \
+                    study.user_attrs.get('jedi.mlflow_experiment_id'):
+                return study
+            reason = JediError(f'study "{spec.name}" has no MLflow parent run; start it with '
+                               '`jedi study run`')
+        except JediError as exc:
+            reason = exc
+        if time.time() + poll_s > deadline:
+            raise reason
+        time.sleep(poll_s)
+
+
+def worker_tracking_uri(study, environ=None) -> str | None:
+    """The tracking URI a worker logs to: ``$MLFLOW_TRACKING_URI``, else the server the study was prepared
+    with (recorded by ``jedi study run``), else ``None`` (the workspace default).
+
+    Raises:
+        JediError: ``$MLFLOW_TRACKING_URI`` names another server than the study's runs live on.
+    """
+    environ = os.environ if environ is None else environ
+    recorded = study.user_attrs.get(TRACKING_ATTR)
+    env = environ.get('MLFLOW_TRACKING_URI')
+    if recorded and env and env.rstrip('/') != recorded.rstrip('/'):
+        raise JediError(f'MLFLOW_TRACKING_URI={env} but study "{study.study_name}" logs to the tracking '
+                        f'server {recorded} (where its parent run is); unset it or point it there')
+    return env or recorded
+
+
 def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials: int | None = None,
-               deadline: float | None = None, train_fn: str = DEFAULT_TRAIN_FN) -> int:
+               deadline: float | None = None, train_fn: str = DEFAULT_TRAIN_FN, wait_s: float = 0.0) -> int:
     """Run trials until the grid is done, the budget is used or the deadline passed.
 
     Args:
@@ -72,6 +120,7 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
         n_trials: total trials of the study (None: grid size / unlimited until ``deadline``).
         deadline: wall-clock time (epoch seconds) after which no new trial starts.
         train_fn: ``module:function`` called per seed (the real ``train`` by default).
+        wait_s: how long to wait for ``jedi study run`` to prepare the study (workers started apart).
 
     Returns:
         The number of trials this worker ran.
@@ -80,18 +129,15 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
     from optuna.trial import TrialState
 
     from jedi_repro.studies.spec import load_spec
-    from jedi_repro.studies.storage import load_study
     from jedi_repro.tracking.client import RetryingClient
     from jedi_repro.tracking.runs import base_tags
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_spec(spec_path)
-    study = load_study(spec, storage_url, worker_index)
+    study = wait_for_study(spec, storage_url, worker_index, wait_s)
     parent = study.user_attrs.get('jedi.mlflow_parent_run_id')
     experiment_id = study.user_attrs.get('jedi.mlflow_experiment_id')
-    if not parent or not experiment_id:
-        raise JediError(f'study "{spec.name}" has no MLflow parent run; start it with `jedi study run`')
-    client = RetryingClient()
+    client = RetryingClient(worker_tracking_uri(study))
     ctx = TrialContext(spec, client, experiment_id, parent, base_tags(spec.name, spec.features),
                        resolve_callable(train_fn))
     ran = failures = 0
@@ -153,11 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--n-trials', type=int, default=None)
     p.add_argument('--deadline', type=float, default=None)
     p.add_argument('--train-fn', default=DEFAULT_TRAIN_FN)
+    p.add_argument('--wait', type=float, default=0.0)
     args = p.parse_args(argv)
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, _interrupt_once)
     try:
-        ran = run_worker(args.spec, args.storage, args.index, args.n_trials, args.deadline, args.train_fn)
+        ran = run_worker(args.spec, args.storage, args.index, args.n_trials, args.deadline, args.train_fn,
+                         wait_s=args.wait)
     except JediError as exc:
         print(f'error: {exc}', file=sys.stderr, flush=True)
         return 1

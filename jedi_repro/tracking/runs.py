@@ -34,7 +34,10 @@ def get_or_create_experiment(client: RetryingClient, name: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    location = (workspace.mlflow_artifacts_dir() / name).as_uri()
+    # a tracking server places artifacts in its own store (--artifacts-destination, served to every
+    # machine); a local database keeps them in the workspace
+    remote = str(getattr(client, 'tracking_uri', '')).startswith(('http://', 'https://'))
+    location = None if remote else (workspace.mlflow_artifacts_dir() / name).as_uri()
     try:
         return client.create_experiment(name, artifact_location=location)
     except Exception:  # noqa: BLE001 - RESOURCE_ALREADY_EXISTS from a concurrent creator

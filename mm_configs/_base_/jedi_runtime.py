@@ -43,8 +43,10 @@ default_hooks = dict(
     # a resumed run ends with the metrics of an uninterrupted one (jedi_repro/engine/hooks/resume_hook.py)
     resume=dict(type='ExactResumeHook', save_last=True),
 )
+# dist_cfg.backend unset: `jedi train --launcher pytorch` picks nccl with CUDA, gloo without
+# (jedi_repro/engine/distributed.py); set it here to force one.
 env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-               dist_cfg=dict(backend='nccl'))
+               dist_cfg=dict())
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
 visualizer = dict(type='Visualizer', vis_backends=[dict(type='LocalVisBackend')])
 log_level = 'INFO'

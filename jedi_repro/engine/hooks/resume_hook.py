@@ -20,6 +20,7 @@ import random
 from pathlib import Path
 
 import numpy as np
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.runner.base_loop import BaseLoop
 
@@ -65,7 +66,8 @@ class ExactResumeHook(Hook):
         seed_epoch(runner.seed, runner.epoch)
 
     def after_val_epoch(self, runner, metrics=None) -> None:
-        if not self.save_last or not isinstance(getattr(runner, '_train_loop', None), BaseLoop):
+        if (not self.save_last or not isinstance(getattr(runner, '_train_loop', None), BaseLoop)
+                or not is_main_process()):  # under torchrun rank 0 writes (mmengine's save is master-only)
             return
         tmp = f'.{LAST_CHECKPOINT}.tmp'
         # during validation runner.epoch counts the finished epochs: the resumed loop starts at the next

@@ -70,7 +70,10 @@ class JEDIMetric(BaseMetric):
     """Per-dataset, per-role classification metrics of ``JEDIModel`` predictions.
 
     Args:
-        collect_device: mmengine ``BaseMetric`` argument.
+        collect_device: how mmengine gathers the ranks' results in a distributed run. ``'gpu'`` (default)
+            is ``all_gather_object`` over the process group, which also works with gloo on CPU;
+            mmengine's ``'cpu'`` exchanges pickles through ``./.dist_test`` in the working directory,
+            which needs a directory every node shares and leaves that directory behind.
         prefix: optional key prefix (``None``: keys as in the module docstring).
         roles: the roles to score (default all; ``train()`` leaves out untrained teachers,
             ``jedi_repro/engine/untrained.py``).
@@ -78,7 +81,7 @@ class JEDIMetric(BaseMetric):
 
     default_prefix = None
 
-    def __init__(self, collect_device: str = 'cpu', prefix: str | None = None, roles=ROLES):
+    def __init__(self, collect_device: str = 'gpu', prefix: str | None = None, roles=ROLES):
         super().__init__(collect_device=collect_device, prefix=prefix)
         unknown = set(roles) - set(ROLES)
         if unknown:
