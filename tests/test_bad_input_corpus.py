@@ -165,7 +165,7 @@ CASES = [
     ('spec-objective-untrained', st(base_config=str(REPO / 'mm_configs/jedi/student_baseline.py')),
      ['objectives[0].metric', 'not trained']),
     ('spec-store-missing', st('nowhere'), ['features', 'nowhere']),
-    ('spec-workers-0', st('good', '--workers', '0'), ['--workers']),
+    ('spec-workers-negative', st('good', '--workers', '-1'), ['--workers']),
     # feature import
     ('npz-not-zip', lambda t, s, v: ['features', 'import-npz', '--out', str(t / 'store'), '--dataset',
                                      f'ds0={s / "notzip.npz"}', '--expert', f'e0=ds0:{s / "notzip.npz"}'],

@@ -52,7 +52,7 @@ def test_kill_then_resume_equals_uninterrupted(reference, tmp_path, kill_when, s
         if kill_when == 'before-first-checkpoint':
             wait_for(lambda: (wd / 'mlflow_run.json').is_file(), what='the run to start', proc=p)
         elif kill_when == 'after-epoch-2':
-            wait_for(lambda: 'Epoch(val) [2]' in log.read_text(errors='replace'), what='epoch 2', proc=p)
+            wait_for(lambda: 'train epoch 2/' in log.read_text(errors='replace'), what='epoch 2', proc=p)
         else:
             wait_for(lambda: (wd / 'metrics.json').is_file(), what='metrics.json', proc=p)
         p.send_signal(sig)
