@@ -280,6 +280,7 @@ def write_json_atomic(path: Path, obj) -> None:
 def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None):
     """Load, override, check and fill a config; returns ``(Config, FeatureStore, seed)``."""
     from jedi_repro.data.feature_store import FeatureStore
+    from jedi_repro.engine.precision import apply_precision
     _register_all()
     cfg = load_config(cfg)
     if cfg_options:
@@ -287,6 +288,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None):
     if 'data' not in cfg:
         cfg.data = {}
     check_config(cfg)
+    apply_precision(cfg)
     store = FeatureStore.open(features)
     _check_data_against_store(cfg.data, store)
     check_metric_keys(cfg, store.dataset_names)
