@@ -22,6 +22,10 @@ def register(sub):
                      help='total trials of the study (overrides budget)')
     run.add_argument('--timeout', type=float, default=None, help='seconds after which no new trial starts')
     run.add_argument('--no-progress', action='store_true', help='no progress bar')
+    run.add_argument('--no-reuse', action='store_true',
+                     help='retrain every seed run even if a finished run of the same resolved config, '
+                          'feature store, seed and code version exists (default: adopt it, tagged '
+                          'jedi.reused_from)')
     run.set_defaults(func=_run)
 
     st = ssub.add_parser('status', help='progress and best trials of a study')
@@ -35,7 +39,7 @@ def _run(args) -> int:
     from jedi_repro.studies.runner import run_study
 
     s = run_study(args.spec, workers=args.workers, storage=args.storage, n_trials=args.n_trials,
-                  timeout_s=args.timeout, progress=not args.no_progress)
+                  timeout_s=args.timeout, progress=not args.no_progress, reuse=not args.no_reuse)
     counts = ', '.join(f'{k.lower()} {v}' for k, v in sorted(s['counts'].items()))
     print(f'study {s["study"]}: {counts}; {s["wall_s"]:.1f} s with {s["workers_started"]} worker(s); '
           f'storage {s["storage"]}; worker logs {s["logs"]}')

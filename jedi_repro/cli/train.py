@@ -23,6 +23,9 @@ def register(sub):
                    help='MLflow experiment of this run (default jedi-train); per-epoch val/ and final test/ '
                         'metrics, params and artifacts are logged to the workspace tracking URI')
     p.add_argument('--no-mlflow', action='store_true', help='do not log this run to MLflow')
+    p.add_argument('--no-reuse', action='store_true',
+                   help='train even if a finished run of the same resolved config, feature store, seed and '
+                        'code version exists (default: adopt its metrics.json, tagged jedi.reused_from)')
     p.set_defaults(func=_run)
     return p
 
@@ -42,12 +45,25 @@ def parse_cfg_options(items) -> dict:
 
 
 def train_logged(config, features, work_dir, cfg_options=None, seed=None,
-                 experiment: str | None = 'jedi-train') -> tuple[dict, str | None]:
+                 experiment: str | None = 'jedi-train', reuse: bool = True) -> tuple[dict, str | None]:
     """``train()`` as one MLflow run: per-epoch ``val/...`` and final ``test/...`` metrics.
 
     ``experiment=None`` trains untracked. Returns the metrics dict and the MLflow run id (``None`` when
-    untracked). A failed training ends its run as FAILED.
+    untracked). A failed training ends its run as FAILED. With ``reuse`` a finished run of the same key
+    (``jedi_repro.engine.reuse``) is adopted instead of trained, and a new one is indexed.
     """
+    from jedi_repro.engine import reuse as reuse_runs
+    key = reuse_runs.key_for(config, features, work_dir, cfg_options, seed) if reuse else None
+    found = reuse_runs.lookup(key) if key else None
+    if found:
+        return reuse_runs.adopt_logged(found, config, features, work_dir, seed, experiment)
+    m, run_id = _train_logged(config, features, work_dir, cfg_options, seed, experiment)
+    if key:
+        reuse_runs.record(key, work_dir, m, run_id)
+    return m, run_id
+
+
+def _train_logged(config, features, work_dir, cfg_options, seed, experiment) -> tuple[dict, str | None]:
     from jedi_repro.engine.train import train
     if experiment is None:
         return train(config, features=features, work_dir=work_dir, cfg_options=cfg_options, seed=seed), None
@@ -92,7 +108,10 @@ def run_summary(metrics: dict) -> str:
 def _run(args) -> int:
     m, run_id = train_logged(args.config, args.features, args.work_dir,
                              cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed,
-                             experiment=None if args.no_mlflow else args.experiment)
+                             experiment=None if args.no_mlflow else args.experiment, reuse=not args.no_reuse)
+    if m.get('reused_from'):
+        print(f'reused the finished run in {m["reused_from"]["work_dir"]} (same resolved config, feature '
+              'store, seed and code version; --no-reuse retrains)')
     print(f'metrics.json written to {args.work_dir}')
     if run_id:
         print(f'MLflow run {run_id} (experiment {args.experiment}); browse with `jedi ui`')

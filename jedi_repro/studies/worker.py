@@ -61,7 +61,7 @@ def claim_waiting(study):
 
 
 def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials: int | None = None,
-               deadline: float | None = None, train_fn: str = DEFAULT_TRAIN_FN) -> int:
+               deadline: float | None = None, train_fn: str = DEFAULT_TRAIN_FN, reuse: bool = True) -> int:
     """Run trials until the grid is done, the budget is used or the deadline passed.
 
     Args:
@@ -71,6 +71,7 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
         n_trials: total trials of the study (None: grid size / unlimited until ``deadline``).
         deadline: wall-clock time (epoch seconds) after which no new trial starts.
         train_fn: ``module:function`` called per seed (the real ``train`` by default).
+        reuse: adopt finished seed runs of the same key instead of retraining.
 
     Returns:
         The number of trials this worker ran.
@@ -92,7 +93,7 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
         raise JediError(f'study "{spec.name}" has no MLflow parent run; start it with `jedi study run`')
     client = RetryingClient()
     ctx = TrialContext(spec, client, experiment_id, parent, base_tags(spec.name, spec.features),
-                       resolve_callable(train_fn))
+                       resolve_callable(train_fn), reuse=reuse)
     ran = failures = 0
     while True:
         if deadline is not None and time.time() >= deadline:
@@ -144,9 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--n-trials', type=int, default=None)
     p.add_argument('--deadline', type=float, default=None)
     p.add_argument('--train-fn', default=DEFAULT_TRAIN_FN)
+    p.add_argument('--no-reuse', action='store_true')
     args = p.parse_args(argv)
     try:
-        ran = run_worker(args.spec, args.storage, args.index, args.n_trials, args.deadline, args.train_fn)
+        ran = run_worker(args.spec, args.storage, args.index, args.n_trials, args.deadline, args.train_fn,
+                         reuse=not args.no_reuse)
     except JediError as exc:
         print(f'error: {exc}', file=sys.stderr, flush=True)
         return 1
