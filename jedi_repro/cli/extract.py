@@ -30,6 +30,9 @@ def register(sub):
     p.add_argument('--float16', action='store_true', help='store features as float16 (half the disk)')
     p.add_argument('--batch-size', type=int, default=16, help='clips per forward pass (default 16)')
     p.add_argument('--no-cache', action='store_true', help='recompute every block and do not fill the cache')
+    p.add_argument('--workers', default='auto',
+                   help="DataLoader worker processes decoding ahead of the forward pass (default 'auto': "
+                        "1 on 2+ cores, else 0)")
     p.set_defaults(func=run)
     return p
 
@@ -46,6 +49,15 @@ def run(args) -> int:
                      bf16=args.bf16, use_cache=not args.no_cache,
                      channels_last={'auto': 'auto', 'on': True, 'off': False}[args.channels_last],
                      overwrite=args.overwrite, feature_dtype='float16' if args.float16 else 'float32',
-                     batch_size=args.batch_size)
+                     batch_size=args.batch_size, num_workers=_workers(args.workers))
     print(json.dumps(result, indent=1))
     return 0
+
+
+def _workers(value: str) -> int | str:
+    from jedi_repro.errors import JediError
+    if value == 'auto':
+        return value
+    if not value.isdigit():
+        raise JediError(f"--workers {value!r}: expected 'auto' or a number >= 0")
+    return int(value)
