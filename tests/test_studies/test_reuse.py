@@ -63,3 +63,16 @@ def test_incomplete_runs_are_not_reused(tmp_path, toy_store, stub_path, monkeypa
     _run(tmp_path, toy_store, stub_path, 'gamma', '  model.gamma: [0.0, 0.4]\n')
     _run(tmp_path, toy_store, stub_path, 'fusion', '  model.fusion.type: [concat, mean]\n')
     assert not any(r.data.tags.get('jedi.reused') for r in _seed_runs(RetryingClient(), 'fusion').values())
+
+
+def test_no_reuse_reaches_the_worker_command(tmp_path, monkeypatch):
+    from jedi_repro.studies import runner
+    seen = []
+    monkeypatch.setattr(runner.subprocess, 'Popen', lambda cmd, **kw: seen.append(cmd))
+    spec = type('Spec', (), {'path': tmp_path / 's.yaml'})()
+    for reuse in (True, False):
+        runner._spawn(spec, 'journal', 0, None, None, 'm:f', tmp_path, reuse=reuse)
+    assert '--no-reuse' not in seen[0] and seen[1][-1] == '--no-reuse'
+    from jedi_repro.studies.worker import main
+    monkeypatch.setattr('jedi_repro.studies.worker.run_worker', lambda *a, **kw: seen.append(kw) or 0)
+    assert main(['--spec', 's', '--storage', 'j', '--no-reuse']) == 0 and seen[-1] == {'reuse': False}
