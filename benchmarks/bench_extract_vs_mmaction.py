@@ -2,7 +2,8 @@
 
 Both run as the commands a user would type, one after the other in this run (the order alternates over
 ``--repeats``), on the same rendered videos (one dataset of ``jedi synth --preset quick`` by default: the
-Kinetics-like set, 160 clips of 8 x 32 x 32 frames, or ``--data-root``) with the same expert config and
+Kinetics-like set, 160 videos of 8 x 32 x 32 frames, each list repeated ``--list-repeat`` times so that
+the clips, not interpreter start-up, dominate; or ``--data-root``) with the same expert config and
 checkpoint (``mm_configs/experts/r3d18_kinetics_like.py`` with random initial weights saved to a
 weights-only file: speed does not depend on training). Wall time covers the whole command (interpreter
 start, imports, model build, every clip; ``jedi extract`` also checks every video decodes first and
@@ -16,7 +17,7 @@ writes a feature store; the tool writes one pickle per video).
   counters) and ``--workers W``.
 
 One JSON line per variant with clips/s, and a summary line with the ratios (``jedi extract`` clips/s over
-the tool's). ``--quick``: 24 clips, one repeat.
+the tool's). ``--quick``: 24 clips, one repeat, no list repetition.
 
 Usage:
     OMP_NUM_THREADS=1 python benchmarks/bench_extract_vs_mmaction.py [--repeats 2] [--workers 1]
@@ -62,10 +63,11 @@ def random_checkpoint(config: Path, out: Path) -> Path:
     return out
 
 
-def one_dataset_root(data_root: Path, dataset: str, out: Path,
-                     max_videos: int | None) -> tuple[Path, Path, int]:
-    """A data root holding only ``dataset`` (train/val/test lists cut to ``max_videos`` in all), and the
-    concatenated list the MMAction2 tool reads. Returns (root, list, clips)."""
+def one_dataset_root(data_root: Path, dataset: str, out: Path, max_videos: int | None,
+                     list_repeat: int = 1) -> tuple[Path, Path, int]:
+    """A data root holding only ``dataset`` (train/val/test lists cut to ``max_videos`` in all, each list
+    repeated ``list_repeat`` times: more clips per process start), and the concatenated list the MMAction2
+    tool reads. Returns (root, list, clips)."""
     src = data_root / dataset
     meta = json.loads((src / 'dataset.json').read_text())
     dst = out / dataset
@@ -75,6 +77,7 @@ def one_dataset_root(data_root: Path, dataset: str, out: Path,
     for info in meta['splits'].values():
         lines = (src / info['list']).read_text().splitlines()[:max(left, 2)]
         left = max(left - len(lines), 0)
+        lines = lines * list_repeat
         (dst / info['list']).write_text('\n'.join(lines) + '\n')
         info['n'] = len(lines)
         everything += lines
@@ -102,13 +105,16 @@ def main(argv=None) -> int:
     p.add_argument('--data-root', type=Path, default=None, help='default: `jedi synth --preset quick`')
     p.add_argument('--dataset', default=None, help="the config's dataset_name by default")
     p.add_argument('--max-videos', type=int, default=None)
+    p.add_argument('--list-repeat', type=int, default=10,
+                   help='each split list names its videos this many times (the demo clips are tiny: without '
+                        'it, interpreter start and imports dominate both commands)')
     p.add_argument('--repeats', type=int, default=2)
     p.add_argument('--workers', type=int, default=1, help='decoding workers of the parallel variants')
     p.add_argument('--threads', type=int, default=int(os.environ.get('OMP_NUM_THREADS', '1')))
     p.add_argument('--quick', action='store_true', help='24 clips, one repeat (smoke test)')
     args = p.parse_args(argv)
     if args.quick:
-        args.max_videos, args.repeats = args.max_videos or 24, 1
+        args.max_videos, args.repeats, args.list_repeat = args.max_videos or 24, 1, 1
     from jedi_repro.experts.config import load_expert_config
     cfg = load_expert_config(args.config)
     dataset = args.dataset or cfg.dataset_name
@@ -121,7 +127,8 @@ def main(argv=None) -> int:
             from jedi_repro.data.synth.generate import generate
             data_root = tmp / 'synth'
             generate(data_root, preset='quick', seed=0)
-        root, all_list, clips = one_dataset_root(data_root, dataset, tmp / 'root', args.max_videos)
+        root, all_list, clips = one_dataset_root(data_root, dataset, tmp / 'root', args.max_videos,
+                                                 args.list_repeat)
         ckpt = args.checkpoint or random_checkpoint(args.config, tmp / 'expert.pth')
         video_root = json.loads((root / dataset / 'dataset.json').read_text())['video_prefix']
         tool = mmaction_tool()
@@ -132,8 +139,8 @@ def main(argv=None) -> int:
             if workers is not None:
                 cmd += ['--cfg-options', f'test_dataloader.num_workers={workers}']
             wall, _ = timed(cmd, env)
-            n = len(list((tmp / f'tool_{i}').rglob('*.pkl')))
-            if n != clips:
+            n = len(list((tmp / f'tool_{i}').rglob('*.pkl')))  # one per distinct video
+            if n != len(set(all_list.read_text().split()[::2])):
                 sys.exit(f'error: the MMAction2 tool wrote {n} feature files for {clips} clips')
             return dict(wall_s=wall)
 
@@ -159,7 +166,8 @@ def main(argv=None) -> int:
     config = args.config.resolve()
     inputs = dict(config=str(config.relative_to(ROOT) if config.is_relative_to(ROOT) else config),
                   checkpoint='random init' if args.checkpoint is None else str(args.checkpoint),
-                  dataset=dataset, clips=clips, batch_size=16, threads=args.threads, repeats=args.repeats)
+                  dataset=dataset, clips=clips, list_repeat=args.list_repeat, batch_size=16,
+                  threads=args.threads, repeats=args.repeats)
     mach = f'{platform.machine()}, {os.cpu_count()} cores'
     best = {}
     for name, runs in results.items():

@@ -288,7 +288,11 @@ def check_split(ds: DatasetInfo, split: str, skip_bad_videos: bool, tmp_dir: Pat
     ann = ds.splits[split]
     entries = read_annotations(ann, len(ds.classes))
     bad = []
+    checked: set[str] = set()
     for rel, _ in entries:
+        if rel in checked:  # a list may name a video twice: decoding it once says as much
+            continue
+        checked.add(rel)
         why = video_problem(ds.video_prefix / rel)
         if why is not None:
             bad.append((str(ds.video_prefix / rel), why))
