@@ -32,7 +32,7 @@ def register(sub):
     p.add_argument('--no-cache', action='store_true', help='recompute every block and do not fill the cache')
     p.add_argument('--workers', default='auto',
                    help="DataLoader worker processes decoding ahead of the forward pass (default 'auto': "
-                        "1 on 2+ cores, else 0)")
+                        "up to 4 with a GPU, 0 on CPU, where decoding competes with the forward pass)")
     p.set_defaults(func=run)
     return p
 

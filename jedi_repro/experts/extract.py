@@ -414,8 +414,8 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
         batch_size: clips per forward pass.
         show_progress: tqdm bars.
         log: printer for the summary lines (``None`` for silence).
-        num_workers: DataLoader workers decoding ahead of the forward pass; 'auto' = 1 where the machine
-            has 2 or more cores (``benchmarks/bench_extract_vs_mmaction.py`` measures it), else 0.
+        num_workers: DataLoader workers decoding ahead of the forward pass; 'auto' = up to 4 with CUDA,
+            0 on CPU (``auto_workers``; ``benchmarks/bench_extract_vs_mmaction.py`` measures it).
 
     Returns:
         ``{'store': path, 'blocks': n, 'computed': k, 'cached': m, 'skipped_videos': {...}, 'wall_s': s,
@@ -515,8 +515,11 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
 
 
 def auto_workers() -> int:
-    """DataLoader workers for extraction: one decoding process beside the forward pass on 2+ cores."""
-    return 1 if (os.cpu_count() or 1) >= 2 else 0
+    """DataLoader workers for extraction: with a GPU doing the forward pass, up to 4 CPU processes decode
+    ahead of it; on CPU none, since decoding would compete with the forward pass for the same cores (one
+    worker gained nothing on 2 cores: benchmarks/README.md, "Extraction")."""
+    import torch
+    return min(4, (os.cpu_count() or 1) - 1) if torch.cuda.is_available() else 0
 
 
 def _head_from_checkpoint(spec: ExpertSpec) -> tuple[np.ndarray, np.ndarray]:
