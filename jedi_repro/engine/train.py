@@ -129,6 +129,8 @@ def check_config(cfg) -> None:
     if unknown:
         raise JediError(f'unknown config key(s) {sorted("data." + k for k in unknown)} '
                         f'(known: {sorted(DATA_KEYS)})')
+    from jedi_repro.engine.precision import check_precision
+    check_precision(cfg.get('precision', 'fp32'))
     epochs = cfg.train_cfg.get('max_epochs', 1)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         # no validation epoch means no checkpoint to choose and nothing to report
