@@ -143,7 +143,8 @@ def reuse_tags(entry: Mapping[str, Any]) -> dict[str, str]:
 
 
 def link_mlflow_run(client, run_id: str, entry: Mapping[str, Any], prefix: str = 'val_epoch/') -> dict:
-    """Tag ``run_id`` as reusing ``entry`` and copy the original run's per-epoch curves into it.
+    """Tag ``run_id`` as reusing ``entry`` (tags, and a link to the original in the run's description) and
+    copy the original run's per-epoch curves into it.
 
     Returns ``{key: [(step, value), ...]}`` of the copied curves (empty when the original run is not in
     this tracking store: the tags still name it).
@@ -156,9 +157,15 @@ def link_mlflow_run(client, run_id: str, entry: Mapping[str, Any], prefix: str =
     if not src:
         return {}
     try:
-        keys = [k for k in client.get_run(src).data.metrics if k.startswith(prefix)]
+        original = client.get_run(src)
     except Exception:  # noqa: BLE001 - the original run may live in another tracking store
         return {}
+    # the run's description in the MLflow UI (Markdown): a link to the run whose result this is
+    link = f'#/experiments/{original.info.experiment_id}/runs/{src}'
+    set_tags(client, run_id, {'mlflow.note.content': (
+        f'Not trained: reuses the finished run [{src}]({link}) (same resolved config, feature store, seed '
+        f'and code version {entry.get("code_version")}).')})
+    keys = [k for k in original.data.metrics if k.startswith(prefix)]
     curves = {k: sorted((m.step, m.value) for m in client.get_metric_history(src, k)) for k in keys}
     batch = [Metric(k, v, int(time.time() * 1000), s) for k, pts in curves.items() for s, v in pts]
     for i in range(0, len(batch), 1000):  # MLflow's log_batch limit

@@ -44,6 +44,7 @@ def test_a_trial_with_the_config_of_an_earlier_study_reuses_its_seed_runs(tmp_pa
     for (_, seed), run in reused.items():
         original = gamma_runs[('0.4', seed)]
         assert run.data.tags['jedi.reused_from'] == original.info.run_id
+        assert f'runs/{original.info.run_id})' in run.data.tags['mlflow.note.content']  # a link in the UI
         assert run.info.status == 'FINISHED' and run.data.tags['jedi.state'] == 'COMPLETE'
         assert run.data.metrics['val/mean/student/top1'] == original.data.metrics['val/mean/student/top1']
         copied = client.get_metric_history(run.info.run_id, 'val_epoch/mean/student/top1')
