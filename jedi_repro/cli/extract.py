@@ -35,6 +35,9 @@ def register(sub):
                         '--launcher pytorch`: the ranks split the blocks, write them as parts beside --out, '
                         'and rank 0 assembles the store (a rerun reuses finished parts; see '
                         'jedi_repro/experts/extract_dist.py)')
+    p.add_argument('--workers', default='auto',
+                   help="DataLoader worker processes decoding ahead of the forward pass (default 'auto': "
+                        "up to 4 with a GPU, 0 on CPU, where decoding competes with the forward pass)")
     p.set_defaults(func=run)
     return p
 
@@ -61,6 +64,15 @@ def run(args) -> int:
                      bf16=args.bf16, use_cache=not args.no_cache,
                      channels_last={'auto': 'auto', 'on': True, 'off': False}[args.channels_last],
                      overwrite=args.overwrite, feature_dtype='float16' if args.float16 else 'float32',
-                     batch_size=args.batch_size)
+                     batch_size=args.batch_size, num_workers=_workers(args.workers))
     print(json.dumps(result, indent=1))
     return 0
+
+
+def _workers(value: str) -> int | str:
+    from jedi_repro.errors import JediError
+    if value == 'auto':
+        return value
+    if not value.isdigit():
+        raise JediError(f"--workers {value!r}: expected 'auto' or a number >= 0")
+    return int(value)

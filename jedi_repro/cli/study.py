@@ -28,6 +28,10 @@ def register(sub):
     run.add_argument('--train-fn', default=None, metavar='MODULE:FUNCTION',
                      help='what trains one seed, importable by the workers (default '
                           'jedi_repro.engine.train:train; same signature and metrics.json contract)')
+    run.add_argument('--no-reuse', action='store_true',
+                     help='retrain every seed run even if a finished run of the same resolved config, '
+                          'feature store, seed and code version exists (default: adopt it, tagged '
+                          'jedi.reused_from)')
     run.set_defaults(func=_run)
 
     wk = ssub.add_parser('worker', help='serve a prepared study (one worker, e.g. one per machine)',
@@ -59,7 +63,7 @@ def _run(args) -> int:
 
     s = run_study(args.spec, workers=args.workers, storage=args.storage, n_trials=args.n_trials,
                   timeout_s=args.timeout, progress=not args.no_progress,
-                  train_fn=args.train_fn or DEFAULT_TRAIN_FN)
+                  train_fn=args.train_fn or DEFAULT_TRAIN_FN, reuse=not args.no_reuse)
     counts = ', '.join(f'{k.lower()} {v}' for k, v in sorted(s['counts'].items()))
     logs = f'; worker logs {s["logs"]}' if s['logs'] else ''
     print(f'study {s["study"]}: {counts}; {s["wall_s"]:.1f} s with {s["workers_started"]} worker(s); '

@@ -30,6 +30,9 @@ def register(sub):
                    help='pytorch: one process of a distributed run started by `torchrun --nproc_per_node N '
                         '-m jedi_repro.cli train ...` (gloo on CPU, nccl on GPU unless env_cfg.dist_cfg sets '
                         'the backend; batch sizes stay global); default: the config\'s launcher, else none')
+    p.add_argument('--no-reuse', action='store_true',
+                   help='train even if a finished run of the same resolved config, feature store, seed and '
+                        'code version exists (default: adopt its metrics.json, tagged jedi.reused_from)')
     p.set_defaults(func=_run)
     return p
 
@@ -50,14 +53,30 @@ def parse_cfg_options(items) -> dict:
 
 def train_logged(config, features, work_dir, cfg_options=None, seed=None,
                  experiment: str | None = 'jedi-train', resume: bool = False,
-                 launcher: str | None = None) -> tuple[dict, str | None]:
+                 launcher: str | None = None, reuse: bool = True) -> tuple[dict, str | None]:
     """``train()`` as one MLflow run: per-epoch ``val/...`` and final ``test/...`` metrics.
 
     ``experiment=None`` trains untracked. Returns the metrics dict and the MLflow run id (``None`` when
     untracked). A failed training ends its run as FAILED, an interrupted one (Ctrl-C, SIGTERM) as KILLED;
     runs of earlier ``jedi train`` processes that died without closing theirs are closed first. Under
-    torchrun only rank 0 logs.
+    torchrun only rank 0 logs. With ``reuse`` a finished run of the same key (``jedi_repro.engine.reuse``)
+    is adopted instead of trained, and a new one is indexed (single-process runs; a resumed run ends with
+    the metrics of an uninterrupted one, so it is indexed too).
     """
+    from jedi_repro.engine import reuse as reuse_runs
+    key = (reuse_runs.key_for(config, features, work_dir, cfg_options, seed)
+           if reuse and launcher != 'pytorch' else None)
+    found = reuse_runs.lookup(key) if key else None
+    if found:
+        return reuse_runs.adopt_logged(found, config, features, work_dir, seed, experiment)
+    m, run_id = _train_logged(config, features, work_dir, cfg_options, seed, experiment, resume, launcher)
+    if key:
+        reuse_runs.record(key, work_dir, m, run_id)
+    return m, run_id
+
+
+def _train_logged(config, features, work_dir, cfg_options, seed, experiment, resume,
+                  launcher) -> tuple[dict, str | None]:
     from jedi_repro.engine.distributed import env_rank
     from jedi_repro.engine.train import train
     if experiment is None or (launcher == 'pytorch' and env_rank() != 0):
@@ -111,10 +130,13 @@ def _run(args) -> int:
     m, run_id = train_logged(args.config, args.features, args.work_dir,
                              cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed,
                              experiment=None if args.no_mlflow else args.experiment, resume=args.resume,
-                             launcher=args.launcher)
+                             launcher=args.launcher, reuse=not args.no_reuse)
     from jedi_repro.engine.distributed import env_rank
     if args.launcher == 'pytorch' and env_rank() != 0:
         return 0  # rank 0 wrote metrics.json and the MLflow run
+    if m.get('reused_from'):
+        print(f'reused the finished run in {m["reused_from"]["work_dir"]} (same resolved config, feature '
+              'store, seed and code version; --no-reuse retrains)')
     print(f'metrics.json written to {args.work_dir}')
     if run_id:
         print(f'MLflow run {run_id} (experiment {args.experiment}); browse with `jedi ui`')

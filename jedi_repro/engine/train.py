@@ -134,6 +134,8 @@ def check_config(cfg) -> None:
     if unknown:
         raise JediError(f'unknown config key(s) {sorted("data." + k for k in unknown)} '
                         f'(known: {sorted(DATA_KEYS)})')
+    from jedi_repro.engine.precision import check_precision
+    check_precision(cfg.get('precision', 'fp32'))
     epochs = cfg.train_cfg.get('max_epochs', 1)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         # no validation epoch means no checkpoint to choose and nothing to report
@@ -290,6 +292,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
     callers that already made it).
     """
     from jedi_repro.data.feature_store import FeatureStore
+    from jedi_repro.engine.precision import apply_precision
     _register_all()
     if Path(work_dir).exists() and not Path(work_dir).is_dir():
         raise JediError(f'work dir {work_dir} exists and is not a directory')
@@ -299,6 +302,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
     if 'data' not in cfg:
         cfg.data = {}
     check_config(cfg)
+    apply_precision(cfg)
     store = FeatureStore.open(features, check_values=check_values)
     _check_data_against_store(cfg.data, store)
     check_metric_keys(cfg, store.dataset_names)

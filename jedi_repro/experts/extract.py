@@ -95,7 +95,7 @@ def _labels_of(data_samples) -> list[int]:
 
 
 def penultimate_features(model, dataloader, layer: str | None = None, bf16: bool = False,
-                         progress=None) -> tuple[np.ndarray, np.ndarray]:
+                         progress=None, timing: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Run a recognizer over a dataloader and collect the inputs of its head's last Linear.
 
     Works for any MMAction2 recognizer (Recognizer2D/3D, or a custom ``BaseRecognizer`` over feature
@@ -107,8 +107,10 @@ def penultimate_features(model, dataloader, layer: str | None = None, bf16: bool
         model: the recognizer (switched to eval mode here).
         dataloader: yields MMAction2 batches ``dict(inputs=[...], data_samples=[ActionDataSample, ...])``.
         layer: dotted path of the Linear (see ``find_head_linear``).
-        bf16: run under ``torch.autocast('cpu', torch.bfloat16)`` (features returned as float32).
+        bf16: run under bfloat16 autocast on the model's device (features returned as float32).
         progress: optional callable receiving the batch count after each batch (e.g. ``tqdm.update``).
+        timing: optional dict; ``data_s`` (waiting for the next batch: decoding and the test pipeline, or
+            what the loader's workers did not hide) and ``forward_s`` (``test_step``) are added to it.
 
     Returns:
         ``(features float32 [N, D], labels int64 [N])`` in dataloader order.
@@ -120,12 +122,26 @@ def penultimate_features(model, dataloader, layer: str | None = None, bf16: bool
     handle = fc.register_forward_pre_hook(lambda mod, args: captured.append(args[0].detach()))
     feats, labels = [], []
     model.eval()
-    autocast = torch.autocast('cpu', dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    dev = next(model.parameters()).device.type
+    autocast = torch.autocast(dev, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
+    timing = {} if timing is None else timing
+    timing.setdefault('data_s', 0.0)
+    timing.setdefault('forward_s', 0.0)
     try:
         with torch.inference_mode(), autocast:
-            for batch in dataloader:
+            batches = iter(dataloader)
+            while True:
+                t0 = time.perf_counter()
+                batch = next(batches, None)
+                t1 = time.perf_counter()
+                timing['data_s'] += t1 - t0
+                if batch is None:
+                    break
                 captured.clear()
                 samples = model.test_step(batch)
+                if dev == 'cuda':  # kernels run asynchronously: count them in the forward time
+                    torch.cuda.synchronize()
+                timing['forward_s'] += time.perf_counter() - t1
                 if len(captured) != 1:
                     raise JediError(f'the head Linear ran {len(captured)} times for one batch; expected once')
                 f = captured[0].float().reshape(captured[0].shape[0], -1)
@@ -146,8 +162,10 @@ def penultimate_features(model, dataloader, layer: str | None = None, bf16: bool
 
 
 # ------------------------------------------------------------------------------------ model and data glue
-def build_expert(cfg, checkpoint: str | os.PathLike, channels_last: bool = False):
-    """Build the recognizer of an expert config and load its weights (weights-only), in eval mode."""
+def build_expert(cfg, checkpoint: str | os.PathLike, channels_last: bool = False, device: str | None = None):
+    """Build the recognizer of an expert config and load its weights (weights-only), in eval mode, on
+    ``device`` (default: CUDA when available, else CPU)."""
+    import torch
     from mmaction.utils import register_all_modules
     from mmengine.registry import MODELS
 
@@ -164,7 +182,7 @@ def build_expert(cfg, checkpoint: str | os.PathLike, channels_last: bool = False
     model.eval()
     if channels_last:
         to_channels_last(model)
-    return model
+    return model.to(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
 
 
 def to_channels_last(model):
@@ -184,8 +202,12 @@ def to_channels_last(model):
     return model
 
 
-def build_loader(cfg, ann_file: str | os.PathLike, video_prefix: str | os.PathLike, batch_size: int = 16):
-    """A test-mode dataloader over ``ann_file`` with the expert's own test pipeline (in list order)."""
+def build_loader(cfg, ann_file: str | os.PathLike, video_prefix: str | os.PathLike, batch_size: int = 16,
+                 num_workers: int = 0):
+    """A test-mode dataloader over ``ann_file`` with the expert's own test pipeline (in list order).
+
+    ``num_workers > 0`` decodes in worker processes while the main process runs the forward pass.
+    """
     import copy
 
     from mmaction.utils import register_all_modules
@@ -197,7 +219,7 @@ def build_loader(cfg, ann_file: str | os.PathLike, video_prefix: str | os.PathLi
         raise JediError(f'{cfg.filename}: no test_dataloader/val_dataloader to take the test pipeline from')
     pipeline = copy.deepcopy(loader_cfg.dataset.pipeline)
     return Runner.build_dataloader(dict(
-        batch_size=batch_size, num_workers=0, persistent_workers=False,
+        batch_size=batch_size, num_workers=int(num_workers), persistent_workers=False,
         sampler=dict(type='DefaultSampler', shuffle=False),
         dataset=dict(type='VideoDataset', ann_file=str(ann_file), data_prefix=dict(video=str(video_prefix)),
                      pipeline=pipeline, test_mode=True)))
@@ -267,7 +289,11 @@ def check_split(ds: DatasetInfo, split: str, skip_bad_videos: bool, tmp_dir: Pat
     ann = ds.splits[split]
     entries = read_annotations(ann, len(ds.classes))
     bad = []
+    checked: set[str] = set()
     for rel, _ in entries:
+        if rel in checked:  # a list may name a video twice: decoding it once says as much
+            continue
+        checked.add(rel)
         why = video_problem(ds.video_prefix / rel)
         if why is not None:
             bad.append((str(ds.video_prefix / rel), why))
@@ -329,7 +355,7 @@ def _cache_save(key: str, feats: np.ndarray, root: Path | None = None) -> None:
 def extract_block(expert: ExpertSpec, model, data: SplitData, bf16: bool = False, channels_last: bool = False,
                   use_cache: bool = True, batch_size: int = 16, progress=None,
                   stats: dict | None = None, cache_root: Path | None = None,
-                  cached_only: bool = False) -> np.ndarray:
+                  cached_only: bool = False, num_workers: int = 0) -> np.ndarray:
     """Features of one (expert, dataset, split) block, from the cache or computed (then cached).
 
     Args:
@@ -340,9 +366,10 @@ def extract_block(expert: ExpertSpec, model, data: SplitData, bf16: bool = False
         use_cache: read and fill the block cache.
         batch_size: clips per forward pass.
         progress: callable(n_batches) after each batch, and (n_batches_of_block) on a cache hit.
-        stats: dict whose 'computed'/'cached' counters are incremented.
+        stats: dict whose 'computed'/'cached' counters and 'data_s'/'forward_s' times are incremented.
         cache_root: the cache directory (default ``cache_dir()``; a distributed extraction's parts dir).
         cached_only: the block must be in the cache (the merge step of a distributed extraction).
+        num_workers: DataLoader worker processes decoding ahead of the forward pass.
     """
     key = block_key(expert, data, bf16, channels_last)
     if use_cache or cached_only:
@@ -356,9 +383,10 @@ def extract_block(expert: ExpertSpec, model, data: SplitData, bf16: bool = False
     if cached_only:
         raise JediError(f'the part of block {expert.name} x {data.dataset.name}/{data.split} is missing or '
                         f'damaged in {cache_root} (key {key}): a rank did not finish; rerun the extraction')
-    loader = build_loader(expert.cfg, data.ann_file, data.dataset.video_prefix, batch_size=batch_size)
+    loader = build_loader(expert.cfg, data.ann_file, data.dataset.video_prefix, batch_size=batch_size,
+                          num_workers=num_workers)
     feats, labels = penultimate_features(model(), loader, layer=feature_layer(expert.cfg), bf16=bf16,
-                                         progress=progress)
+                                         progress=progress, timing=stats)
     if not np.array_equal(labels, data.labels):
         raise JediError(f'labels from the dataloader of {data.ann_file} do not match the list '
                         '(order changed?)')
@@ -375,7 +403,7 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
             skip_bad_videos: bool = False, bf16: bool = False, channels_last: bool | str = 'auto',
             use_cache: bool = True, overwrite: bool = False, feature_dtype: str = 'float32',
             batch_size: int = 16, show_progress: bool = True, log=print, parts_dir: Path | None = None,
-            ) -> dict:
+            num_workers: int | str = 'auto') -> dict:
     """Every expert over every dataset and split of a data root -> a feature store.
 
     Args:
@@ -396,9 +424,14 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
         parts_dir: merge step of a distributed extraction (``jedi_repro.experts.extract_dist``): every
             block comes from the parts the ranks wrote there (a missing one is an error), nothing is
             computed; the store is written as always (temp dir, validation, rename).
+        num_workers: DataLoader workers decoding ahead of the forward pass; 'auto' = up to 4 with CUDA,
+            0 on CPU (``auto_workers``; ``benchmarks/bench_extract_vs_mmaction.py`` measures it).
 
     Returns:
-        ``{'store': path, 'blocks': n, 'computed': k, 'cached': m, 'skipped_videos': {...}, 'wall_s': s}``.
+        ``{'store': path, 'blocks': n, 'computed': k, 'cached': m, 'skipped_videos': {...}, 'wall_s': s,
+        'check_s', 'data_s', 'forward_s', 'num_workers'}``: ``check_s`` the up-front decode check of every
+        video, ``data_s`` the time the forward loop waited for decoded batches, ``forward_s`` the forward
+        passes (see ``penultimate_features``).
     """
     from tqdm import tqdm
 
@@ -407,11 +440,13 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
     t0 = time.time()
     data_root = Path(data_root).expanduser().resolve()
     datasets, specs = load_plan(data_root, experts)
-    stats: dict = {}
+    stats: dict = {'data_s': 0.0, 'forward_s': 0.0}
     skipped: dict[str, int] = {}
+    workers = auto_workers() if num_workers == 'auto' else int(num_workers)
     with tempfile.TemporaryDirectory(prefix='jedi-extract-') as tmp, \
             FeatureStoreWriter(out, overwrite=overwrite) as writer:
         splits: dict[tuple[str, str], SplitData] = {}
+        t_check = time.time()
         for ds in datasets:
             writer.add_dataset(ds.name, ds.classes, metric=ds.metric, multilabel=ds.multilabel)
             for split in ds.splits:
@@ -427,6 +462,7 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
                 labeled = {rel for rel, _ in read_annotations(ds.labeled_list, len(ds.classes))}
                 tr = splits[ds.name, 'train']
                 writer.set_labeled_mask(ds.name, np.array([rel in labeled for rel, _ in tr.entries]))
+        check_s = time.time() - t_check
         for spec in specs:
             cache: dict = {}
             cl = channels_last_for(spec, channels_last)
@@ -445,7 +481,8 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
                 bar.set_postfix_str(f'{ds_name}/{split}')
                 feats = extract_block(spec, model, data, bf16=bf16, channels_last=cl,
                                       use_cache=use_cache, batch_size=batch_size, progress=bar.update,
-                                      stats=stats, cache_root=parts_dir, cached_only=parts_dir is not None)
+                                      stats=stats, cache_root=parts_dir, cached_only=parts_dir is not None,
+                                      num_workers=workers)
                 if dim is None:
                     if 'm' in cache:
                         w, b = head_params(cache['m'], feature_layer(spec.cfg))
@@ -461,7 +498,9 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
                     f'{time.time() - t1:.1f} s')
     result = dict(store=str(Path(out).resolve()), blocks=len(specs) * len(splits),
                   computed=stats.get('computed', 0), cached=stats.get('cached', 0), skipped_videos=skipped,
-                  wall_s=round(time.time() - t0, 2))
+                  wall_s=round(time.time() - t0, 2), check_s=round(check_s, 2),
+                  data_s=round(stats['data_s'], 2), forward_s=round(stats['forward_s'], 2),
+                  num_workers=workers)
     if log:
         log(f'extract: wrote {result["store"]}: {result["blocks"]} blocks ({result["computed"]} computed, '
             f'{result["cached"]} from cache) in {result["wall_s"]} s')
@@ -493,6 +532,14 @@ def load_plan(data_root: Path, experts: list[ExpertSpec] | None) -> tuple[list, 
                             f'{len(by_name[s.dataset].classes)}')
     order = {d.name: i for i, d in enumerate(datasets)}
     return datasets, sorted(specs, key=lambda s: order[s.dataset])
+
+
+def auto_workers() -> int:
+    """DataLoader workers for extraction: with a GPU doing the forward pass, up to 4 CPU processes decode
+    ahead of it; on CPU none, since decoding would compete with the forward pass for the same cores (one
+    worker gained nothing on 2 cores: benchmarks/README.md, "Extraction")."""
+    import torch
+    return min(4, (os.cpu_count() or 1) - 1) if torch.cuda.is_available() else 0
 
 
 def _head_from_checkpoint(spec: ExpertSpec) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jedi_repro import workspace
+from jedi_repro.engine import reuse
 from jedi_repro.errors import JediError
 from jedi_repro.studies import recovery
 from jedi_repro.studies.space import suggest
@@ -40,6 +41,7 @@ class TrialContext:
         parent_run_id: the study's parent run.
         tags: base tags (study, git sha, features hash, versions).
         train_fn: ``train(cfg, features=, work_dir=, cfg_options=, extra_hooks=, seed=, resume=) -> metrics``.
+        reuse: adopt finished seed runs of the same key (``jedi_repro.engine.reuse``) instead of training.
     """
     spec: StudySpec
     client: Any
@@ -47,6 +49,7 @@ class TrialContext:
     parent_run_id: str
     tags: dict
     train_fn: Callable
+    reuse: bool = True
 
 
 def resolve_callable(ref: str) -> Callable:
@@ -177,12 +180,32 @@ def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: i
     work_dir = workspace.work_dir(f'{spec.name}/trial_{root:04d}/seed_{seed}')
     work_dir.mkdir(parents=True, exist_ok=True)
     set_tags(client, run_id, {'jedi.work_dir': str(work_dir)})
+    cfg_options = {**spec.cfg_options, **cfg_values, 'randomness.seed': seed}
     with ended_by_outcome(client, run_id):
-        metrics = ctx.train_fn(str(spec.base_config), features=str(spec.features), work_dir=str(work_dir),
-                               cfg_options={**spec.cfg_options, **cfg_values, 'randomness.seed': seed},
-                               extra_hooks=hooks, seed=seed, resume='auto')
+        key = found = None
+        if ctx.reuse:  # a finished run of the same config, store, seed and code is adopted, not retrained
+            key = reuse.key_for(str(spec.base_config), str(spec.features), work_dir, cfg_options, seed)
+            found = reuse.lookup(key)
+        if found:
+            metrics = reuse.adopt(*found, work_dir)
+            curves = reuse.link_mlflow_run(client, run_id, found[0])
+            _report_reused_curve(trial, spec, curves, idx)
+        else:
+            metrics = ctx.train_fn(str(spec.base_config), features=str(spec.features), work_dir=str(work_dir),
+                                   cfg_options=cfg_options, extra_hooks=hooks, seed=seed, resume='auto')
         log_seed_result(client, run_id, metrics, metrics.get('config'), spec.features)
+    if key is not None and not found:
+        reuse.record(key, work_dir, metrics, run_id)
     return metrics
+
+
+def _report_reused_curve(trial, spec: StudySpec, curves: dict, idx: int) -> None:
+    """Give Optuna the reused run's per-epoch objective (dashboard curves); no pruning: it is done."""
+    from jedi_repro.studies.pruning_hook import OptunaPruningHook
+    if len(spec.objectives) != 1:
+        return
+    for step, value in curves.get(f'val_epoch/{spec.objectives[0].metric}', []):
+        trial.report(float(value), idx * OptunaPruningHook.STEP_STRIDE + int(step))
 
 
 @contextlib.contextmanager

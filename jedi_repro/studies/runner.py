@@ -92,7 +92,7 @@ def prepare(spec: StudySpec, url: str, client) -> Any:
 
 def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = None,
               n_trials: int | None = None, timeout_s: float | None = None, train_fn: str = DEFAULT_TRAIN_FN,
-              progress: bool = True) -> dict:
+              progress: bool = True, reuse: bool = True) -> dict:
     """Run (or continue) a study.
 
     Args:
@@ -103,6 +103,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
         timeout_s: wall-clock budget of this invocation (overrides ``budget.timeout_s``).
         train_fn: ``module:function`` trained per seed (the real ``train`` unless a test injects one).
         progress: show a progress bar.
+        reuse: adopt finished seed runs of the same key instead of retraining (``jedi_repro.engine.reuse``).
 
     Returns:
         A summary dict (``counts`` by state, ``wall_s``, ``worker_exit_codes``).
@@ -140,7 +141,8 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
         procs = []
         print(f'study {spec.name}: nothing left to run', flush=True)
     else:
-        procs = [_spawn(spec, url, i, n_trials, deadline, train_fn, logs, workers) for i in range(workers)]
+        procs = [_spawn(spec, url, i, n_trials, deadline, train_fn, logs, workers, reuse)
+                 for i in range(workers)]
     try:
         codes = _wait(procs, study, total, progress)
     except KeyboardInterrupt:
@@ -230,7 +232,8 @@ def worker_env(workers: int, environ=None, cpus: int | None = None) -> dict:
     return env
 
 
-def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path, workers: int = 1) -> subprocess.Popen:
+def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path, workers: int = 1,
+           reuse: bool = True) -> subprocess.Popen:
     """Start worker ``index`` in its own process group (a terminal's Ctrl-C reaches the runner only, which
     stops the workers in order) that dies with the runner (``PR_SET_PDEATHSIG``: no orphans)."""
     cmd = [sys.executable, '-m', 'jedi_repro.studies.worker', '--spec', str(spec.path), '--storage', url,
@@ -239,6 +242,8 @@ def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path, workers: 
         cmd += ['--n-trials', str(n_trials)]
     if deadline is not None:
         cmd += ['--deadline', repr(deadline)]
+    if not reuse:
+        cmd.append('--no-reuse')
     log = open(logs / f'worker-{index}.log', 'ab')
     try:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=worker_env(workers),

@@ -110,7 +110,8 @@ def worker_tracking_uri(study, environ=None) -> str | None:
 
 
 def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials: int | None = None,
-               deadline: float | None = None, train_fn: str = DEFAULT_TRAIN_FN, wait_s: float = 0.0) -> int:
+               deadline: float | None = None, train_fn: str = DEFAULT_TRAIN_FN, wait_s: float = 0.0,
+               reuse: bool = True) -> int:
     """Run trials until the grid is done, the budget is used or the deadline passed.
 
     Args:
@@ -121,6 +122,7 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
         deadline: wall-clock time (epoch seconds) after which no new trial starts.
         train_fn: ``module:function`` called per seed (the real ``train`` by default).
         wait_s: how long to wait for ``jedi study run`` to prepare the study (workers started apart).
+        reuse: adopt finished seed runs of the same key instead of retraining.
 
     Returns:
         The number of trials this worker ran.
@@ -139,7 +141,7 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
     experiment_id = study.user_attrs.get('jedi.mlflow_experiment_id')
     client = RetryingClient(worker_tracking_uri(study))
     ctx = TrialContext(spec, client, experiment_id, parent, base_tags(spec.name, spec.features),
-                       resolve_callable(train_fn))
+                       resolve_callable(train_fn), reuse=reuse)
     ran = failures = 0
     while True:
         if deadline is not None and time.time() >= deadline:
@@ -200,12 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument('--deadline', type=float, default=None)
     p.add_argument('--train-fn', default=DEFAULT_TRAIN_FN)
     p.add_argument('--wait', type=float, default=0.0)
+    p.add_argument('--no-reuse', action='store_true')
     args = p.parse_args(argv)
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, _interrupt_once)
     try:
         ran = run_worker(args.spec, args.storage, args.index, args.n_trials, args.deadline, args.train_fn,
-                         wait_s=args.wait)
+                         wait_s=args.wait, reuse=not args.no_reuse)
     except JediError as exc:
         print(f'error: {exc}', file=sys.stderr, flush=True)
         return 1

@@ -25,6 +25,8 @@ test_cfg = dict(type='TestLoop')
 val_evaluator = dict(type='JEDIMetric')
 test_evaluator = dict(type='JEDIMetric')
 
+# 'fp32' | 'bf16': bfloat16 autocast for training on CPU and CUDA (jedi_repro/engine/precision.py)
+precision = 'fp32'
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4))
 param_scheduler = []
 

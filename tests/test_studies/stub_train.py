@@ -6,7 +6,8 @@ on validation (``expected_top1``) a larger gamma is better, on test (``expected_
 worse, so a study that chose on test would pick the opposite trial. It calls the extra hooks'
 ``after_val_epoch`` once per epoch like the real runner, writes ``WORK_DIR/metrics.json``, and can be
 slowed down (``JEDI_STUB_SLEEP_S`` per epoch) and announce itself (``JEDI_STUB_MARK_DIR``: a file
-``<pid>`` per run) so that a test can SIGKILL the worker mid-trial.
+``<pid>`` per run) so that a test can SIGKILL the worker mid-trial. With ``JEDI_STUB_COMPLETE`` set it
+records a converged run and the store's hash, as a finished real run does (reusable runs).
 """
 import json
 import os
@@ -65,6 +66,10 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
               'randomness': {'seed': seed}}
     metrics = {'datasets': per_ds, 'mean': mean, 'val': {'datasets': val_ds, 'mean': val_mean}, 'seed': seed,
                'config': config, 'wall_s': 0.01}
+    if os.environ.get('JEDI_STUB_COMPLETE'):  # what a finished run records: reusable (engine/reuse.py)
+        from jedi_repro.data.feature_store import FeatureStore
+        metrics.update(convergence={'converged': True, 'last_epoch': epochs},
+                       features_hash=FeatureStore.open(features, check_values=False).content_hash())
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     Path(work_dir, 'metrics.json').write_text(json.dumps(metrics))
     return metrics
