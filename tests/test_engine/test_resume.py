@@ -23,8 +23,10 @@ def _metrics(work_dir: Path) -> dict:
     return m
 
 
-def _train(store, work_dir, log, *extra):
-    return jedi(['train', CONFIG, '--features', store, '--work-dir', work_dir, *OPTS, *extra], log)
+def _train(store, work_dir, log, *extra, env=None):
+    # --no-reuse: every run here must train (a reused run would not test the resume)
+    return jedi(['train', CONFIG, '--features', store, '--work-dir', work_dir, *OPTS, '--no-reuse', *extra],
+                log, env=env)
 
 
 @pytest.fixture(scope='module')
@@ -32,7 +34,8 @@ def reference(tmp_path_factory):
     from jedi_repro.data.toy import make_toy_store
     root = tmp_path_factory.mktemp('resume')
     make_toy_store(root / 'store', n_datasets=2, n_classes=4, dim=8, n_train=120, n_val=40, n_test=40)
-    p = _train(root / 'store', root / 'ref', root / 'ref.log', '--no-mlflow')
+    p = _train(root / 'store', root / 'ref', root / 'ref.log', '--no-mlflow',
+               env={'JEDI_HOME': str(root / 'ws')})
     assert p.wait(timeout=600) == 0, (root / 'ref.log').read_text()[-3000:]
     return root, _metrics(root / 'ref')
 
