@@ -41,7 +41,8 @@ def _jedi_train(tmp_path, *flags):
     env = {**os.environ, 'PYTHONPATH': str(REPO), 'OMP_NUM_THREADS': '1'}
     env.pop('JEDI_VERBOSE', None)
     proc = subprocess.run([sys.executable, '-m', 'jedi_repro.cli', *flags, 'train', str(CONFIG), '--features',
-                           str(store), '--work-dir', str(wd), '--cfg-options', 'train_cfg.max_epochs=3'],
+                           str(store), '--work-dir', str(wd), '--cfg-options', 'train_cfg.max_epochs=3',
+                           '--no-reuse'],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc, wd

@@ -76,4 +76,4 @@ def test_no_reuse_reaches_the_worker_command(tmp_path, monkeypatch):
     assert '--no-reuse' not in seen[0] and seen[1][-1] == '--no-reuse'
     from jedi_repro.studies.worker import main
     monkeypatch.setattr('jedi_repro.studies.worker.run_worker', lambda *a, **kw: seen.append(kw) or 0)
-    assert main(['--spec', 's', '--storage', 'j', '--no-reuse']) == 0 and seen[-1] == {'reuse': False}
+    assert main(['--spec', 's', '--storage', 'j', '--no-reuse']) == 0 and seen[-1]['reuse'] is False
