@@ -14,6 +14,7 @@ The rule for the main table (also printed in every report):
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,20 @@ def load_defaults(path: Path | None = None) -> tuple[dict[str, Any], str]:
     return dict(PAPER_DEFAULTS), f'built-in paper defaults ({path} does not exist)'
 
 
+def _structured(v: Any) -> Any:
+    """A list or dict (or its JSON text, as MLflow params hold it) as key-sorted JSON: compared by content."""
+    if isinstance(v, str) and v[:1] in ('[', '{'):
+        try:
+            v = json.loads(v)
+        except ValueError:
+            return v
+    if isinstance(v, (list, dict)):
+        return json.dumps(v, sort_keys=True, default=str)
+    return v
+
+
 def same_value(a: Any, b: Any) -> bool:
+    a, b = _structured(a), _structured(b)
     if isinstance(a, bool) or isinstance(b, bool):
         return a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):

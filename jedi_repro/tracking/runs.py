@@ -180,7 +180,8 @@ def set_tags(client: RetryingClient, run_id: str, tags: Mapping[str, Any]) -> No
 
 
 def _param_value(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    # sorted keys: a config read back from metrics.json (a reused run) logs the same text as the live one
+    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
     return text if len(text) <= PARAM_MAX_LEN else text[:PARAM_MAX_LEN - 3] + '...'
 
 

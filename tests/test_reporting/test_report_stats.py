@@ -134,3 +134,13 @@ def test_power_of_the_paired_test_against_simulation():
     rate = float(np.mean(np.abs(t) > T975_DF2))
     assert stats.paired_t_power(3, 1.0) == pytest.approx(rate, abs=0.01)  # about 0.18: low power
     assert stats.paired_t_power(1, 1.0) is None
+
+
+def test_same_value_compares_json_params_by_content():
+    from jedi_repro.reporting.selection import same_value
+    hooks = [{'type': 'JEDIDistillHook', 'schedule': 'constant', 'stop_epoch': None}]
+    logged = '[{"schedule": "constant", "stop_epoch": null, "type": "JEDIDistillHook"}]'
+    assert same_value(logged, hooks) and same_value(hooks, logged)
+    assert same_value(logged, '[{"type": "JEDIDistillHook", "schedule": "constant", "stop_epoch": null}]')
+    assert not same_value(logged, '[{"type": "JEDIDistillHook", "schedule": "linear", "stop_epoch": null}]')
+    assert same_value('0.4', 0.4) and not same_value('concat', 'mean')

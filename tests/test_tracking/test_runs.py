@@ -94,3 +94,13 @@ def test_convergence_record_tags_and_epochs():
     assert tags['jedi.converged'] == 'false' and json.loads(tags['jedi.selection'])['teacher']['epoch'] == 12
     assert values == {'epochs_trained': 150.0, 'best_epoch/student': 140.0, 'best_epoch/teacher': 12.0}
     assert runs.convergence_record({}) == ({}, {})  # runs from before the protocol record nothing
+
+
+def test_list_and_dict_params_are_logged_with_sorted_keys():
+    """A reused run logs its config read back from metrics.json (sorted keys); a live run the config's own
+    order: both must log the same text, or reports see a dimension that does not vary."""
+    from jedi_repro.tracking.runs import _param_value
+    live = [{'type': 'JEDIDistillHook', 'schedule': 'constant'}]
+    stored = [{'schedule': 'constant', 'type': 'JEDIDistillHook'}]
+    expected = '[{"schedule": "constant", "type": "JEDIDistillHook"}]'
+    assert _param_value(live) == _param_value(stored) == expected
