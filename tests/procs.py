@@ -14,10 +14,20 @@ REPO = Path(__file__).resolve().parents[1]
 def jedi(args, log: Path, env: dict | None = None) -> subprocess.Popen:
     """``python -m jedi_repro.cli ARGS`` in its own process group, output to ``log``."""
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get('PYTHONPATH', '')) if p)
-    full_env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': path, **(env or {})}
+    # unbuffered: the tests read the console lines while the process runs
+    full_env = {**os.environ, 'OMP_NUM_THREADS': '1', 'PYTHONPATH': path, 'PYTHONUNBUFFERED': '1',
+                **(env or {})}
     with open(log, 'ab') as out:
         return subprocess.Popen([sys.executable, '-m', 'jedi_repro.cli', *map(str, args)], stdout=out,
-                                stderr=subprocess.STDOUT, env=full_env, start_new_session=True)
+                                stderr=subprocess.STDOUT, env=full_env, start_new_session=True,
+                                preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """A job started in the background by a non-interactive shell (as CI may run the suite) inherits
+    SIGINT ignored, and Python then installs no KeyboardInterrupt handler: give the child a terminal's
+    default, as when a user runs the command."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(predicate, timeout_s: float = 120, what: str = 'condition', proc=None) -> None:

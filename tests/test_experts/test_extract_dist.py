@@ -29,9 +29,17 @@ def _torchrun(script_args, tmp_path):
 
 @pytest.mark.integration
 def test_two_processes_write_the_one_process_store(tiny_root, untrained_expert, tmp_path):
+    import torch
     config, ckpt = untrained_expert
-    one = extract(tiny_root, tmp_path / 'one', experts=[ExpertSpec(config, ckpt)], use_cache=False,
-                  show_progress=False, log=None)
+    # one thread, as each rank runs (OMP_NUM_THREADS=1): float sums over another number of threads round
+    # differently, and the content hash compares bytes
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        one = extract(tiny_root, tmp_path / 'one', experts=[ExpertSpec(config, ckpt)], use_cache=False,
+                      show_progress=False, log=None)
+    finally:
+        torch.set_num_threads(threads)
     assert one['computed'] == 3
     expected = FeatureStore.open(tmp_path / 'one').content_hash()
     out = tmp_path / 'two'
