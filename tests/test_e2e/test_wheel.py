@@ -22,8 +22,8 @@ def _run(cmd, **kw):
 @pytest.mark.slow
 def test_wheel_installed_in_a_fresh_venv_runs_the_quick_demo_in_an_empty_directory(tmp_path):
     """Build: ``pip wheel --no-deps --no-build-isolation --no-index`` over a copy of the sources (no
-    network, the running environment's setuptools). Install: a fresh ``venv --without-pip``, the wheel
-    installed into it with ``pip --python VENV install --no-deps``, and the dependencies reused from the
+    network, the running environment's setuptools). Install: a fresh ``venv``, the wheel installed into it
+    with its own ``pip install --no-deps --no-index``, and the dependencies reused from the
     running environment through a ``.pth`` file naming its site-packages (a path line only: that
     directory's own .pth files, e.g. an editable jedi_repro, are not processed, so the wheel's copy is the
     one imported; checked below). Then ``jedi demo --quick`` in an empty directory."""
@@ -50,12 +50,13 @@ def test_wheel_installed_in_a_fresh_venv_runs_the_quick_demo_in_an_empty_directo
     assert all(n.startswith(('jedi_repro/', 'jedi_repro-')) for n in names)  # nothing else in the wheel
 
     venv = tmp_path / 'venv'
-    _run([sys.executable, '-m', 'venv', '--without-pip', str(venv)])
+    _run([sys.executable, '-m', 'venv', str(venv)])  # with its own pip (ensurepip's, offline)
     py = venv / 'bin' / 'python'
     site = Path(_run([str(py), '-c', 'import sysconfig; print(sysconfig.get_paths()["purelib"])']).strip())
+    # the venv's own pip, before the parent's site-packages is visible: pip there would see the running
+    # environment's jedi_repro (same version) as installed and skip the wheel
+    _run([str(py), '-m', 'pip', 'install', '--no-deps', '--no-index', '-q', str(wheel)])
     (site / '_parent_env.pth').write_text(sysconfig.get_paths()['purelib'] + '\n')
-    _run([sys.executable, '-m', 'pip', '--python', str(py), 'install', '--no-deps', '--no-index', '-q',
-          str(wheel)])
 
     empty = tmp_path / 'empty'
     empty.mkdir()
