@@ -188,7 +188,7 @@ def _prepare_only(study, spec: StudySpec, url: str, client, n_trials: int | None
     """``--workers 0``: the study is ready for workers started apart; closed once nothing is left."""
     from optuna.trial import TrialState
 
-    from jedi_repro.tracking.runs import end_run, log_metrics
+    from jedi_repro.tracking.runs import end_run, log_metrics, set_tags
 
     parent = study.user_attrs[PARENT_ATTR]
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -200,6 +200,8 @@ def _prepare_only(study, spec: StudySpec, url: str, client, n_trials: int | None
         end_run(client, parent, 'FINISHED')
         print(f'study {spec.name}: nothing left to run; study closed', flush=True)
     else:
+        # the parent run stays open after this process exits: no owner, so no sweep closes it as orphaned
+        set_tags(client, parent, {'jedi.pid': ''})
         print(f'study {spec.name}: prepared in {url}; {len(running)} trial(s) running. Start workers with '
               f'`jedi study worker {spec.path} --storage {url}`, then re-run this command when they end '
               '(it retries trials of workers that died and closes the study)', flush=True)

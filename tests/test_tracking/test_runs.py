@@ -104,3 +104,30 @@ def test_list_and_dict_params_are_logged_with_sorted_keys():
     stored = [{'schedule': 'constant', 'type': 'JEDIDistillHook'}]
     expected = '[{"schedule": "constant", "type": "JEDIDistillHook"}]'
     assert _param_value(live) == _param_value(stored) == expected
+
+
+def test_orphan_sweep_closes_only_runs_whose_process_is_gone(tmp_path):
+    """A run of a dead process on this host ends KILLED; a live one's and an ownerless one stay RUNNING."""
+    import subprocess
+    import sys
+
+    from jedi_repro.tracking.client import RetryingClient
+    from jedi_repro.tracking.runs import (
+        close_orphaned_runs,
+        get_or_create_experiment,
+        owner_tags,
+        set_tags,
+        start_run,
+    )
+    client = RetryingClient()
+    exp = get_or_create_experiment(client, 'sweep')
+    live = start_run(client, exp, 'seed', 'live', {})
+    dead_proc = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'], capture_output=True,
+                               text=True, check=True)
+    dead = start_run(client, exp, 'seed', 'dead', {})
+    set_tags(client, dead, {**owner_tags(), 'jedi.pid': dead_proc.stdout.strip(), 'jedi.pid_start': ''})
+    ownerless = start_run(client, exp, 'study', 'prepared apart', {})
+    set_tags(client, ownerless, {'jedi.pid': ''})
+    assert close_orphaned_runs(client) == [dead]
+    assert client.get_run(dead).info.status == 'KILLED'
+    assert client.get_run(live).info.status == client.get_run(ownerless).info.status == 'RUNNING'
