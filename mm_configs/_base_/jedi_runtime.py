@@ -44,6 +44,8 @@ default_hooks = dict(
     # `jedi train --resume`: WORK_DIR/last.pth after every validation, random state reseeded per epoch, so
     # a resumed run ends with the metrics of an uninterrupted one (jedi_repro/engine/hooks/resume_hook.py)
     resume=dict(type='ExactResumeHook', save_last=True),
+    # a NaN/inf loss fails the run at once (a diverged run would otherwise report chance as a result)
+    finite_loss=dict(type='FiniteLossHook'),
 )
 # dist_cfg.backend unset: `jedi train --launcher pytorch` picks nccl with CUDA, gloo without
 # (jedi_repro/engine/distributed.py); set it here to force one.

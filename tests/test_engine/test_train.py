@@ -143,3 +143,12 @@ def test_teachers_beat_experts_students_improve(tmp_path):
         top1 = {r: m['mean'][r]['top1'] for r in ('expert', 'student', 'teacher')}
         assert top1['teacher'] - top1['expert'] >= 0.20, (seed, top1)
         assert top1['student'] - top1['expert'] >= 0.03, (seed, top1)
+
+
+@pytest.mark.integration
+def test_a_diverging_run_fails_instead_of_reporting_chance(store, tmp_path):
+    """lr = 1e6 turns the loss into NaN: FiniteLossHook stops the run at that iteration, naming it."""
+    with pytest.raises(JediError, match=r'training diverged: the loss is nan at epoch \d+, iteration'):
+        train(CONFIGS / 'jedi_default.py', features=store, work_dir=tmp_path / 'wd',
+              cfg_options={'optim_wrapper.optimizer.lr': 1e6, 'train_cfg.max_epochs': 3})
+    assert not (tmp_path / 'wd' / 'metrics.json').exists()
