@@ -67,15 +67,14 @@ class RunKey:
         return run_key(self.config_hash, self.features_hash, self.seed, self.code_version)
 
 
-def config_record(cfg) -> dict:
-    """The resolved config as ``metrics.json`` records it (``config``): without work dir and run name."""
-    return {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name')}
-
-
 def key_for(cfg, features, work_dir, cfg_options=None, seed=None) -> RunKey:
-    """The key of ``train(cfg, features, work_dir, cfg_options, seed=seed)`` before it runs."""
-    from jedi_repro.engine.train import prepare_config
-    resolved, store, seed = prepare_config(cfg, features, work_dir, cfg_options, seed)
+    """The key of ``train(cfg, features, work_dir, cfg_options, seed=seed)`` before it runs.
+
+    The store's values are not scanned here: ``train()`` scans them when it runs, and a run of a store
+    with NaN features never finished, so it is never found.
+    """
+    from jedi_repro.engine.train import config_record, prepare_config
+    resolved, store, seed = prepare_config(cfg, features, work_dir, cfg_options, seed, check_values=False)
     return RunKey(provenance.config_hash(config_record(resolved)), store.content_hash(), seed, code_version())
 
 

@@ -347,12 +347,17 @@ def preflight(cfg, store) -> None:
             raise JediError(f'config section {section}: {type(exc).__name__}: {exc}') from None
 
 
+def config_record(cfg) -> dict:
+    """The resolved config as ``metrics.json`` records it (``config``): without work dir and run name."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name')}
+
+
 RUN_FINGERPRINT = 'run_config.json'
 
 
-def config_fingerprint(config_record: dict) -> str:
+def config_fingerprint(record: dict) -> str:
     """sha256 of the resolved config (seed included): what a checkpoint may be resumed under."""
-    return hashlib.sha256(json.dumps(config_record, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def resume_from(cfg, fingerprint: str, strict: bool = True) -> Path | None:
@@ -421,8 +426,8 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     Runner = runner_class('train')  # noqa: N806 - mmengine's Runner; quiet on the console unless `jedi -v`
     t0 = time.time()
     cfg, store, seed = prepare_config(cfg, features, work_dir, cfg_options, seed)
-    config_record = {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name')}
-    fingerprint = config_fingerprint(config_record)
+    resolved = config_record(cfg)
+    fingerprint = config_fingerprint(resolved)
     resumed = resume_from(cfg, fingerprint, strict=resume is True) if resume else None
     # Denormal floats (e.g. gradients of very confident softmaxes) make CPU kernels several times slower;
     # flushing them to zero changes values below 1e-38 only. Process-wide, as torch offers it.
@@ -456,7 +461,7 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
         test_set = runner.test_dataloader.dataset
     finally:
         _close_run_logger(runner)
-    metrics = metrics_to_contract(test_flat, store.dataset_names, seed, config_record, time.time() - t0,
+    metrics = metrics_to_contract(test_flat, store.dataset_names, seed, resolved, time.time() - t0,
                                   eval_split=dict(test_set.splits), features_hash=store.content_hash(),
                                   best_checkpoint=selection['student']['checkpoint'], selection=selection,
                                   convergence=plateau.summary(cfg.train_cfg.get('max_epochs')))

@@ -17,9 +17,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from typing import Any
 
-from jedi_repro.processes import identity, process_alive, process_start_token  # noqa: F401
+from jedi_repro.processes import identity as worker_identity  # noqa: F401 (recorded on trials)
+from jedi_repro.processes import process_alive
 
 WORKER_ATTR = 'jedi.worker'
 HEARTBEAT_ATTR = 'jedi.heartbeat'
@@ -30,10 +30,6 @@ GRID_ATTR = 'jedi.grid_key'
 HEARTBEAT_S = 10.0
 GRACE_S = 120.0
 MAX_RETRY = 1
-
-
-def worker_identity() -> dict[str, Any]:
-    return identity()
 
 
 def is_stale(trial, now: float | None = None, host: str | None = None, grace_s: float = GRACE_S) -> bool:
