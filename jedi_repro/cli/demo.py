@@ -129,7 +129,8 @@ def run(args) -> int:
     opts = {'train_cfg.max_epochs': max_epochs} if max_epochs else None
     done = work_dir / 'metrics.json'
     metrics = json.loads(done.read_text()) if done.is_file() else {}
-    if 'val' in metrics and 'convergence' in metrics:  # a run of the current protocol
+    current = 'primary' in ((metrics.get('val') or {}).get('mean', {}).get('student') or {})
+    if current and 'convergence' in metrics:  # a run of the current protocol (jedi_repro.aggregates)
         print(f'  reusing JEDI run {work_dir}')
     else:
         metrics, _ = train_logged(str(cfg), features, work_dir, cfg_options=opts, seed=args.seed,

@@ -111,7 +111,8 @@ def _train_logged(config, features, work_dir, cfg_options, seed, experiment, res
 
 
 def run_summary(metrics: dict) -> str:
-    """Mean top-1 per role on test and on validation (where each role's checkpoint was chosen)."""
+    """Each role's mean of the datasets' primary metrics (``jedi_repro.aggregates``) on test and on
+    validation (where each role's checkpoint was chosen)."""
     sel, conv = metrics.get('selection', {}), metrics.get('convergence', {})
     lines = []
     for role in ('expert', 'student', 'teacher'):
@@ -119,10 +120,12 @@ def run_summary(metrics: dict) -> str:
             lines.append(f'  mean {role:8s} not trained')
             continue
         epoch = '' if role == 'expert' else f' (epoch {(sel.get(role) or {}).get("epoch")})'
-        lines.append(f'  mean {role:8s} top1 test {metrics["mean"][role]["top1"]:.4f}, '
-                     f'val {metrics["val"]["mean"][role]["top1"]:.4f}{epoch}')
+        key = 'primary' if 'primary' in metrics['mean'][role] else 'top1'  # runs older than `primary`
+        lines.append(f'  mean {role:8s} {key} test {metrics["mean"][role][key]:.4f}, '
+                     f'val {metrics["val"]["mean"][role][key]:.4f}{epoch}')
     state = 'reached a validation plateau' if conv.get('converged') else 'did NOT reach a validation plateau'
-    lines.append(f'  {conv.get("last_epoch")} epochs, {state}')
+    lines.append(f'  {conv.get("last_epoch")} epochs, {state}; primary = the mean over datasets of each '
+                 "dataset's primary metric (top-1, or mAP where the store declares it)")
     return '\n'.join(lines)
 
 

@@ -220,7 +220,7 @@ def check_metric_keys(cfg, dataset_names) -> None:
                 or parts[2] not in METRIC_NAMES):
             raise JediError(f'{field}: {key!r} is not a validation metric; use {{dataset|mean}}/{{role}}/'
                             f'{{metric}} with a dataset in {list(dataset_names)}, a role in {list(ROLES)}, '
-                            f'a metric in {list(METRIC_NAMES)} (e.g. mean/student/top1)')
+                            f'a metric in {list(METRIC_NAMES)} (e.g. mean/student/primary)')
 
 
 def _plateau_hook(runner, cfg):
@@ -229,7 +229,7 @@ def _plateau_hook(runner, cfg):
     found = [h for h in runner.hooks if isinstance(h, ValPlateauHook)]
     if found:
         return found[0]
-    hook = ValPlateauHook(monitors=save_best_keys(cfg) or ['mean/student/top1'], stop=False)
+    hook = ValPlateauHook(monitors=save_best_keys(cfg) or ['mean/student/primary'], stop=False)
     runner.register_hook(hook)
     return hook
 

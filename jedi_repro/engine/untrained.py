@@ -38,9 +38,9 @@ def exclude_untrained(cfg, roles) -> None:
     hooks = cfg.get('default_hooks') or {}
     ckpt, plateau = hooks.get('checkpoint'), hooks.get('plateau')
     if ckpt and ckpt.get('save_best'):
-        ckpt['save_best'] = drop_role_keys(ckpt['save_best'], roles) or ['mean/student/top1']
+        ckpt['save_best'] = drop_role_keys(ckpt['save_best'], roles) or ['mean/student/primary']
     if plateau and plateau.get('monitors'):
-        plateau['monitors'] = drop_role_keys(plateau['monitors'], roles) or ['mean/student/top1']
+        plateau['monitors'] = drop_role_keys(plateau['monitors'], roles) or ['mean/student/primary']
 
 
 def mark_untrained(metrics: dict, roles) -> dict:

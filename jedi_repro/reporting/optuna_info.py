@@ -22,6 +22,9 @@ class OptunaSummary:
         n_complete: completed trials.
         directions: 'maximize' / 'minimize' per objective.
         best: ``{'number', 'value', 'params'}`` of the best trial (first objective), or None.
+        bests: the best trial per objective (``jedi_repro.studies.best.Best`` or None each).
+        metrics: the objectives' keys (``mean/student/primary``), in order.
+        single_point: a grid of one point (a baseline: nothing searched).
         importances: ``{param: importance}`` (fANOVA, seed 0), or None.
         notes: why something is missing, one sentence each.
     """
@@ -32,6 +35,9 @@ class OptunaSummary:
     n_complete: int = 0
     directions: list[str] = field(default_factory=list)
     best: dict[str, Any] | None = None
+    bests: list = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    single_point: bool = False
     importances: dict[str, float] | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -77,6 +83,14 @@ def load_study(study: str, storage: str | None = None):
         raise JediError(f'Optuna storage {where} has no study named {study!r}') from None
 
 
+def _single_grid_point(study) -> bool:
+    """Every trial was enqueued for the same grid point (``jedi_repro.studies.recovery.GRID_ATTR``)."""
+    from jedi_repro.studies.recovery import GRID_ATTR
+
+    keys = {t.user_attrs.get(GRID_ATTR) for t in study.trials}
+    return len(keys) == 1 and None not in keys
+
+
 def summarize_study(study: str, storage: str | None = None, importance: bool = True) -> OptunaSummary:
     """Best trial and, for searches with at least two completed trials, the parameter importances."""
     import optuna
@@ -93,13 +107,15 @@ def summarize_study(study: str, storage: str | None = None, importance: bool = T
     if not complete:
         out.notes.append('no completed Optuna trials')
         return out
-    sign = 1 if out.directions[0] == 'maximize' else -1
-    best = max(complete, key=lambda t: sign * t.values[0])
-    out.best = {'number': best.number, 'value': best.values[0], 'params': dict(best.params)}
-    if len(out.directions) > 1:
-        out.notes.append(
-            f'{len(out.directions)} objectives: the best trial and the importances use the first'
-        )
+    from jedi_repro.studies.best import study_best
+
+    out.bests = study_best(obj)
+    out.metrics = [b.metric if b else f'objective {i}' for i, b in enumerate(out.bests)]
+    first = out.bests[0]
+    if first is not None:
+        out.best = {'number': first.number, 'value': first.value, 'params': dict(first.params)}
+    # a grid of one point (the student-only baseline): "1 completed trials" would read like a failed search
+    out.single_point = _single_grid_point(obj)
     if not importance:
         return out
     if out.n_complete < MIN_TRIALS_FOR_IMPORTANCE:

@@ -27,7 +27,8 @@ ENTRIES = [
     (
         'loss weights alpha, beta, gamma',
         '1, 1, 0.4',
-        'project design notes (DESIGN.md); NOT verified against the paper text',
+        "this project's default configuration (mm_configs/jedi/jedi_default.py; README.md, \"Pipeline\"); "
+        'NOT verified against the paper text',
     ),
     (
         'per-dataset top-1 / mAP of experts, students and teachers',

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from jedi_repro import aggregates
 from jedi_repro.errors import JediError
 from jedi_repro.reporting import figures, paper_reference, provenance, selection, stats, tables
 from jedi_repro.reporting.optuna_info import summarize_study
@@ -200,8 +201,11 @@ RERUN_NOTE = ('# $JEDI_HOME = the workspace root (default ./jedi_work); '
 PROTOCOL = (
     'every choice (each role\'s checkpoint, Optuna trial values and pruning, the main and best '
     'configurations) is made on the validation split; test figures are reported for what was chosen, '
-    'never used to choose. Students (and experts) are tested at the epoch of their best mean validation '
-    'top-1, teachers at theirs; a run stops once neither improved for `patience` epochs (ValPlateauHook).'
+    'never used to choose. Students (and experts) are tested at the epoch of their best validation mean of '
+    "each dataset's primary metric (top-1, or mAP where the dataset declares it: `mean/student/primary`), "
+    'teachers at theirs (`mean/teacher/primary`); a run stops once neither improved for `patience` epochs '
+    '(ValPlateauHook). The same mean is every table\'s "mean" column, the Optuna objective and the MLflow '
+    'parent run\'s `best/...`.'
 )
 
 
@@ -435,25 +439,40 @@ def _best_and_optuna(
     md = ['## Best configuration', '']
     rows = []
     for study, cs in by_study.items():
-        best = selection.best_configuration(val_frame, cs)
-        chosen_on = tables.cell_stats(val_frame, best.key, 'student', tables.MEAN)
-        st = tables.cell_stats(frame, best.key, 'student', tables.MEAN)
-        params = ', '.join(f'{k}={_fmt_param(best.params[k])}' for k in dims[study] if k in best.params)
-        rows.append(
-            {
-                'study': study,
-                'best configuration': best.label,
-                'parameters': params or '-',
-                'student mean, val (chosen on)': stats.format_cell(chosen_on['summary']),
-                'student mean, test': stats.format_cell(st['summary']) + st['mark'],
-                'Δ student − expert, test': tables._delta_cell(st),
-            }
-        )
+        objectives = selection.study_objectives(run_set, study)
+        single = len(cs) == 1 and not dims[study]
+        for metric, direction in objectives:
+            best, value = selection.best_by_objective(val_frame, cs, metric, direction)
+            if best is None:
+                continue
+            role = metric.split('/')[1]
+            chosen_on = tables.cell_stats(val_frame, best.key, role, tables.MEAN)
+            st = tables.cell_stats(frame, best.key, role, tables.MEAN)
+            params = ', '.join(f'{k}={_fmt_param(best.params[k])}' for k in dims[study] if k in best.params)
+            rows.append(
+                {
+                    'study': study,
+                    'chosen by': 'one configuration (no choice)' if single else
+                    f'{"highest" if direction == "maximize" else "lowest"} val/{metric}'
+                    + (f' (objective {objectives.index((metric, direction)) + 1} of {len(objectives)})'
+                       if len(objectives) > 1 else ''),
+                    'best configuration': best.label,
+                    'parameters': params or '-',
+                    'value (val, mean over seeds)': f'{value:.4f}',
+                    f'{role} mean, val': stats.format_cell(chosen_on['summary']),
+                    f'{role} mean, test': stats.format_cell(st['summary']) + st['mark'],
+                    f'Δ {role} − expert, test': tables._delta_cell(st),
+                }
+            )
+    table = pd.DataFrame(rows)
     md += [
-        "Best = highest mean over seeds of the students' mean-over-datasets metric on VALIDATION; its "
-        'test figures are reported, not used to choose.',
+        'Best = the best mean over seeds of the study\'s objective on VALIDATION: the value Optuna holds '
+        'for the trial and the MLflow parent run\'s `best/...` metric. Objectives `mean/{role}/primary` '
+        f'are the {aggregates.describe("mean/{role}/primary", run_set.datasets)} (the "mean" column of '
+        'every table). A study with several objectives has one best per objective (Optuna keeps a Pareto '
+        'front, not one best trial). Test figures are reported, not used to choose.',
         '',
-        markdown_table(pd.DataFrame(rows)),
+        markdown_table(table.fillna('')),
         '',
     ]
     for study in by_study:
@@ -463,14 +482,7 @@ def _best_and_optuna(
         if not info.loaded:
             md += [f'Optuna ({study}): {"; ".join(info.notes)}.', '']
             continue
-        line = f'Optuna study `{study}` ({info.storage}): {info.n_complete} completed trials'
-        if info.best:
-            bp = ', '.join(f'{k}={_fmt_param(v)}' for k, v in info.best['params'].items())
-            line += (
-                f'; best trial #{info.best["number"]} ({info.directions[0]}, objective '
-                f'{info.best["value"]:.4f}): {bp or "no parameters"}'
-            )
-        md += [line + '.', '']
+        md += [_optuna_line(study, info, run_set.datasets), '']
         if info.importances:
             imp = pd.DataFrame(
                 {'parameter': list(info.importances), 'importance': list(info.importances.values())}
@@ -485,12 +497,23 @@ def _best_and_optuna(
                 '',
                 markdown_table(imp.assign(importance=imp.importance.map(lambda v: f'{v:.3f}'))),
                 '',
-                'fANOVA importances (Optuna, seed 0) of the first objective; with few trials they are rough.',
+                f'fANOVA importances (Optuna, seed 0) of the first objective (`val/{info.metrics[0]}`); '
+                'with few trials they are rough.',
                 '',
             ]
         for n in info.notes:
             md += [f'Optuna ({study}): {n}.', '']
     return md
+
+
+def _optuna_line(study: str, info, datasets: dict[str, str]) -> str:
+    """The Optuna study's best trial per objective, in the words of the console and the parent run."""
+    head = f'Optuna study `{study}` ({info.storage}): '
+    bests = [b for b in info.bests if b is not None]
+    if info.single_point:
+        return head + 'one configuration, nothing searched (a baseline); ' + '; '.join(
+            b.line(datasets, single=True) for b in bests) + '.'
+    return head + f'{info.n_complete} completed trials; ' + '; '.join(b.line(datasets) for b in bests) + '.'
 
 
 def _reference_section(tabs: Path) -> list[str]:

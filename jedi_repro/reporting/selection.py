@@ -21,9 +21,14 @@ from typing import Any
 
 import pandas as pd
 
+from jedi_repro import aggregates
 from jedi_repro.reporting.runs import Configuration, RunSet, is_seed_param
 
-#: Used when ``mm_configs/jedi/jedi_default.py`` cannot be read: the paper's setting (DESIGN.md).
+#: The objective of runs whose study recorded none (lone runs, studies older than the tag).
+DEFAULT_OBJECTIVE = (f'mean/student/{aggregates.PRIMARY}', 'maximize')
+OBJECTIVES_TAG = 'jedi.objectives'  # set on the parent run by jedi_repro.studies.runner.prepare
+
+#: Used when ``mm_configs/jedi/jedi_default.py`` cannot be read: the paper's setting (docs/ARCHITECTURE.md).
 PAPER_DEFAULTS: dict[str, Any] = {
     'model.alpha': 1.0,
     'model.beta': 1.0,
@@ -161,7 +166,41 @@ def score(frame: pd.DataFrame, config: Configuration, role: str = 'student') -> 
     Callers pass the validation frame (``tables.long_frame(run_set, split='val')``) when choosing.
     """
     sel = frame[(frame.config == config.key) & (frame.role == role) & (frame.column == 'mean')]
-    return float(sel.value.mean()) if len(sel) else float('nan')
+    return aggregates.mean(sel.value) if len(sel) else float('nan')
+
+
+def study_objectives(run_set: RunSet, study: str) -> list[tuple[str, str]]:
+    """``[(metric, direction), ...]`` of a study, from its parent run; the students' primary mean else."""
+    parent = run_set.parents.get(study)
+    raw = parent.data.tags.get(OBJECTIVES_TAG) if parent is not None else None
+    try:
+        found = [(str(m), str(d)) for m, d in json.loads(raw)] if raw else []
+    except (ValueError, TypeError):
+        found = []
+    return found or [DEFAULT_OBJECTIVE]
+
+
+def objective_score(frame: pd.DataFrame, config: Configuration, metric: str) -> float:
+    """Mean over seeds (``aggregates.mean``) of a validation objective, the value Optuna holds for the trial.
+
+    Read from each seed run's ``val/{metric}``; runs that did not log it (older runs without ``primary``)
+    fall back to the frame's mean column of the role (the same definition, recomputed per dataset).
+    """
+    scope, role, name = metric.split('/')
+    vals = [s.val.get((scope, role, name)) for s in config.seeds]
+    if vals and all(v is not None for v in vals):
+        return aggregates.mean(vals)
+    if scope == 'mean' and name == aggregates.PRIMARY:
+        return score(frame, config, role)
+    return float('nan')
+
+
+def best_by_objective(frame: pd.DataFrame, configs: list[Configuration], metric: str,
+                      direction: str = 'maximize') -> tuple[Configuration | None, float]:
+    """The configuration with the best :func:`objective_score` (ties: the first in trial order), and it."""
+    scores = [objective_score(frame, c, metric) for c in configs]
+    i = aggregates.best_index(scores, direction)
+    return (None, float('nan')) if i is None else (configs[i], scores[i])
 
 
 def best_configuration(frame: pd.DataFrame, configs: list[Configuration]) -> Configuration:

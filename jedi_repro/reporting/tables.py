@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from jedi_repro import aggregates
 from jedi_repro.reporting import stats
 from jedi_repro.reporting.runs import ROLES, Configuration, RunSet
 
@@ -59,9 +60,10 @@ def long_frame(run_set: RunSet, split: str = 'final') -> pd.DataFrame:
                         vals[d] = v
                         rows.append((c.key, c.study, s.run_id, s.seed, role, d, metric, v))
                 if vals and len(vals) == len(run_set.datasets):
-                    rows.append(
-                        (c.key, c.study, s.run_id, s.seed, role, MEAN, MEAN, sum(vals.values()) / len(vals))
-                    )
+                    # the primary mean of jedi_repro.aggregates (= the runs' mean/{role}/primary)
+                    rows.append((c.key, c.study, s.run_id, s.seed, role, MEAN, MEAN,
+                                 aggregates.primary_mean({d: {run_set.datasets[d]: v} for d, v in vals.items()},
+                                                         run_set.datasets)))
     return pd.DataFrame(
         rows, columns=['config', 'study', 'run_id', 'seed', 'role', 'column', 'metric', 'value']
     )

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jedi_repro import workspace
+from jedi_repro import aggregates, workspace
 from jedi_repro.engine import reuse
 from jedi_repro.errors import JediError
 from jedi_repro.studies import recovery
@@ -65,7 +65,7 @@ def resolve_callable(ref: str) -> Callable:
 
 
 OBJECTIVE_TAG = 'jedi.objective'
-SUMMARY_ATTR = 'jedi.val_mean_top1'  # {role: mean over seeds}: the runner's one line per finished trial
+SUMMARY_ATTR = 'jedi.val_mean_primary'  # {role: mean over seeds}: the runner's one line per finished trial
 RUN_NAME_ATTR = 'jedi.run_name'  # the trial run's name (decoded searched values), for the same line
 ROLE_ORDER = ('expert', 'student', 'teacher')
 RUN_NAME_MAX = 90  # long enough for a few searched values, short enough for MLflow's runs table
@@ -91,6 +91,20 @@ def run_name(trial_number: int, values: Mapping[str, Any], seed: int | None = No
     if len(name) > RUN_NAME_MAX:
         name = name[:RUN_NAME_MAX - 3] + '...'
     return name if seed is None else f'{name} seed={seed}'
+
+
+def is_single_point(spec: StudySpec) -> bool:
+    """A grid of one point: nothing is searched (a baseline), so its runs are named after the study."""
+    from jedi_repro.studies.space import grid_points
+    return spec.is_grid and len(grid_points(spec.space)) == 1
+
+
+def trial_run_name(spec: StudySpec, trial_number: int, values: Mapping[str, Any], seed: int | None = None) -> str:
+    """:func:`run_name`, or for a one-point study (``student_baseline``) the study's name: its runs must
+    not read like the ablation point that happens to share the value (``trial-0000 gamma=0``)."""
+    if is_single_point(spec):
+        return spec.name if seed is None else f'{spec.name} seed={seed}'
+    return run_name(trial_number, values, seed)
 
 
 def objective_value(metrics: Mapping[str, Any], metric: str) -> float:
@@ -130,10 +144,10 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
     system_attrs = trial.study._storage.get_trial(trial._trial_id).system_attrs
     if 'failed_trial' in system_attrs:
         tags['jedi.retry_of'] = system_attrs['failed_trial']
-    trial_run = start_run(client, ctx.experiment_id, 'trial', run_name(trial.number, cfg_values), tags,
-                          parent_run_id=ctx.parent_run_id)
+    name = trial_run_name(spec, trial.number, cfg_values)
+    trial_run = start_run(client, ctx.experiment_id, 'trial', name, tags, parent_run_id=ctx.parent_run_id)
     trial.set_user_attr(recovery.RUN_ATTR, trial_run)
-    trial.set_user_attr(RUN_NAME_ATTR, run_name(trial.number, cfg_values))
+    trial.set_user_attr(RUN_NAME_ATTR, name)
     log_feature_store_input(client, trial_run, spec.features)
     with ended_by_outcome(client, trial_run):
         log_params(client, trial_run, cfg_values)
@@ -150,12 +164,15 @@ def run_trial(trial, ctx: TrialContext) -> list[float]:
             values.append([objective_value(metrics, o.metric) for o in spec.objectives])
         aggregated = aggregate_seeds(per_seed)
         log_metrics(client, trial_run, aggregated)
-        means = [sum(v[i] for v in values) / len(values) for i in range(len(spec.objectives))]
+        # the same mean as the parent run's best/..., the report's and the console's (jedi_repro.aggregates)
+        means = [aggregates.mean(v[i] for v in values) for i in range(len(spec.objectives))]
         # The trial's value is its run's val/{objective} (the mean over seeds): a tag names the key rather
         # than a second metric outside the {split}/{dataset}/{role}/{metric} scheme.
         set_tags(client, trial_run, {OBJECTIVE_TAG: ','.join(f'val/{o.metric}' for o in spec.objectives)})
-        trial.set_user_attr(SUMMARY_ATTR, {r: aggregated[f'val/mean/{r}/top1'] for r in ROLE_ORDER
-                                           if f'val/mean/{r}/top1' in aggregated})
+        key = f'mean/{{}}/{aggregates.PRIMARY}'
+        trial.set_user_attr(SUMMARY_ATTR, {r: aggregates.mean(m[f'val/{key.format(r)}'] for m in per_seed)
+                                           for r in ROLE_ORDER
+                                           if all(f'val/{key.format(r)}' in m for m in per_seed)})
     return means
 
 
@@ -166,8 +183,8 @@ def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: i
 
     spec, client = ctx.spec, ctx.client
     tags = {**ctx.tags, 'jedi.trial': trial.number, 'jedi.seed': seed}
-    run_id = start_run(client, ctx.experiment_id, 'seed', run_name(trial.number, cfg_values, seed), tags,
-                       parent_run_id=trial_run)
+    run_id = start_run(client, ctx.experiment_id, 'seed', trial_run_name(spec, trial.number, cfg_values, seed),
+                       tags, parent_run_id=trial_run)
     hooks = [MLflowMetricsHook(client, run_id)]
     if len(spec.objectives) == 1:  # Optuna takes intermediate values of single-objective studies only
         # per-epoch validation values: the pruner's input, and optuna-dashboard's learning curves even

@@ -11,6 +11,7 @@ again after they end: it fails and retries the trials of workers that died, and 
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from jedi_repro.studies.spec import StudySpec, check_against_store, load_spec
 from jedi_repro.studies.storage import load_study, storage_url
 
 PARENT_ATTR = 'jedi.mlflow_parent_run_id'
+OBJECTIVES_TAG = 'jedi.objectives'  # the parent run's [[metric, direction], ...]: what the report's "best" uses
 EXPERIMENT_ATTR = 'jedi.mlflow_experiment_id'
 
 
@@ -61,10 +63,44 @@ def enqueue_grid(study, spec: StudySpec, max_retry: int = recovery.MAX_RETRY) ->
     return added
 
 
+def study_kind(spec: StudySpec) -> str:
+    """``baseline`` (one configuration), ``ablation`` (a grid) or ``search`` (a sampler over a space)."""
+    from jedi_repro.studies.objective import is_single_point
+    return 'baseline' if is_single_point(spec) else 'ablation' if spec.is_grid else 'search'
+
+
+def study_params(spec: StudySpec) -> dict[str, Any]:
+    """The parent run's params: the study's fixed settings and its searched space (``space.<key>``)."""
+    params: dict[str, Any] = {
+        'study.kind': study_kind(spec), 'study.base_config': str(spec.base_config),
+        'study.features': str(spec.features), 'study.seeds': spec.seeds,
+        'study.sampler': spec.sampler, 'study.pruner': spec.pruner,
+        'study.objectives': [f'val/{o.metric} ({o.direction})' for o in spec.objectives],
+    }
+    if spec.n_trials is not None:
+        params['study.n_trials'] = spec.n_trials
+    params.update({f'fixed.{k}': v for k, v in spec.cfg_options.items()})
+    params.update({f'space.{k}': {f: list(v) if isinstance(v, tuple) else v for f, v in vars(p).items()
+                                  if f != 'key' and v not in (None, (), False)}
+                   for k, p in spec.space.items()})
+    return params
+
+
+def describe_experiment(client, experiment_id: str, spec: StudySpec) -> None:
+    """The experiment page's description (``mlflow.note.content``) and tags for the study's kind and store."""
+    text = spec.description or spec.name
+    objectives = '; '.join(f'{o.direction} val/{o.metric}' for o in spec.objectives)
+    note = (f'{text}\n\nStudy `{spec.name}` ({study_kind(spec)}), spec `{spec.path.name}`, seeds {spec.seeds}, '
+            f'objective(s): {objectives}.')
+    for key, value in {'mlflow.note.content': note, 'jedi.study_kind': study_kind(spec),
+                       'jedi.store': str(spec.features)}.items():
+        client.set_experiment_tag(experiment_id, key, value)
+
+
 def prepare(spec: StudySpec, url: str, client) -> Any:
     """Create/load the study, its MLflow experiment and parent run; recover stale trials; fill the grid."""
     from jedi_repro.studies.worker import SERVER_SCHEMES, TRACKING_ATTR
-    from jedi_repro.tracking.runs import base_tags, get_or_create_experiment, reopen_run, start_run
+    from jedi_repro.tracking.runs import base_tags, get_or_create_experiment, log_params, reopen_run, start_run
 
     study = load_study(spec, url, create=True)
     exp_id = get_or_create_experiment(client, spec.name)
@@ -75,10 +111,13 @@ def prepare(spec: StudySpec, url: str, client) -> Any:
     if parent is None:
         tags = {**base_tags(spec.name, spec.features), 'jedi.spec': str(spec.path),
                 'jedi.seeds': ','.join(map(str, spec.seeds))}
+        tags[OBJECTIVES_TAG] = json.dumps([[o.metric, o.direction] for o in spec.objectives])
         parent = start_run(client, exp_id, 'study', spec.name, tags)
         study.set_user_attr(PARENT_ATTR, parent)
         study.set_user_attr(EXPERIMENT_ATTR, exp_id)
         client.log_text(parent, spec.path.read_text(), 'study_spec.yaml')
+        log_params(client, parent, study_params(spec))
+        describe_experiment(client, exp_id, spec)
     else:
         reopen_run(client, parent)
     recovered = recovery.recover_stale_trials(study, client, retry=not spec.is_grid)
@@ -114,7 +153,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     import optuna
 
     from jedi_repro.tracking.client import RetryingClient
-    from jedi_repro.tracking.runs import close_orphaned_runs, end_run, log_metrics
+    from jedi_repro.tracking.runs import close_orphaned_runs, end_run, log_metrics, set_tags
 
     if workers < 0:
         raise JediError(f'--workers must be at least 0, got {workers}')
@@ -157,9 +196,12 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     counts = state_counts(study)
     wall = time.time() - t0
     died = [(i, c) for i, c in enumerate(codes) if c != 0]
-    best = _best_values(study, spec)
+    best, best_tags = _best_values(study, spec)
     if best:
         log_metrics(client, parent, best)
+        set_tags(client, parent, best_tags)
+    for line in best_lines(study, spec):
+        print(f'study {spec.name}: {line}', flush=True)
     elsewhere = _running_elsewhere(study)
     if elsewhere and not died:  # workers this runner did not start still run trials: leave the study open
         print(f'study {spec.name}: trial(s) {elsewhere} still run in workers started elsewhere; the study '
@@ -194,9 +236,10 @@ def _prepare_only(study, spec: StudySpec, url: str, client, n_trials: int | None
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     finished = _nothing_to_do(study, spec, n_trials) and not running
     if finished:
-        best = _best_values(study, spec)
+        best, best_tags = _best_values(study, spec)
         if best:
             log_metrics(client, parent, best)
+            set_tags(client, parent, best_tags)
         end_run(client, parent, 'FINISHED')
         print(f'study {spec.name}: nothing left to run; study closed', flush=True)
     else:
@@ -343,14 +386,24 @@ def state_counts(study) -> dict[str, int]:
     return counts
 
 
-def _best_values(study, spec: StudySpec) -> dict[str, float]:
-    if len(spec.objectives) != 1:
-        return {}
+def _best_values(study, spec: StudySpec) -> tuple[dict[str, float], dict[str, str]]:
+    """The parent run's ``best/{metric}`` per objective (``jedi_repro.studies.best``) and the trial names."""
+    from jedi_repro.studies.best import parent_record, study_best
+    return parent_record(study_best(study, [o.metric for o in spec.objectives]))
+
+
+def best_lines(study, spec: StudySpec) -> list[str]:
+    """The console's best trial per objective, in the words the report and the parent run use."""
+    from jedi_repro.studies.best import study_best
+    from jedi_repro.studies.objective import is_single_point
+    from jedi_repro.tracking.provenance import dataset_metrics
+
     try:
-        best = study.best_trial
-    except ValueError:
-        return {}
-    return {f'best/{spec.objectives[0].metric}': float(best.value)}
+        metrics = dataset_metrics(spec.features)
+    except Exception:  # noqa: BLE001 - a store gone since the run: the metric is named generically
+        metrics = None
+    return [b.line(metrics, single=is_single_point(spec))
+            for b in study_best(study, [o.metric for o in spec.objectives]) if b is not None]
 
 
 def study_status(spec_path: str | Path, storage: str | None = None, top: int = 5) -> str:
@@ -414,9 +467,10 @@ def announce_finished(bar, study, seen: set[int]) -> None:
 
 
 def trial_line(trial, metric_names: list[str] | None = None) -> str:
-    """One line per finished trial: what varies, its state, its value(s) and each role's mean val top-1.
+    """One line per finished trial: what varies, its state, its value(s) and each role's mean of the
+    datasets' primary metrics on validation (``jedi_repro.aggregates``).
 
-    ``trial-0003 fusion=logits  complete  val/mean/teacher/top1 0.1159  val mean top1: expert 11.7
+    ``trial-0003 fusion=logits  complete  val/mean/teacher/primary 0.1159  val mean primary: expert 11.7
     student 17.3 teacher 11.6  (7 s)``; the name is the trial's MLflow run name (the decoded values).
     """
     from jedi_repro.studies.objective import RUN_NAME_ATTR, SUMMARY_ATTR, run_name
@@ -427,7 +481,7 @@ def trial_line(trial, metric_names: list[str] | None = None) -> str:
         names = metric_names or [f'value {i}' for i in range(len(trial.values))]
         words.append('  '.join(f'{n} {v:.4f}' for n, v in zip(names, trial.values)))
     summary = trial.user_attrs.get(SUMMARY_ATTR) or {}
-    if summary:
-        words.append('val mean top1: ' + ' '.join(f'{r} {100 * v:.1f}' for r, v in summary.items()))
+    if summary:  # the mean of each dataset's primary metric (jedi_repro.aggregates), in %
+        words.append('val mean primary: ' + ' '.join(f'{r} {100 * v:.1f}' for r, v in summary.items()))
     line = '  '.join(words)
     return line + (f'  ({trial.duration.total_seconds():.0f} s)' if trial.duration is not None else '')

@@ -22,7 +22,7 @@ SAMPLERS = {'grid', 'brute-force', 'tpe', 'random'}
 PRUNERS = {'median', 'none'}
 DIRECTIONS = {'maximize', 'minimize'}
 ROLES = {'expert', 'student', 'teacher'}
-METRICS = {'top1', 'top5', 'mean_class', 'mAP'}
+METRICS = {'top1', 'top5', 'mean_class', 'mAP', 'primary'}
 NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 DEFAULT_FEATURES = '${JEDI_HOME}/features/demo'
 
@@ -260,7 +260,7 @@ def _resolve_path(text: str, spec_path: Path, where: str) -> Path:
 def _parse_objectives(raw: dict, where: str) -> list[Objective]:
     if 'objective' in raw and 'objectives' in raw:
         raise SpecError(f'{where}: give either "objective" or "objectives", not both')
-    items = raw.get('objectives', raw.get('objective', {'metric': 'mean/teacher/top1'}))
+    items = raw.get('objectives', raw.get('objective', {'metric': 'mean/teacher/primary'}))
     items = items if isinstance(items, list) else [items]
     if not items:
         raise SpecError(f'{where}: field "objectives" is empty')

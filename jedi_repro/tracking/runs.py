@@ -278,7 +278,8 @@ def mean_std(values: Iterable[float]) -> tuple[float, float]:
     vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
     if not vals:
         return float('nan'), float('nan')
-    mean = sum(vals) / len(vals)
+    from jedi_repro.aggregates import mean as exact_mean
+    mean = exact_mean(vals)  # the trial's val/{objective} is the Optuna value, to the last bit
     if len(vals) == 1:
         return mean, 0.0
     var = sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)

@@ -36,9 +36,9 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     # one best checkpoint per role, chosen on validation: students (and experts) are tested at the first,
     # teachers at the second
-    checkpoint=dict(type='CheckpointHook', interval=-1, save_best=['mean/student/top1', 'mean/teacher/top1'],
+    checkpoint=dict(type='CheckpointHook', interval=-1, save_best=['mean/student/primary', 'mean/teacher/primary'],
                     rule='greater', save_last=False),
-    plateau=dict(type='ValPlateauHook', monitors=['mean/student/top1', 'mean/teacher/top1'], patience=10,
+    plateau=dict(type='ValPlateauHook', monitors=['mean/student/primary', 'mean/teacher/primary'], patience=10,
                  min_delta=0.0),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # `jedi train --resume`: WORK_DIR/last.pth after every validation, random state reseeded per epoch, so

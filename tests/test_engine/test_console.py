@@ -19,6 +19,12 @@ def test_epoch_line_shows_the_mean_top1_of_each_role():
         'epoch 3/150  val mean top1: expert 70.0  student 73.5  teacher 75.0  loss 0.500'
 
 
+def test_epoch_line_prefers_the_primary_mean():
+    m = {'mean/expert/top1': 0.7, 'mean/student/top1': 0.735, 'mean/expert/primary': 0.6,
+         'mean/student/primary': 0.65}
+    assert epoch_line(1, 2, m) == 'epoch 1/2  val mean primary: expert 60.0  student 65.0'
+
+
 def test_epoch_line_of_a_non_jedi_run_shows_its_first_metrics():
     line = epoch_line(2, None, {'acc/top1': 0.5, 'acc/top5': 0.9, 'acc/mean1': 0.4, 'x': 1.0})
     assert line == 'epoch 2  val acc/top1 0.5  acc/top5 0.9  acc/mean1 0.4'
@@ -56,7 +62,7 @@ def test_jedi_train_is_quiet_by_default_and_streams_mmengine_with_verbose(tmp_pa
     assert len(quiet.stdout.splitlines()) <= 12 and len(out) < 3000, out
     assert 'mmengine - INFO' not in out and 'Loads checkpoint' not in out
     assert 'mlflow.store.db.utils' not in out
-    assert 'train epoch 3/3  val mean top1: expert' in quiet.stdout
+    assert 'train epoch 3/3  val mean primary: expert' in quiet.stdout
     logs = list(wd.glob('*/*.log'))
     assert len(logs) == 1 and f'full log {logs[0]}' in quiet.stdout
     assert 'Hooks will be executed in the following order' in logs[0].read_text()  # the file keeps all

@@ -56,7 +56,7 @@ def test_train_writes_contract_and_feeds_extra_hooks(store, tmp_path):
     # the 3n loss terms, gamma and teacher/student agreement reach the message hub every iteration
     terms = {f'train/loss_{r}_{d}' for r in ('student', 'teacher', 'kd') for d in ('ds0', 'ds1')}
     assert terms | {'train/gamma', 'train/agree_ds0', 'train/agree_ds1'} <= rec.scalars
-    assert list((tmp_path / 'wd').glob('best_mean_student_top1_epoch_1.pth'))
+    assert list((tmp_path / 'wd').glob('best_mean_student_primary_epoch_1.pth'))
     assert m['eval_split'] == {'ds0': 'test', 'ds1': 'test'}
 
 

@@ -25,8 +25,8 @@ def test_exclude_and_mark_are_pure_bookkeeping():
     cfg = Config.fromfile(CONFIGS / 'student_baseline.py')
     exclude_untrained(cfg, ('teacher',))
     assert cfg.val_evaluator.roles == cfg.test_evaluator.roles == ['expert', 'student']
-    assert cfg.default_hooks.checkpoint.save_best == ['mean/student/top1']
-    assert cfg.default_hooks.plateau.monitors == ['mean/student/top1']
+    assert cfg.default_hooks.checkpoint.save_best == ['mean/student/primary']
+    assert cfg.default_hooks.plateau.monitors == ['mean/student/primary']
     m = {'datasets': {'a': {'student': {'top1': 0.5}, 'teacher': {}}}, 'mean': {'teacher': {}},
          'val': {'datasets': {'a': {'teacher': {}}}, 'mean': {'teacher': {}}},
          'selection': {'teacher': {'epoch': 3}}}
@@ -59,7 +59,7 @@ def test_student_baseline_reports_no_teacher_numbers(tmp_path):
         assert block['mean']['teacher'] is None and block['mean']['student']['top1'] >= 0
         assert all(d['teacher'] is None and d['expert'] for d in block['datasets'].values())
     assert rec.seen and not any('/teacher/' in k for epoch in rec.seen for k in epoch)  # MLflow's curves
-    assert set(m['convergence']['monitors']) == {'mean/student/top1'}
+    assert set(m['convergence']['monitors']) == {'mean/student/primary'}
     flat = metrics_from_json(m)
     assert 'test/mean/student/top1' in flat and not any('/teacher/' in k for k in flat)
     # JEDI itself still reports its teachers

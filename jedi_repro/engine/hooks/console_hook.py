@@ -1,7 +1,7 @@
 """``ConsoleProgressHook``: a quiet run's console, a tqdm bar over epochs and one short line per epoch.
 
 mmengine's own validation line lists every metric of every role and dataset (thousands of characters for
-JEDI); this hook prints the numbers a user watches, ``epoch 3/150  val mean top1: expert 71.2  student
+JEDI); this hook prints the numbers a user watches, ``epoch 3/150  val mean primary: expert 71.2  student
 73.5  teacher 75.1  loss 0.912``, and leaves the full log to the run's log file (whose path it prints).
 With a ``ValPlateauHook`` the bar's end is the epoch where the run stops if validation does not improve
 again, so its ETA is an honest bound rather than the ``max_epochs`` cap.
@@ -22,14 +22,17 @@ ROLES = ('expert', 'student', 'teacher')
 def epoch_line(epoch: int, max_epochs: int | None, metrics: dict, loss: float | None = None) -> str:
     """One short line of an epoch's validation metrics.
 
-    JEDI runs (``mean/{role}/top1`` keys) show the mean top-1 of each role, in %; other runs (e.g. an
+    JEDI runs (``mean/{role}/primary`` keys) show each role's mean of the datasets' primary metrics (top-1,
+    or mAP where declared), in %; older runs the mean top-1; other runs (e.g. an
     MMAction2 expert's ``acc/top1``) their first three scalar metrics.
     """
     head = f'epoch {epoch}' + (f'/{max_epochs}' if max_epochs else '')
-    roles = [r for r in ROLES if f'mean/{r}/top1' in metrics]
+    # the mean of each dataset's primary metric (jedi_repro.aggregates) where the run has it
+    name = next((m for m in ('primary', 'top1') if any(f'mean/{r}/{m}' in metrics for r in ROLES)), None)
+    roles = [r for r in ROLES if f'mean/{r}/{name}' in metrics]
     if roles:
-        body = 'val mean top1: ' + '  '.join(f'{r} {100 * float(metrics[f"mean/{r}/top1"]):.1f}'
-                                             for r in roles)
+        body = f'val mean {name}: ' + '  '.join(f'{r} {100 * float(metrics[f"mean/{r}/{name}"]):.1f}'
+                                                for r in roles)
     else:
         scalars = [(k, float(v)) for k, v in metrics.items() if isinstance(v, (int, float))][:3]
         body = 'val ' + '  '.join(f'{k} {v:.4g}' for k, v in scalars)

@@ -61,7 +61,7 @@ class ValPlateauHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self, monitors=('mean/student/top1', 'mean/teacher/top1'), patience: int = 10,
+    def __init__(self, monitors=('mean/student/primary', 'mean/teacher/primary'), patience: int = 10,
                  min_delta: float = 0.0, stop: bool = True):
         monitors = [monitors] if isinstance(monitors, str) else list(monitors)
         if not monitors:

@@ -2,7 +2,8 @@
 
 Keys: ``{dataset}/{role}/{metric}`` and ``mean/{role}/{metric}`` (the mean over datasets; ``mAP`` over the
 datasets that have it), role in expert/student/teacher, metric in top1/top5/mean_class/mAP, fractions in
-[0, 1].
+[0, 1]; plus ``mean/{role}/primary``, the mean of each dataset's primary metric (top-1, or mAP where the
+dataset declares it: ``jedi_repro.aggregates``), what checkpoints, trials and reports are judged on.
 
 Single-label: top-k = label among the k highest scores (k = min(5, C) for top5); mean_class = mean over
 classes present of the per-class top-1 accuracy; mAP (datasets declaring ``metric: mAP``) = mean over
@@ -19,10 +20,11 @@ import numpy as np
 import torch
 from mmengine.evaluator import BaseMetric
 
+from jedi_repro import aggregates
 from jedi_repro.registry import METRICS
 
 ROLES = ('expert', 'student', 'teacher')
-METRIC_NAMES = ('top1', 'top5', 'mean_class', 'mAP')
+METRIC_NAMES = ('top1', 'top5', 'mean_class', 'mAP', aggregates.PRIMARY)
 
 
 def average_precision(scores: np.ndarray, positives: np.ndarray) -> float:
@@ -100,6 +102,8 @@ class JEDIMetric(BaseMetric):
             grouped.setdefault(r['dataset'], []).append(r)
         metrics: dict[str, float] = {}
         per_role: dict[str, dict[str, list]] = {r: {} for r in self.roles}
+        primary = {ds: aggregates.primary_metric('mAP' if rs[0]['use_map'] else 'top1', rs[0]['multilabel'])
+                   for ds, rs in grouped.items()}
         for ds, rs in grouped.items():
             labels = np.concatenate([r['labels'] for r in rs])
             for role in self.roles:
@@ -110,7 +114,9 @@ class JEDIMetric(BaseMetric):
                     per_role[role].setdefault(name, []).append(v)
         for role in self.roles:
             for name, vs in per_role[role].items():
-                metrics[f'mean/{role}/{name}'] = float(np.mean(vs))
+                metrics[f'mean/{role}/{name}'] = aggregates.mean(vs)
+            metrics[f'mean/{role}/{aggregates.PRIMARY}'] = aggregates.primary_mean(
+                {ds: {m: metrics[f'{ds}/{role}/{m}']} for ds, m in primary.items()}, primary)
         return metrics
 
 
