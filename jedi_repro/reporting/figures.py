@@ -35,6 +35,28 @@ def _band(per_run: list[list[tuple[int, float]]]) -> tuple[list[int], list[float
     return steps, means, cis
 
 
+#: The range of every metric shown (top-1, mAP: percent).
+METRIC_RANGE = (0.0, 100.0)
+
+
+def clipped_band(means: list[float], cis: list[float], scale: float = 100.0,
+                 limits: tuple[float, float] = METRIC_RANGE) -> tuple[list[float], list[float]]:
+    """Lower and upper edges of a ``mean ± ci`` band, scaled and clipped to the metric's range: a 95%
+    interval over 3 seeds near 100% would otherwise claim accuracies above 100%."""
+    lo, hi = limits
+    lower = [min(hi, max(lo, (m - c) * scale)) for m, c in zip(means, cis)]
+    upper = [min(hi, max(lo, (m + c) * scale)) for m, c in zip(means, cis)]
+    return lower, upper
+
+
+def padded_range(lows: list[float], highs: list[float], limits: tuple[float, float] = METRIC_RANGE,
+                 pad: float = 0.05) -> tuple[float, float]:
+    """The y range of a panel: the data with a small margin, never beyond the metric's range."""
+    lo, hi = min(lows), max(highs)
+    margin = max(1.0, (hi - lo) * pad)
+    return max(limits[0], lo - margin), min(limits[1], hi + margin)
+
+
 def learning_curves(
     history: dict[str, dict[str, list[list[tuple[int, float]]]]],
     datasets: dict[str, str],
@@ -55,6 +77,8 @@ def learning_curves(
     fig = Figure(figsize=(4.2 * len(panels), 3.3))
     for i, d in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), i + 1)
+        lows: list[float] = []
+        highs: list[float] = []
         for role, runs in history[d].items():
             runs = [h for h in runs if h]
             if not runs:
@@ -62,17 +86,15 @@ def learning_curves(
             x, m, ci = _band(runs)
             y = [v * 100 for v in m]
             ax.plot(x, y, marker='o', ms=3, color=COLORS.get(role), label=f'{role} (n={len(runs)})')
-            ax.fill_between(
-                x,
-                [a - c * 100 for a, c in zip(y, ci)],
-                [a + c * 100 for a, c in zip(y, ci)],
-                color=COLORS.get(role),
-                alpha=0.15,
-                lw=0,
-            )
+            lower, upper = clipped_band(m, ci)
+            ax.fill_between(x, lower, upper, color=COLORS.get(role), alpha=0.15, lw=0)
+            lows += lower
+            highs += upper
         for role, epochs in (selected or {}).items():
             for e in sorted(set(epochs)):
                 ax.axvline(e, color=COLORS.get(role), ls=':', lw=1, alpha=0.6)
+        if lows:
+            ax.set_ylim(*padded_range(lows, highs))
         ax.set_title(f'{d}: val {datasets[d]}')
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel('epoch')

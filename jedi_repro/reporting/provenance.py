@@ -26,11 +26,13 @@ PACKAGES = (
 
 
 def git_state(repo: Path | None = None) -> str:
-    """``<sha>`` (``+dirty`` when tracked files changed) of the checkout the code runs from, or 'unknown'."""
+    """``<sha>`` (``+dirty`` when tracked files changed) of the checkout the code runs from; from an
+    installed package, its version."""
     repo = repo or Path(__file__).resolve().parents[2]
     sha = git_sha(repo)
-    if sha == 'unknown':
-        return 'unknown (not a git checkout)'
+    if sha == 'unknown':  # an installed wheel: its version is what identifies the code
+        version = package_versions(('jedi_repro',)).get('jedi_repro', 'missing')
+        return f'jedi_repro {version} (installed package, not a git checkout)'
     try:
         dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=repo,
                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()

@@ -151,7 +151,8 @@ def _build(
             '',
             f'![Validation metric per epoch]({curves})',
             '',
-            'Validation metric per epoch for each role, mean over seeds with a 95% band; dotted lines: '
+            'Validation metric per epoch for each role, mean over seeds with a 95% band (clipped to the '
+            "metric's range, 0-100%); dotted lines: "
             'the epochs whose checkpoints were tested (students in the student colour, teachers in the '
             "teacher's), chosen on validation. Seeds stop at different epochs (validation plateau).",
             '',
@@ -193,9 +194,15 @@ def _build(
     (root / 'report.md').write_text(portable_text('\n'.join(md)), encoding='utf-8')
 
 
-#: Said once under every report's rerun commands.
-RERUN_NOTE = ('# $JEDI_HOME = the workspace root (default ./jedi_work); '
-              'relative paths are relative to the jedi_repro checkout')
+def rerun_note() -> str:
+    """Said once under every report's rerun commands: what ``$JEDI_HOME`` and relative paths mean."""
+    from jedi_repro.resources import shipped_root
+
+    root = shipped_root()
+    where = ('the jedi_repro checkout' if root.name != '.mim' else
+             'the installed package\'s shipped files (`python -c "import jedi_repro.resources as r; '
+             'print(r.shipped_root())"`; `jedi demo` and `jedi study run` find mm_configs/ and studies/ there)')
+    return f'# $JEDI_HOME = the workspace root (default ./jedi_work); relative paths are relative to {where}'
 
 #: One sentence on how the numbers of every report were chosen (printed at the top).
 PROTOCOL = (
@@ -312,6 +319,8 @@ def _legend(t: tables.Table, config) -> list[str]:
             f'of the per-seed differences is detected with probability {power:.2f}. No mark does not '
             'mean no effect.'
         )
+    if t.one_expert:
+        lines.append(tables.ONE_EXPERT_NOTE)
     if t.notes:
         lines.append('Tests not defined: ' + '; '.join(t.notes) + '.')
     lines.append(f'[CSV](tables/{t.name}.csv) · LaTeX: `tables/{t.name}.tex`')
@@ -363,6 +372,8 @@ def _ablation_section(frame, run_set, study, dims: list[str], cs, tabs: Path, fi
     labels = [' / '.join(k) for k, _ in groups]
     name = ' × '.join(f'`{d}`' for d in dims)
     md = [f'## Ablation: {name} (study {study})', '', markdown_table(t.display), '']
+    if t.one_expert:
+        md += [tables.ONE_EXPERT_NOTE, '']
     if t.notes:
         md += ['Tests not defined: ' + '; '.join(t.notes) + '.', '']
     md += [f'[CSV](tables/{t.name}.csv) · LaTeX: `tables/{t.name}.tex`', '']
@@ -554,7 +565,7 @@ def _provenance_section(run_set: RunSet, argv: list[str], defaults_src: str) -> 
         '',
         '```sh',
         *provenance.rerun_commands(run_set, argv),
-        RERUN_NOTE,
+        rerun_note(),
         '```',
         '',
     ]

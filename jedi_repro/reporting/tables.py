@@ -31,7 +31,8 @@ class Table:
         title: one-line caption.
         display: string cells, columns in display order.
         numeric: one row per (configuration, role, column): mean, ci95, n, std, delta, p, ...
-        notes: sentences printed under the table.
+        notes: sentences printed under the table (undefined tests, each naming its cells).
+        one_expert: some expert cells show one reused expert instead of an interval (the legend says so).
     """
 
     name: str
@@ -39,6 +40,7 @@ class Table:
     display: pd.DataFrame
     numeric: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    one_expert: bool = False
 
 
 def long_frame(run_set: RunSet, split: str = 'final') -> pd.DataFrame:
@@ -122,10 +124,36 @@ def cell_stats(frame: pd.DataFrame, config: str, role: str, column: str) -> dict
 NOT_TRAINED = 'not trained'
 
 
+#: What an expert cell shows instead of "± 0.00": one frozen expert per dataset serves every seed.
+ONE_EXPERT = 'one expert'
+#: The legend's sentence for those cells.
+ONE_EXPERT_NOTE = ('Expert cells "(one expert)": one frozen expert per dataset is trained once and reused by '
+                   'every seed, so its variance over seeds is not measured and no interval is shown (a '
+                   '"± 0.00" would claim it was).')
+
+
+def is_one_expert(row: dict) -> bool:
+    """An expert cell whose seeds all hold one value: the same expert reused, not a measured zero spread."""
+    s = row['summary']
+    return row['role'] == 'expert' and s.n > 1 and s.std == 0.0
+
+
 def _cell(row: dict, config: Configuration | None = None) -> str:
     if config is not None and row['role'] in config.untrained_roles and not row['n']:
         return NOT_TRAINED
+    if is_one_expert(row):
+        return f'{row["summary"].mean * 100:.2f} ({ONE_EXPERT})'
     return stats.format_cell(row['summary']) + row['mark']
+
+
+def cell_notes(rows: list[tuple[str, str, dict]]) -> list[str]:
+    """Undefined tests, each with the cells it concerns: ``[(row label, column label, cell), ...]`` ->
+    ``zero variance: every seed has the same difference (Δ teacher − expert: ds0 (top1), mean)``."""
+    by_note: dict[str, list[str]] = {}
+    for row_label, col_label, cell in rows:
+        if cell['note']:
+            by_note.setdefault(cell['note'], []).append(f'{row_label}: {col_label}')
+    return [f"{note} ({', '.join(cells)})" for note, cells in by_note.items()]
 
 
 def _delta_cell(row: dict) -> str:
@@ -153,7 +181,7 @@ def main_table(frame: pd.DataFrame, run_set: RunSet, config: Configuration,
     """
     labels = column_labels(run_set.datasets)
     cols = list(labels)
-    disp, tidy, notes = [], [], set()
+    disp, tidy = [], []
     cells = {role: {col: cell_stats(frame, config.key, role, col) for col in cols} for role in ROLES}
     for role in ROLES:
         disp.append({'': ROW_LABELS[role], **{labels[c]: _cell(cells[role][c], config) for c in cols}})
@@ -163,17 +191,21 @@ def main_table(frame: pd.DataFrame, run_set: RunSet, config: Configuration,
     for name, row in base.items():
         disp.append({'': f'{name} (baseline)', **{labels[c]: _cell(row[c]) for c in cols}})
         tidy += _tidy(list(row.values()), table='main', config=baselines[name].label)
+    noted = []
     for role in ('student', 'teacher'):
         disp.append({'': f'Δ {role} − expert', **{labels[c]: _delta_cell(cells[role][c]) for c in cols}})
-        notes |= {r['note'] for r in cells[role].values() if r['note']}
+        noted += [(f'Δ {role} − expert', labels[c], cells[role][c]) for c in cols]
     for name, row in base.items():
         disp.append({'': f'Δ {name} − expert', **{labels[c]: _delta_cell(row[c]) for c in cols}})
+        noted += [(f'Δ {name} − expert', labels[c], row[c]) for c in cols]
+    one_expert = any(is_one_expert(cells['expert'][c]) for c in cols)
     return Table(
         'main',
         f'Main results ({config.label}), in percent',
         pd.DataFrame(disp),
         pd.DataFrame(tidy),
-        sorted(notes),
+        cell_notes(noted),
+        one_expert=one_expert,
     )
 
 
@@ -212,7 +244,7 @@ def ablation_table(
     """
     labels = column_labels(run_set.datasets)
     cols = list(labels)
-    disp, tidy, notes = [], [], set()
+    disp, tidy, noted, one_expert = [], [], [], False
     for key, group in ordered_groups(configs, dimensions):
         for c in group:
             for role in ROLES:
@@ -232,9 +264,11 @@ def ablation_table(
                     config=c.label,
                     **dict(zip(dimensions, key)),
                 )
-                notes |= {r['note'] for r in cells.values() if r['note']}
+                noted += [(f'{" / ".join(key)} {row["role"]}', labels[col], cells[col]) for col in cols]
+                one_expert |= any(is_one_expert(cells[col]) for col in cols if role == 'expert')
     title = f'Ablation of {" × ".join(dimensions)} in study {study}, in percent'
-    return Table(_safe(f'ablation_{study}'), title, pd.DataFrame(disp), pd.DataFrame(tidy), sorted(notes))
+    return Table(_safe(f'ablation_{study}'), title, pd.DataFrame(disp), pd.DataFrame(tidy), cell_notes(noted),
+                 one_expert=one_expert)
 
 
 def search_table(

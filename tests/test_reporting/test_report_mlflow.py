@@ -26,13 +26,16 @@ def _mean_sd(xs):
     return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
 
 
-def hand_cell(values, expert=None, delta=False):
-    """'mean ± ci (n)' in percent, with the paired t-test mark against ``expert`` when given."""
+def hand_cell(values, expert=None, delta=False, one_expert=False):
+    """'mean ± ci (n)' in percent, with the paired t-test mark against ``expert`` when given; an expert
+    cell whose seeds share one value (``one_expert``) shows 'mean (one expert)': its spread is unmeasured."""
     n = len(values)
     shown = [v - e for v, e in zip(values, expert)] if delta else list(values)
     m, sd = _mean_sd(shown)
     if sd < 1e-12:
         sd = 0.0
+        if one_expert:
+            return f'{m * 100:.2f} (one expert)'
     m = 0.0 if abs(m * 100) < 0.005 else m
     text = f'{m * 100:{"+" if delta else ""}.2f} ± {T975[n - 1] * sd / math.sqrt(n) * 100:.2f} ({n})'
     if expert is None:
@@ -86,7 +89,7 @@ def test_main_table_cells_match_hand_computation(md):
     ]
     for col, label in COLUMNS.items():
         expert = per_seed(PAPER, 'expert', col)
-        assert rows['expert (baseline)'][label] == hand_cell(expert)
+        assert rows['expert (baseline)'][label] == hand_cell(expert, one_expert=True)
         for role, name in (('student', 'JEDI student'), ('teacher', 'JEDI teacher')):
             vals = per_seed(PAPER, role, col)
             assert rows[name][label] == hand_cell(vals, expert), (role, col)
@@ -140,7 +143,7 @@ def test_ablation_tables_match_hand_computation(md, study, dimension, layout):
         for col, label in COLUMNS.items():
             vals = per_seed(values, row['role'], col)
             want = (
-                hand_cell(vals)
+                hand_cell(vals, one_expert=True)
                 if row['role'] == 'expert'
                 else hand_cell(vals, per_seed(values, 'expert', col))
             )
@@ -164,7 +167,7 @@ def test_grid_ablation_and_label_fraction_curve(md, report_dir):
         for col, label in COLUMNS.items():
             vals = per_seed(values, row['role'], col)
             want = (
-                hand_cell(vals)
+                hand_cell(vals, one_expert=True)
                 if row['role'] == 'expert'
                 else hand_cell(vals, per_seed(values, 'expert', col))
             )
