@@ -1,6 +1,7 @@
 """Fixes that make mmaction2 1.2.0 + mmengine 0.10.7 + mmcv-lite 2.1.0 work on torch 2.13.
 
-Imported once by ``jedi_repro/__init__.py``; every fix is idempotent and has a test in
+Installed by ``jedi_repro/__init__.py`` (``install``: applied when mmengine is first imported, so that
+``jedi --help`` does not load the ML stack); every fix is idempotent and has a test in
 ``tests/test_compat.py``. See ../shared/STACK.md for how each breakage was measured.
 
 1. ``mmaction.models.localizers`` imports ``.drn.drn``, which the 1.2.0 wheel does not ship. A stub
@@ -143,6 +144,51 @@ def _cpu_safe_init_dist_pytorch() -> None:
     init_dist_pytorch._jedi_cpu_safe = True
     init_dist_pytorch.__wrapped__ = original
     dist_utils._init_dist_pytorch = init_dist_pytorch
+
+
+class _AfterImport:
+    """A ``sys.meta_path`` finder that runs ``callback`` right after module ``name`` has executed.
+
+    It lets ``import jedi_repro`` stay light (``jedi --help`` need not load torch): the fixes above patch
+    mmengine, so they are applied the moment mmengine is imported, before any caller can use it.
+    """
+
+    def __init__(self, name: str, callback):
+        self.name, self.callback = name, callback
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, 'find_spec'):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader, hook = spec.loader, self
+        original = loader.exec_module
+
+        def exec_module(module):
+            original(module)
+            if hook in sys.meta_path:
+                sys.meta_path.remove(hook)
+            hook.callback()
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def install() -> None:
+    """What ``import jedi_repro`` does: the cheap fixes now, the mmengine ones when mmengine is imported
+    (at once if it already is)."""
+    warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+    _stub_drn()
+    if 'mmengine' in sys.modules:
+        apply()
+    elif not any(isinstance(f, _AfterImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport('mmengine', apply))
 
 
 def apply() -> None:

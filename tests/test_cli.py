@@ -69,3 +69,28 @@ def test_mlflow_uri_env_wins(monkeypatch):
     monkeypatch.setenv('MLFLOW_TRACKING_URI', 'http://127.0.0.1:5000')
     assert workspace.mlflow_uri() == 'http://127.0.0.1:5000'
 
+
+
+def test_help_and_argument_errors_do_not_load_the_ml_stack():
+    """`jedi --help`, a subcommand's help and an argument error parse without torch, mmengine, numpy
+    (start-up time is measured by benchmarks/bench_cli_startup.py, not asserted here)."""
+    import subprocess
+    import sys
+
+    probe = ('import sys, contextlib, io\nfrom jedi_repro.cli import main\n'
+             'for argv in (["--help"], ["train", "--help"], ["features", "import-mmaction", "--help"], ["train"]):\n'
+             '    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n'
+             '        try:\n            main(argv)\n        except SystemExit:\n            pass\n'
+             'print(sorted(m for m in ("torch", "mmengine", "numpy", "mlflow", "optuna") if m in sys.modules))')
+    out = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == '[]', out
+
+
+def test_mmengine_fixes_apply_when_mmengine_is_imported_later():
+    import subprocess
+    import sys
+
+    probe = ('import sys, jedi_repro\nassert "mmengine" not in sys.modules\n'
+             'from mmengine.config import Config\nprint(getattr(Config.pretty_text.fget, "keeps_interrupts", False))')
+    out = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == 'True', out

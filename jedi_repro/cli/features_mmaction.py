@@ -2,14 +2,24 @@
 from __future__ import annotations
 
 
+def spec_help() -> str:
+    """The spec format from ``jedi_repro/data/importers.py``'s docstring, as plain text: read from the source
+    (importing the module would load numpy for every ``jedi --help``), reST markup removed."""
+    import ast
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / 'data' / 'importers.py'
+    doc = ast.get_docstring(ast.parse(source.read_text(encoding='utf-8'))) or ''
+    return doc.split('::', 1)[-1].replace('``', '`')
+
+
 def register(sub):
-    from jedi_repro.data import importers
     p = sub.add_parser(
         'import-mmaction',
         help="Import per-video outputs of MMAction2's clip_feature_extraction tool (needs --trust-pickle)",
         description="Build a feature store from the per-video pickles that MMAction2's "
-                    "tools/misc/clip_feature_extraction.py writes, as described by a YAML/JSON spec.\n\n"
-                    + importers.__doc__.split('::', 1)[1],
+                    "tools/misc/clip_feature_extraction.py writes, as described by a YAML/JSON spec:\n"
+                    + spec_help(),
         formatter_class=__import__('argparse').RawDescriptionHelpFormatter)
     p.add_argument('spec', help='import spec (YAML or JSON)')
     p.add_argument('--out', required=True, help='store directory to create')
