@@ -94,3 +94,30 @@ def test_mmengine_fixes_apply_when_mmengine_is_imported_later():
              'from mmengine.config import Config\nprint(getattr(Config.pretty_text.fget, "keeps_interrupts", False))')
     out = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == 'True', out
+
+
+def test_ui_and_server_are_quiet_unless_verbose():
+    from jedi_repro.cli.ui import mlflow_command
+    from jedi_repro.tracking.server import server_command
+
+    assert mlflow_command('127.0.0.1', 5000)[-2:] == ['--uvicorn-opts', '--no-access-log']
+    assert '--no-access-log' not in mlflow_command('127.0.0.1', 5000, access_log=True)
+    assert server_command('sqlite:///x.db', '/tmp/a')[-1] == '--no-access-log'
+
+
+def test_help_texts_say_what_each_command_means(capsys):
+    import pytest
+
+    from jedi_repro.cli import build_parser
+
+    def helptext(*argv):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args([*argv, '--help'])
+        return ' '.join(capsys.readouterr().out.split())
+
+    assert 'best trials by the validation objective' in helptext('study', 'status')
+    assert 'mmengine' not in helptext('ui') and 'HTTP request' in helptext('ui')
+    assert 'mmengine' not in helptext('server') and 'mmengine' not in helptext('features', 'info')
+    assert '``' not in helptext('features', 'import-mmaction') and 'datasets:' in helptext('features', 'import-mmaction')
+    assert 'build_features' not in helptext('extract')
+    assert 'installed package' in helptext('bench', 'yt8m')

@@ -27,11 +27,22 @@ pipeline: synth (or data init) -> experts train -> extract -> train -> study -> 
 workspace: $JEDI_HOME, default ./jedi_work (features, work dirs, MLflow database, study journals)"""
 
 
+VERBOSE_HELP = ('stream the full mmengine log to the console (default: progress bars and one line per '
+                'epoch or trial; the full log goes to the run\'s work dir)')
+#: What -v means where it is not mmengine's log (``prog`` of the subcommand -> help text).
+VERBOSE_HELP_BY_COMMAND = {
+    'jedi ui': 'also print the MLflow server\'s line per HTTP request (default: quiet)',
+    'jedi server': 'also print the MLflow server\'s line per HTTP request (default: quiet)',
+    'jedi features info': 'accepted for symmetry; `features info` prints the same either way',
+    'jedi report': 'accepted for symmetry; `report` prints the same either way',
+    'jedi study status': 'accepted for symmetry; `study status` prints the same either way',
+}
+
+
 def add_verbose_flag(parser: argparse.ArgumentParser, top: bool = True) -> None:
     """``-v/--verbose`` on ``jedi`` and every (nested) subcommand: ``jedi -v train`` = ``jedi train -v``."""
     parser.add_argument('-v', '--verbose', action='store_true', default=False if top else argparse.SUPPRESS,
-                        help='stream the full mmengine log to the console (default: progress bars and one '
-                             'line per epoch or trial; the full log goes to the run\'s work dir)')
+                        help=VERBOSE_HELP_BY_COMMAND.get(parser.prog, VERBOSE_HELP))
     for action in parser._subparsers._group_actions if parser._subparsers else []:
         for child in dict.fromkeys(action.choices.values()):
             add_verbose_flag(child, top=False)

@@ -22,7 +22,8 @@ def register(sub):
                     'settings under both KD reductions, gamma=0, student-only fine-tuning and fusion '
                     'ablations, 5 seeds) and write the report.')
     y.add_argument('--data', help='directory with yt8m_validate_0000-0099.npz and vocabulary.csv (default '
-                                  '$JEDI_YT8M, else ../shared/data/yt8m next to the repository)')
+                                  '$JEDI_YT8M; else ../shared/data/yt8m beside a checkout, or '
+                                  '$JEDI_HOME/data/yt8m for an installed package)')
     y.add_argument('--out', default='reports/yt8m', help='report directory (default reports/yt8m)')
     y.add_argument('--settings', default=','.join(SETTINGS),
                    help=f'comma-separated settings to run (default {",".join(SETTINGS)})')

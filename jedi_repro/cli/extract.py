@@ -11,7 +11,7 @@ def register(sub):
                     '$JEDI_HOME/cache/extract (keyed by config, checkpoint sha256 and the data list).')
     p.add_argument('--data-root', default=None,
                    help='data root written by `jedi data init` (your own videos) or `jedi synth` (default '
-                        '$JEDI_HOME/synth/demo-s0, where build_features / jedi demo render it)')
+                        '$JEDI_HOME/synth/demo-s0, where `jedi demo` renders the synthetic benchmark)')
     p.add_argument('--experts', nargs='+', metavar='CONFIG[=CHECKPOINT]',
                    help='expert configs, optionally with a checkpoint (default: every '
                         'mm_configs/experts/*.py '

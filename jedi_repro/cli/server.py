@@ -41,7 +41,9 @@ def _server(args) -> int:
         print(f'warning: binding {args.host} exposes the tracking server beyond this machine',
               file=sys.stderr)
     init_schema(args.backend_store_uri, artifacts)
-    cmd = server_command(args.backend_store_uri, artifacts, args.host, args.port, args.workers)
+    from jedi_repro.console import verbose
+    cmd = server_command(args.backend_store_uri, artifacts, args.host, args.port, args.workers,
+                         access_log=verbose())
     print(f'MLflow tracking server on http://{args.host}:{args.port} (artifacts in {artifacts}); workers: '
           f'export MLFLOW_TRACKING_URI=http://{args.host}:{args.port}  (Ctrl-C to stop)', flush=True)
     return supervise(cmd)

@@ -50,7 +50,10 @@ def register(sub):
                     help='seconds to wait for `jedi study run` to prepare the study (default 600)')
     wk.set_defaults(func=_worker)
 
-    st = ssub.add_parser('status', help='progress and best trials of a study')
+    st = ssub.add_parser('status', help='progress and best trials of a study',
+                         description='Print a study\'s trials by state, its grid progress and its best trials '
+                                     'by the validation objective (the Pareto front for several objectives), '
+                                     'read from its Optuna storage; starts nothing.')
     st.add_argument('spec', metavar='SPEC', help='study spec (YAML)')
     st.add_argument('--storage', default=None, help='as for `run`')
     st.add_argument('--top', type=int, default=5, help='how many best trials to list')

@@ -15,21 +15,23 @@ def register(sub):
     p = sub.add_parser('ui', help='Start the MLflow UI on the workspace database',
                        description='Serve the MLflow UI and REST API for the workspace tracking database '
                                    '($MLFLOW_TRACKING_URI, else $JEDI_HOME/mlflow/mlflow.db) until '
-                                   'interrupted. For the Optuna storage use optuna-dashboard '
-                                   '(see studies/README.md).')
+                                   'interrupted. Quiet: no line per HTTP request unless -v. For the Optuna '
+                                   'storage use optuna-dashboard (see studies/README.md).')
     p.add_argument('--port', type=int, default=5000, help='port (default 5000)')
     p.add_argument('--host', default='127.0.0.1',
                    help='address to bind (default 127.0.0.1; anything else exposes the runs on the network)')
     p.set_defaults(func=_ui)
 
 
-def mlflow_command(host: str, port: int) -> list[str]:
-    """The ``mlflow server`` command line on the workspace database and artifact root."""
+def mlflow_command(host: str, port: int, access_log: bool = False) -> list[str]:
+    """The ``mlflow server`` command line on the workspace database and artifact root; without
+    ``access_log`` (``jedi ui`` without ``-v``) uvicorn prints no line per HTTP request."""
     from jedi_repro import workspace
 
-    return [sys.executable, '-m', 'mlflow', 'server', '--backend-store-uri', workspace.mlflow_uri(),
-            '--default-artifact-root', workspace.mlflow_artifacts_dir().as_uri(),
-            '--host', host, '--port', str(port), '--workers', '1']
+    cmd = [sys.executable, '-m', 'mlflow', 'server', '--backend-store-uri', workspace.mlflow_uri(),
+           '--default-artifact-root', workspace.mlflow_artifacts_dir().as_uri(),
+           '--host', host, '--port', str(port), '--workers', '1']
+    return cmd if access_log else [*cmd, '--uvicorn-opts', '--no-access-log']
 
 
 def _ui(args) -> int:
@@ -43,7 +45,8 @@ def _ui(args) -> int:
     from jedi_repro import workspace
     from jedi_repro.tracking.client import ensure_store
     ensure_store(workspace.mlflow_uri())  # a new workspace: the schema once, artifacts in the workspace
-    cmd = mlflow_command(args.host, args.port)
+    from jedi_repro.console import verbose
+    cmd = mlflow_command(args.host, args.port, access_log=verbose())
     print(f'MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
     return supervise(cmd)
 

@@ -61,8 +61,15 @@ class YT8MDataError(JediError):
 
 
 def default_data_dir() -> Path:
-    """``../shared/data/yt8m`` relative to the repository root (the directory above ``jedi_repro/``)."""
-    return Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'yt8m'
+    """In a checkout, ``../shared/data/yt8m`` beside it; from an installed package (no checkout to be
+    beside), ``$JEDI_HOME/data/yt8m``."""
+    from jedi_repro import workspace
+    from jedi_repro.resources import shipped_root
+
+    root = shipped_root()
+    if root.name == '.mim':
+        return workspace.root() / 'data' / 'yt8m'
+    return root.parent / 'shared' / 'data' / 'yt8m'
 
 
 def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:

@@ -36,8 +36,10 @@ def init_schema(backend_uri: str, artifacts_destination: str | Path) -> None:
 
 
 def server_command(backend_uri: str, artifacts_destination: str | Path, host: str = '127.0.0.1',
-                   port: int = 5000, workers: int = 1) -> list[str]:
-    """The ``mlflow server`` command line with proxied artifacts."""
-    return [sys.executable, '-m', 'mlflow', 'server', '--backend-store-uri', backend_uri,
-            '--artifacts-destination', str(Path(artifacts_destination).resolve()), '--serve-artifacts',
-            '--host', host, '--port', str(int(port)), '--workers', str(int(workers))]
+                   port: int = 5000, workers: int = 1, access_log: bool = False) -> list[str]:
+    """The ``mlflow server`` command line with proxied artifacts; without ``access_log`` no line per
+    HTTP request (``jedi server -v`` prints them)."""
+    cmd = [sys.executable, '-m', 'mlflow', 'server', '--backend-store-uri', backend_uri,
+           '--artifacts-destination', str(Path(artifacts_destination).resolve()), '--serve-artifacts',
+           '--host', host, '--port', str(int(port)), '--workers', str(int(workers))]
+    return cmd if access_log else [*cmd, '--uvicorn-opts', '--no-access-log']

@@ -33,6 +33,12 @@ def test_quick_pipeline_builds_a_consistent_store(tmp_path):
         top1 = float((pred == store.labels(own, 'test')).mean())
         assert top1 == pytest.approx(summary['experts'][name]['test']['acc/top1'], abs=1e-6)
 
+    # Each expert's full log (the path its console line prints) holds the whole run, not only start-up.
+    for name in store.expert_names:
+        logs = sorted((workspace.work_dir('experts-quick-s0') / name).glob('*/*.log'))
+        text = logs[-1].read_text()
+        assert 'Epoch(train)' in text and 'Epoch(val)' in text, (name, len(text.splitlines()))
+
     # The Kinetics-like expert trains from scratch; the others start from its exported backbone, and the
     # store records the sha256 of each expert's own checkpoint.
     experts_dir = workspace.work_dir('experts-quick-s0')

@@ -24,9 +24,15 @@ class FiniteLossHook(Hook):
         loss = (outputs or {}).get('loss')
         if loss is None:
             return
-        value = float(loss)
+        value = _scalar(loss)
         if not math.isfinite(value):
-            terms = ', '.join(f'{k} {float(v):.4g}' for k, v in outputs.items() if k != 'loss')
+            terms = ', '.join(f'{k} {_scalar(v):.4g}' for k, v in outputs.items() if k != 'loss')
             raise JediError(f'training diverged: the loss is {value} at epoch {runner.epoch + 1}, iteration '
                             f'{batch_idx + 1} ({terms}); lower optim_wrapper.optimizer.lr, or check the '
                             'features and the loss weights')
+
+
+def _scalar(value) -> float:
+    """A loss as a float without autograd's warning about converting a tensor that requires grad."""
+    detach = getattr(value, 'detach', None)
+    return float(detach() if detach is not None else value)
