@@ -479,9 +479,10 @@ def _best_and_optuna(
     md += [
         'Best = the best mean over seeds of the study\'s objective on VALIDATION: the value Optuna holds '
         'for the trial and the MLflow parent run\'s `best/...` metric. Objectives `mean/{role}/primary` '
-        f'are the {aggregates.describe("mean/{role}/primary", run_set.datasets)} (the "mean" column of '
-        'every table). A study with several objectives has one best per objective (Optuna keeps a Pareto '
-        'front, not one best trial). Test figures are reported, not used to choose.',
+        'are each role\'s mean of each dataset\'s primary metric '
+        f'({aggregates.metric_words(run_set.datasets)}), the "mean" column of every table. A study with '
+        'several objectives has one best per objective (Optuna keeps a Pareto front, not one best trial). '
+        'Test figures are reported, not used to choose.',
         '',
         markdown_table(table.fillna('')),
         '',
