@@ -105,6 +105,30 @@ def learning_curves(
     return _save(fig, path)
 
 
+def monitor_curves(curves: dict[str, list[float]], selected: dict[str, int], path: Path, title: str) -> Path | None:
+    """One run's monitored validation curves (``metrics.json``'s ``convergence.curves``: the selection keys
+    per epoch, from epoch 1) with the tested epoch of each marked; the seed run's own figure in MLflow."""
+    if not any(curves.values()):
+        return None
+    fig = Figure(figsize=(5.0, 3.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for key, values in curves.items():
+        role = key.split('/')[1] if key.count('/') == 2 else key
+        ax.plot(range(1, len(values) + 1), [v * 100 for v in values], marker='o', ms=3,
+                color=COLORS.get(role), label=key)
+        if selected.get(key):
+            ax.axvline(selected[key], color=COLORS.get(role), ls=':', lw=1)
+    ax.set_ylim(*padded_range([min(v) * 100 for v in curves.values() if v],
+                              [max(v) * 100 for v in curves.values() if v]))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel('epoch')
+    ax.set_ylabel('validation (%)')
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def ablation_bars(
     values: list[str],
     summaries: dict[str, list[stats.Summary]],

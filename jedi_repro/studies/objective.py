@@ -21,6 +21,7 @@ from jedi_repro.tracking.runs import (
     end_run,
     log_metrics,
     log_params,
+    log_run_files,
     log_seed_result,
     metrics_from_json,
     set_tags,
@@ -211,6 +212,7 @@ def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: i
             metrics = ctx.train_fn(str(spec.base_config), features=str(spec.features), work_dir=str(work_dir),
                                    cfg_options=cfg_options, extra_hooks=hooks, seed=seed, resume='auto')
         log_seed_result(client, run_id, metrics, metrics.get('config'), spec.features)
+        log_run_files(client, run_id, work_dir, metrics)
     if key is not None and not found:
         reuse.record(key, work_dir, metrics, run_id)
     return metrics

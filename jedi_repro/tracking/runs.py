@@ -238,6 +238,34 @@ def log_seed_result(client: RetryingClient, run_id: str, metrics: Mapping[str, A
     client.log_dict(run_id, _jsonable(metrics), 'metrics.json')
 
 
+def log_run_files(client: RetryingClient, run_id: str, work_dir: str | Path, metrics: Mapping[str, Any]) -> None:
+    """The seed run's page answers on its own: its full mmengine log (``logs/``) and its learning-curve
+    figure (``learning_curves.png``: the monitored validation curves, the tested epochs dotted).
+
+    Best effort: a run whose log or curves are missing (a reused run, an old metrics.json) logs what exists.
+    """
+    import tempfile
+
+    work_dir = Path(work_dir)
+    logs = sorted(work_dir.glob('*/*.log'))  # mmengine: WORK_DIR/<timestamp>/<timestamp>.log, one per attempt
+    for log in logs:
+        client.log_artifact(run_id, str(log), 'logs')
+    conv, sel = metrics.get('convergence'), metrics.get('selection')
+    curves = conv.get('curves') if isinstance(conv, Mapping) else None
+    if not isinstance(curves, Mapping) or not curves:
+        return
+    chosen = {}
+    for s in (sel.values() if isinstance(sel, Mapping) else []):
+        if isinstance(s, Mapping) and s.get('key') and s.get('epoch') is not None:
+            chosen[str(s['key'])] = int(s['epoch'])
+    from jedi_repro.reporting.figures import monitor_curves
+    with tempfile.TemporaryDirectory() as tmp:
+        fig = monitor_curves({k: list(v) for k, v in curves.items()}, chosen, Path(tmp) / 'learning_curves.png',
+                             f'{work_dir.name}: validation per epoch (dotted: tested epoch)')
+        if fig is not None:
+            client.log_artifact(run_id, str(fig))
+
+
 def convergence_record(metrics: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, float]]:
     """Whether the run reached a validation plateau and which epochs were tested, for MLflow.
 
@@ -363,6 +391,7 @@ def log_train_run(metrics: Mapping[str, Any], cfg: Any, work_dir: str | Path,
     set_tags(client, run_id, {'jedi.seed': metrics.get('seed', '')})
     try:
         log_seed_result(client, run_id, metrics, cfg, features)
+        log_run_files(client, run_id, work_dir, metrics)
     except BaseException:
         end_run(client, run_id, 'FAILED')
         raise

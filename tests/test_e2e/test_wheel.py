@@ -68,3 +68,27 @@ def test_wheel_installed_in_a_fresh_venv_runs_the_quick_demo_in_an_empty_directo
     assert 'jedi demo finished' in out
     assert (empty / 'jedi_work' / 'reports' / 'demo-quick' / 'report.md').is_file()
     assert sorted(p.name for p in empty.iterdir()) == ['jedi_work']
+
+
+@pytest.mark.slow
+def test_wheel_installs_with_the_locked_versions(tmp_path):
+    """``pip install -c requirements.lock jedi_repro-*.whl`` (README, "Install from a wheel"): resolved
+    offline against this environment, which holds the locked versions, pip installs the wheel and nothing
+    else, so the wheel's requirements and every locked pin agree (a pin the wheel's metadata contradicts,
+    or a dependency missing from the lock and the environment, fails the resolution)."""
+    import json
+    import shutil
+
+    src = tmp_path / 'src'
+    src.mkdir()
+    for name in SOURCES:
+        path = REPO / name
+        (shutil.copytree if path.is_dir() else shutil.copy)(path, src / name)
+    _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index', '-q',
+          str(src), '-w', str(tmp_path / 'wheels')])
+    (wheel,) = (tmp_path / 'wheels').glob('jedi_repro-*.whl')
+    report = tmp_path / 'report.json'
+    _run([sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index', '-q', '-c',
+          str(REPO / 'requirements.lock'), '--report', str(report), str(wheel)])
+    installs = [(i['metadata']['name'], i['metadata']['version']) for i in json.loads(report.read_text())['install']]
+    assert [n for n, _ in installs] == ['jedi_repro'], installs

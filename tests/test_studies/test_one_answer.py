@@ -97,6 +97,16 @@ def test_report_optuna_mlflow_and_console_name_the_same_best(tmp_path, map_store
     for b in bests:  # the report's Optuna line names each objective's best trial in the console's words
         assert b.line(datasets) in md
     assert re.search(r'Optuna study `one` \(.*\): 2 completed trials; best by val/mean/teacher/primary', md)
+    # a seed run's page answers on its own: its log and learning-curve figure beside config and metrics,
+    # per-epoch curves as step histories of a few keys
+    arts = {a.path for a in client.list_artifacts(seeds[0].info.run_id)}
+    assert {'config.py', 'metrics.json', 'learning_curves.png', 'logs'} <= arts, arts
+    (log,) = client.list_artifacts(seeds[0].info.run_id, 'logs')
+    assert log.path.endswith('.log') and log.file_size > 0
+    curves = [k for k in seeds[0].data.metrics if k.startswith('val_epoch/')]
+    assert set(curves) == {f'val_epoch/{d}/{r}/{m}' for d, m in datasets.items() for r in ('expert', 'student', 'teacher')} \
+        | {f'val_epoch/mean/{r}/{m}' for r in ('expert', 'student', 'teacher') for m in ('primary', 'top1')}
+    assert len(client.get_metric_history(seeds[0].info.run_id, 'val_epoch/mean/student/primary')) == 2
     # the experiment page says what the study is
     exp = client.get_experiment(exp.experiment_id)
     assert exp.tags['mlflow.note.content'].startswith('gamma 0 vs 0.4 on a toy store')
