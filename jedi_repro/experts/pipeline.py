@@ -330,9 +330,17 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
                     f'{r["all"]:.3f} (chance {r["chance"]:.3f})')
     summary = dict(preset=preset, seed=seed, data_root=str(data_root), store=res['store'], timings=timings,
                    experts=experts, extract=res, own_dataset_test=own_dataset_metrics(store),
-                   probe_test=probe)
+                   probe_test=probe, threads=_threads())
     experts_dir.mkdir(parents=True, exist_ok=True)
     tmp = experts_dir / 'pipeline.json.tmp'
     tmp.write_text(json.dumps(summary, indent=1) + '\n')
     os.replace(tmp, experts_dir / 'pipeline.json')
     return Path(res['store'])
+
+
+def _threads() -> int:
+    """The intra-op thread count of this process: expert training and extraction (3D convolutions) give
+    different floats under different counts, so the store's provenance records it (README, "Same command,
+    same numbers")."""
+    import torch
+    return torch.get_num_threads()
