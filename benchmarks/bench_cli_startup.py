@@ -46,7 +46,8 @@ def main() -> None:
     for _ in range(args.repeats):
         light.append(_time(LIGHT))
         heavy.append(_time(HEAVY))
-    imported = subprocess.run([sys.executable, '-c', PROBE], check=True, capture_output=True, text=True).stdout
+    imported = subprocess.run([sys.executable, '-c', PROBE], check=True, capture_output=True,
+                              text=True).stdout
     print(json.dumps({
         'bench': 'cli_startup', 'repeats': args.repeats,
         'light_s': {'best': round(min(light), 3), 'median': round(statistics.median(light), 3)},

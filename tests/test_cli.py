@@ -78,10 +78,13 @@ def test_help_and_argument_errors_do_not_load_the_ml_stack():
     import sys
 
     probe = ('import sys, contextlib, io\nfrom jedi_repro.cli import main\n'
-             'for argv in (["--help"], ["train", "--help"], ["features", "import-mmaction", "--help"], ["train"]):\n'
-             '    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n'
+             'for argv in (["--help"], ["train", "--help"], ["features", "import-mmaction", "--help"],\n'
+             '             ["train"]):\n'
+             '    out, err = io.StringIO(), io.StringIO()\n'
+             '    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):\n'
              '        try:\n            main(argv)\n        except SystemExit:\n            pass\n'
-             'print(sorted(m for m in ("torch", "mmengine", "numpy", "mlflow", "optuna") if m in sys.modules))')
+             'heavy = ("torch", "mmengine", "numpy", "mlflow", "optuna")\n'
+             'print(sorted(m for m in heavy if m in sys.modules))')
     out = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == '[]', out
 
@@ -91,7 +94,8 @@ def test_mmengine_fixes_apply_when_mmengine_is_imported_later():
     import sys
 
     probe = ('import sys, jedi_repro\nassert "mmengine" not in sys.modules\n'
-             'from mmengine.config import Config\nprint(getattr(Config.pretty_text.fget, "keeps_interrupts", False))')
+             'from mmengine.config import Config\n'
+             'print(getattr(Config.pretty_text.fget, "keeps_interrupts", False))')
     out = subprocess.run([sys.executable, '-c', probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == 'True', out
 
@@ -118,6 +122,7 @@ def test_help_texts_say_what_each_command_means(capsys):
     assert 'best trials by the validation objective' in helptext('study', 'status')
     assert 'mmengine' not in helptext('ui') and 'HTTP request' in helptext('ui')
     assert 'mmengine' not in helptext('server') and 'mmengine' not in helptext('features', 'info')
-    assert '``' not in helptext('features', 'import-mmaction') and 'datasets:' in helptext('features', 'import-mmaction')
+    mm = helptext('features', 'import-mmaction')
+    assert '``' not in mm and 'datasets:' in mm
     assert 'build_features' not in helptext('extract')
     assert 'installed package' in helptext('bench', 'yt8m')

@@ -51,7 +51,8 @@ def register(sub):
     wk.set_defaults(func=_worker)
 
     st = ssub.add_parser('status', help='progress and best trials of a study',
-                         description='Print a study\'s trials by state, its grid progress and its best trials '
+                         description='Print a study\'s trials by state, its grid progress and its best '
+                                     'trials '
                                      'by the validation objective (the Pareto front for several objectives), '
                                      'read from its Optuna storage; starts nothing.')
     st.add_argument('spec', metavar='SPEC', help='study spec (YAML)')

@@ -465,7 +465,8 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
                                   eval_split=dict(test_set.splits), features_hash=store.content_hash(),
                                   best_checkpoint=selection['student']['checkpoint'], selection=selection,
                                   convergence=plateau.summary(cfg.train_cfg.get('max_epochs')),
-                                  threads=torch.get_num_threads())  # recorded: README, "Same command, same numbers"
+                                  # recorded: README, "Same command, same numbers"
+                                  threads=torch.get_num_threads())
     metrics['val'] = {k: v for k, v in metrics_to_contract(val_flat, store.dataset_names, seed, {}, 0).items()
                       if k in ('datasets', 'mean')}
     mark_untrained(metrics, untrained_roles(cfg))

@@ -105,7 +105,8 @@ def learning_curves(
     return _save(fig, path)
 
 
-def monitor_curves(curves: dict[str, list[float]], selected: dict[str, int], path: Path, title: str) -> Path | None:
+def monitor_curves(curves: dict[str, list[float]], selected: dict[str, int], path: Path,
+                   title: str) -> Path | None:
     """One run's monitored validation curves (``metrics.json``'s ``convergence.curves``: the selection keys
     per epoch, from epoch 1) with the tested epoch of each marked; the seed run's own figure in MLflow."""
     if not any(curves.values()):

@@ -201,7 +201,8 @@ def rerun_note() -> str:
     root = shipped_root()
     where = ('the jedi_repro checkout' if root.name != '.mim' else
              'the installed package\'s shipped files (`python -c "import jedi_repro.resources as r; '
-             'print(r.shipped_root())"`; `jedi demo` and `jedi study run` find mm_configs/ and studies/ there)')
+             'print(r.shipped_root())"`; `jedi demo` and `jedi study run` find mm_configs/ and studies/ '
+             'there)')
     return f'# $JEDI_HOME = the workspace root (default ./jedi_work); relative paths are relative to {where}'
 
 #: One sentence on how the numbers of every report were chosen (printed at the top).

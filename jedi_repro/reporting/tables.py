@@ -63,9 +63,9 @@ def long_frame(run_set: RunSet, split: str = 'final') -> pd.DataFrame:
                         rows.append((c.key, c.study, s.run_id, s.seed, role, d, metric, v))
                 if vals and len(vals) == len(run_set.datasets):
                     # the primary mean of jedi_repro.aggregates (= the runs' mean/{role}/primary)
+                    per = {d: {run_set.datasets[d]: v} for d, v in vals.items()}
                     rows.append((c.key, c.study, s.run_id, s.seed, role, MEAN, MEAN,
-                                 aggregates.primary_mean({d: {run_set.datasets[d]: v} for d, v in vals.items()},
-                                                         run_set.datasets)))
+                                 aggregates.primary_mean(per, run_set.datasets)))
     return pd.DataFrame(
         rows, columns=['config', 'study', 'run_id', 'seed', 'role', 'column', 'metric', 'value']
     )

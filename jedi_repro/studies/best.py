@@ -42,7 +42,8 @@ class Best:
                 f'{self.value:.4f}')
 
 
-def best_by_objective(trials: Sequence[Any], metrics: Sequence[str], directions: Sequence[str]) -> list[Best | None]:
+def best_by_objective(trials: Sequence[Any], metrics: Sequence[str],
+                      directions: Sequence[str]) -> list[Best | None]:
     """For each objective, the best of ``trials`` (Optuna FrozenTrials; only COMPLETE ones count)."""
     from optuna.trial import TrialState
 
@@ -70,7 +71,8 @@ def study_best(study, metrics: Sequence[str] | None = None) -> list[Best | None]
 
 
 def parent_record(bests: Sequence[Best | None]) -> tuple[dict[str, float], dict[str, str]]:
-    """The MLflow parent run's metrics ``best/{metric}`` and tags ``jedi.best/{metric}`` (the trial's name)."""
+    """The MLflow parent run's metrics ``best/{metric}`` and tags ``jedi.best/{metric}`` (the trial's
+    name)."""
     metrics, tags = {}, {}
     for b in bests:
         if b is not None:

@@ -100,7 +100,8 @@ def is_single_point(spec: StudySpec) -> bool:
     return spec.is_grid and len(grid_points(spec.space)) == 1
 
 
-def trial_run_name(spec: StudySpec, trial_number: int, values: Mapping[str, Any], seed: int | None = None) -> str:
+def trial_run_name(spec: StudySpec, trial_number: int, values: Mapping[str, Any],
+                   seed: int | None = None) -> str:
     """:func:`run_name`, or for a one-point study (``student_baseline``) the study's name: its runs must
     not read like the ablation point that happens to share the value (``trial-0000 gamma=0``)."""
     if is_single_point(spec):
@@ -184,8 +185,8 @@ def _run_seed(trial, ctx: TrialContext, trial_run: str, cfg_values: dict, idx: i
 
     spec, client = ctx.spec, ctx.client
     tags = {**ctx.tags, 'jedi.trial': trial.number, 'jedi.seed': seed}
-    run_id = start_run(client, ctx.experiment_id, 'seed', trial_run_name(spec, trial.number, cfg_values, seed),
-                       tags, parent_run_id=trial_run)
+    name = trial_run_name(spec, trial.number, cfg_values, seed)
+    run_id = start_run(client, ctx.experiment_id, 'seed', name, tags, parent_run_id=trial_run)
     hooks = [MLflowMetricsHook(client, run_id)]
     if len(spec.objectives) == 1:  # Optuna takes intermediate values of single-objective studies only
         # per-epoch validation values: the pruner's input, and optuna-dashboard's learning curves even

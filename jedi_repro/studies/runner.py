@@ -30,7 +30,8 @@ from jedi_repro.studies.spec import StudySpec, check_against_store, load_spec
 from jedi_repro.studies.storage import load_study, storage_url
 
 PARENT_ATTR = 'jedi.mlflow_parent_run_id'
-OBJECTIVES_TAG = 'jedi.objectives'  # the parent run's [[metric, direction], ...]: what the report's "best" uses
+# the parent run's [[metric, direction], ...]: what the report's "best" uses
+OBJECTIVES_TAG = 'jedi.objectives'
 EXPERIMENT_ATTR = 'jedi.mlflow_experiment_id'
 
 
@@ -90,8 +91,8 @@ def describe_experiment(client, experiment_id: str, spec: StudySpec) -> None:
     """The experiment page's description (``mlflow.note.content``) and tags for the study's kind and store."""
     text = spec.description or spec.name
     objectives = '; '.join(f'{o.direction} val/{o.metric}' for o in spec.objectives)
-    note = (f'{text}\n\nStudy `{spec.name}` ({study_kind(spec)}), spec `{spec.path.name}`, seeds {spec.seeds}, '
-            f'objective(s): {objectives}.')
+    note = (f'{text}\n\nStudy `{spec.name}` ({study_kind(spec)}), spec `{spec.path.name}`, '
+            f'seeds {spec.seeds}, objective(s): {objectives}.')
     for key, value in {'mlflow.note.content': note, 'jedi.study_kind': study_kind(spec),
                        'jedi.store': str(spec.features)}.items():
         client.set_experiment_tag(experiment_id, key, value)
@@ -100,7 +101,13 @@ def describe_experiment(client, experiment_id: str, spec: StudySpec) -> None:
 def prepare(spec: StudySpec, url: str, client) -> Any:
     """Create/load the study, its MLflow experiment and parent run; recover stale trials; fill the grid."""
     from jedi_repro.studies.worker import SERVER_SCHEMES, TRACKING_ATTR
-    from jedi_repro.tracking.runs import base_tags, get_or_create_experiment, log_params, reopen_run, start_run
+    from jedi_repro.tracking.runs import (
+        base_tags,
+        get_or_create_experiment,
+        log_params,
+        reopen_run,
+        start_run,
+    )
 
     study = load_study(spec, url, create=True)
     exp_id = get_or_create_experiment(client, spec.name)

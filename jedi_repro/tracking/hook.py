@@ -1,7 +1,8 @@
 """mmengine hook that logs per-epoch validation metrics to one MLflow run at ``step=epoch``.
 
-The curves go under ``val_epoch/...`` (step histories of a few keys: :func:`curve_keys`); ``val/...`` holds the validation metrics of the checkpoint(s) a
-run tested, logged once at the end beside ``test/...`` (so MLflow's runs table shows what was chosen).
+The curves go under ``val_epoch/...`` (step histories of a few keys: :func:`curve_keys`); ``val/...``
+holds the validation metrics of the checkpoint(s) a run tested, logged once at the end beside ``test/...``
+(so MLflow's runs table shows what was chosen).
 """
 from __future__ import annotations
 

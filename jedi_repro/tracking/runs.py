@@ -240,7 +240,8 @@ def log_seed_result(client: RetryingClient, run_id: str, metrics: Mapping[str, A
     client.log_dict(run_id, _jsonable(metrics), 'metrics.json')
 
 
-def log_run_files(client: RetryingClient, run_id: str, work_dir: str | Path, metrics: Mapping[str, Any]) -> None:
+def log_run_files(client: RetryingClient, run_id: str, work_dir: str | Path,
+                  metrics: Mapping[str, Any]) -> None:
     """The seed run's page answers on its own: its full mmengine log (``logs/``) and its learning-curve
     figure (``learning_curves.png``: the monitored validation curves, the tested epochs dotted).
 
@@ -262,7 +263,8 @@ def log_run_files(client: RetryingClient, run_id: str, work_dir: str | Path, met
             chosen[str(s['key'])] = int(s['epoch'])
     from jedi_repro.reporting.figures import monitor_curves
     with tempfile.TemporaryDirectory() as tmp:
-        fig = monitor_curves({k: list(v) for k, v in curves.items()}, chosen, Path(tmp) / 'learning_curves.png',
+        fig = monitor_curves({k: list(v) for k, v in curves.items()}, chosen,
+                             Path(tmp) / 'learning_curves.png',
                              f'{work_dir.name}: validation per epoch (dotted: tested epoch)')
         if fig is not None:
             client.log_artifact(run_id, str(fig))

@@ -36,10 +36,13 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     # one best checkpoint per role, chosen on validation: students (and experts) are tested at the first,
     # teachers at the second
-    checkpoint=dict(type='CheckpointHook', interval=-1, save_best=['mean/student/primary', 'mean/teacher/primary'],
-                    rule='greater', save_last=False),
-    plateau=dict(type='ValPlateauHook', monitors=['mean/student/primary', 'mean/teacher/primary'], patience=10,
-                 min_delta=0.0),
+    # mean/{role}/primary: the mean of each dataset's primary metric (top-1, or mAP where declared;
+    # jedi_repro/aggregates.py), the one mean Optuna, the reports and the console use too
+    checkpoint=dict(type='CheckpointHook', interval=-1,
+                    save_best=['mean/student/primary', 'mean/teacher/primary'], rule='greater',
+                    save_last=False),
+    plateau=dict(type='ValPlateauHook', monitors=['mean/student/primary', 'mean/teacher/primary'],
+                 patience=10, min_delta=0.0),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # `jedi train --resume`: WORK_DIR/last.pth after every validation, random state reseeded per epoch, so
     # a resumed run ends with the metrics of an uninterrupted one (jedi_repro/engine/hooks/resume_hook.py)

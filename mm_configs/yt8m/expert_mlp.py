@@ -40,6 +40,7 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'))
 
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
-log_level = 'INFO'  # the run's log file holds every epoch; the quiet console shows errors only (jedi_repro/console.py)
+# INFO: the run's log file holds every epoch; the quiet console shows errors only (jedi_repro/console.py)
+log_level = 'INFO'
 load_from = None
 resume = False

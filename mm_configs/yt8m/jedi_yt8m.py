@@ -4,4 +4,5 @@
 # as the synthetic benchmark. Only logging is quieter.
 _base_ = ['../jedi/jedi_default.py']
 
-log_level = 'INFO'  # the run's log file holds every epoch; the quiet console shows errors only (jedi_repro/console.py)
+# INFO: the run's log file holds every epoch; the quiet console shows errors only (jedi_repro/console.py)
+log_level = 'INFO'

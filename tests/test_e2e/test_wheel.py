@@ -90,5 +90,6 @@ def test_wheel_installs_with_the_locked_versions(tmp_path):
     report = tmp_path / 'report.json'
     _run([sys.executable, '-m', 'pip', 'install', '--dry-run', '--no-index', '-q', '-c',
           str(REPO / 'requirements.lock'), '--report', str(report), str(wheel)])
-    installs = [(i['metadata']['name'], i['metadata']['version']) for i in json.loads(report.read_text())['install']]
+    installs = [(i['metadata']['name'], i['metadata']['version'])
+                for i in json.loads(report.read_text())['install']]
     assert [n for n, _ in installs] == ['jedi_repro'], installs

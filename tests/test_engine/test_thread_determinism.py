@@ -17,10 +17,12 @@ CONFIG = Path(__file__).resolve().parents[2] / 'mm_configs' / 'jedi' / 'jedi_def
 
 
 def _train(store, work_dir, threads: int, home) -> dict:
-    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads), 'JEDI_HOME': str(home)}
-    done = subprocess.run([sys.executable, '-m', 'jedi_repro.cli', 'train', str(CONFIG), '--features', str(store),
-                           '--work-dir', str(work_dir), '--no-mlflow', '--no-reuse',
-                           '--cfg-options', 'train_cfg.max_epochs=3'], env=env, capture_output=True, text=True)
+    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads),
+           'JEDI_HOME': str(home)}
+    cmd = [sys.executable, '-m', 'jedi_repro.cli', 'train', str(CONFIG), '--features', str(store),
+           '--work-dir', str(work_dir), '--no-mlflow', '--no-reuse',
+           '--cfg-options', 'train_cfg.max_epochs=3']
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads((Path(work_dir) / 'metrics.json').read_text())
 

@@ -31,7 +31,8 @@ def test_reused_expert_shows_no_zero_interval():
 
 def test_undefined_tests_name_their_cells():
     note = 'zero variance: every seed has the same difference'
-    rows = [('Δ teacher − expert', 'ds0 (top1)', {'note': note}), ('Δ teacher − expert', 'mean', {'note': note}),
+    rows = [('Δ teacher − expert', 'ds0 (top1)', {'note': note}),
+            ('Δ teacher − expert', 'mean', {'note': note}),
             ('Δ student − expert', 'mean', {'note': ''})]
     assert tables.cell_notes(rows) == [f'{note} (Δ teacher − expert: ds0 (top1), Δ teacher − expert: mean)']
 
@@ -48,8 +49,8 @@ def test_code_version_from_a_wheel_is_the_package_version(tmp_path):
 def test_main_table_marks_one_expert_and_says_so():
     from jedi_repro.reporting.runs import Configuration, RunSet, SeedRun
 
-    seeds = [SeedRun(f'r{i}', 's', i, {}, {}, {('ds', 'expert', 'top1'): 0.7, ('ds', 'student', 'top1'): v}, 'test')
-             for i, v in enumerate((0.71, 0.74, 0.72))]
+    seeds = [SeedRun(f'r{i}', 's', i, {}, {}, {('ds', 'expert', 'top1'): 0.7, ('ds', 'student', 'top1'): v},
+                     'test') for i, v in enumerate((0.71, 0.74, 0.72))]
     c = Configuration('k', 's', '0', 't', {}, seeds)
     rs = RunSet([c], {'ds': 'top1'}, ['s'], [], {}, [])
     t = tables.main_table(tables.long_frame(rs), rs, c)

@@ -45,7 +45,8 @@ def _report_rows(md: str) -> list[dict]:
 def test_report_optuna_mlflow_and_console_name_the_same_best(tmp_path, map_store, capsys):
     spec_path = tmp_path / 'one.yaml'
     spec_path.write_text(
-        f'name: one\ndescription: gamma 0 vs 0.4 on a toy store\nbase_config: {os.path.abspath(REPO_CONFIG)}\n'
+        'name: one\ndescription: gamma 0 vs 0.4 on a toy store\n'
+        f'base_config: {os.path.abspath(REPO_CONFIG)}\n'
         f'features: {map_store}\nseeds: [0, 1]\ncfg_options: {{train_cfg.max_epochs: 2}}\n'
         'space:\n  model.gamma: [0.0, 0.4]\nsampler: grid\n'
         'objectives:\n' + ''.join(f'  - {{metric: {m}, direction: maximize}}\n' for m in OBJECTIVES))
@@ -73,7 +74,8 @@ def test_report_optuna_mlflow_and_console_name_the_same_best(tmp_path, map_store
         # the primary mean is each dataset's primary metric, mAP for ds1 (not top-1 everywhere)
         role = b.metric.split('/')[1]
         for r in mine:
-            want = aggregates.mean([r.data.metrics[f'val/ds0/{role}/top1'], r.data.metrics[f'val/ds1/{role}/mAP']])
+            want = aggregates.mean([r.data.metrics[f'val/ds0/{role}/top1'],
+                                    r.data.metrics[f'val/ds1/{role}/mAP']])
             assert r.data.metrics[f'val/{b.metric}'] == pytest.approx(want, abs=1e-12)
         # MLflow parent run: best/{objective} and the trial's name
         assert parent.data.metrics[f'best/{b.metric}'] == b.value
@@ -104,8 +106,9 @@ def test_report_optuna_mlflow_and_console_name_the_same_best(tmp_path, map_store
     (log,) = client.list_artifacts(seeds[0].info.run_id, 'logs')
     assert log.path.endswith('.log') and log.file_size > 0
     curves = [k for k in seeds[0].data.metrics if k.startswith('val_epoch/')]
-    assert set(curves) == {f'val_epoch/{d}/{r}/{m}' for d, m in datasets.items() for r in ('expert', 'student', 'teacher')} \
-        | {f'val_epoch/mean/{r}/{m}' for r in ('expert', 'student', 'teacher') for m in ('primary', 'top1')}
+    roles = ('expert', 'student', 'teacher')
+    assert set(curves) == {f'val_epoch/{d}/{r}/{m}' for d, m in datasets.items() for r in roles} \
+        | {f'val_epoch/mean/{r}/{m}' for r in roles for m in ('primary', 'top1')}
     assert len(client.get_metric_history(seeds[0].info.run_id, 'val_epoch/mean/student/primary')) == 2
     # the experiment page says what the study is
     exp = client.get_experiment(exp.experiment_id)

@@ -22,7 +22,8 @@ env_cfg = dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork', opencv
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='ActionVisualizer', vis_backends=vis_backends)
-log_level = 'INFO'  # the run's log file holds every epoch; the quiet console shows errors only (jedi_repro/console.py)
+# INFO: the run's log file holds every epoch; the quiet console shows errors only (jedi_repro/console.py)
+log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0, deterministic=False, diff_rank_seed=False)
