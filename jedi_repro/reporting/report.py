@@ -523,6 +523,8 @@ def _optuna_line(study: str, info, datasets: dict[str, str]) -> str:
     """The Optuna study's best trial per objective, in the words of the console and the parent run."""
     head = f'Optuna study `{study}` ({info.storage}): '
     bests = [b for b in info.bests if b is not None]
+    if not bests:
+        return head + f'{info.n_complete} completed trials.'
     if info.single_point:
         return head + 'one configuration, nothing searched (a baseline); ' + '; '.join(
             b.line(datasets, single=True) for b in bests) + '.'
