@@ -91,6 +91,8 @@ class Configuration:
         trial_run_id: the trial run id, or None.
         params: the parameters shared by all its seeds (and the trial run's searched parameters).
         seeds: the seed runs, sorted by seed.
+        baseline: the only configuration of a one-point study (its parent run's `study.kind` param is
+            `baseline`): labelled by the study's name.
     """
 
     key: str
@@ -99,6 +101,7 @@ class Configuration:
     trial_run_id: str | None
     params: dict[str, Any]
     seeds: list[SeedRun] = field(default_factory=list)
+    baseline: bool = False  # the only configuration of a one-point study (parent param study.kind)
 
     @property
     def untrained_roles(self) -> set[str]:
@@ -110,6 +113,8 @@ class Configuration:
 
     @property
     def label(self) -> str:
+        if self.baseline:  # named for what it is, not like the ablation point that shares its values
+            return self.study
         if self.trial is not None:
             return f'{self.study} trial {self.trial}'
         return f'{self.study} {self.key.split(":")[-1][:8]}'
@@ -404,6 +409,8 @@ def build_run_set(
             )
         c.seeds.append(s)
     for c in configs.values():
+        parent = parents.get(c.study)
+        c.baseline = parent is not None and parent.data.params.get('study.kind') == 'baseline'
         common = {
             k: v
             for k, v in c.seeds[0].params.items()

@@ -116,3 +116,24 @@ def test_report_optuna_mlflow_and_console_name_the_same_best(tmp_path, map_store
     assert exp.tags['jedi.study_kind'] == 'ablation' and exp.tags['jedi.store'] == str(map_store)
     assert json.loads(parent.data.tags['jedi.objectives']) == [[m, 'maximize'] for m in OBJECTIVES]
     assert parent.data.params['space.model.gamma'].startswith('{') and 'study.seeds' in parent.data.params
+    assert parent.data.params['study.kind'] == 'ablation'
+
+
+def test_a_one_point_study_is_named_for_what_it_is(tmp_path, map_store, capsys):
+    spec_path = tmp_path / 'base.yaml'
+    spec_path.write_text(
+        f'name: only_students\nbase_config: {os.path.abspath(REPO_CONFIG)}\nfeatures: {map_store}\n'
+        'seeds: [0]\ncfg_options: {train_cfg.max_epochs: 1}\nspace:\n  model.gamma: [0.0]\nsampler: grid\n'
+        'objective: {metric: mean/student/primary, direction: maximize}\n')
+    run_study(spec_path, workers=1, progress=False)
+    console = capsys.readouterr().out
+    assert 'study only_students: the one configuration (' in console and 'trial-0000' not in console
+    client = RetryingClient()
+    runs = client.search_runs([client.get_experiment_by_name('only_students').experiment_id])
+    names = sorted(r.info.run_name for r in runs)
+    assert names == ['only_students', 'only_students', 'only_students seed=0'], names
+    md = (write_report(tmp_path / 'report', studies=['only_students']) / 'report.md').read_text()
+    assert 'one configuration, nothing searched (a baseline)' in md and 'completed trials' not in md
+    (row,) = _report_rows(md)
+    assert row['chosen by'] == 'one configuration (no choice)'
+    assert row['best configuration'] == 'only_students'
