@@ -311,7 +311,8 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
     if cfg.model.get('type') == 'JEDIModel':
         from jedi_repro.models.kd_pool import check_pool_covers_students
         check_pool_covers_students(cfg.model.get('kd_pool', 'all'), store.dataset_names,
-                                   cfg.data.get('unlabeled_datasets'), cfg.data.get('unlabeled_batch_size', 128))
+                                   cfg.data.get('unlabeled_datasets'),
+                                   cfg.data.get('unlabeled_batch_size', 128))
     check_metric_keys(cfg, store.dataset_names)
     exclude_untrained(cfg, untrained_roles(cfg))
     if seed is None:

@@ -68,7 +68,8 @@ class JEDIModel(BaseModel):
     """
 
     def __init__(self, store=None, alpha: float = 1.0, beta: float = 1.0, gamma: float = 0.4,
-                 kd_reduction: str = 'dataset_sum', kd_pool: str = 'all', fusion: dict | None = None, kd_loss: dict | None = None,
+                 kd_reduction: str = 'dataset_sum', kd_pool: str = 'all', fusion: dict | None = None,
+                 kd_loss: dict | None = None,
                  adjustment: dict | None = None, teacher_dropout: float = 0.5, data_preprocessor=None,
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)

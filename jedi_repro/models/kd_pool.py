@@ -68,7 +68,9 @@ def check_pool_covers_students(kd_pool: str, dataset_names: Sequence[str], poole
     check_kd_pool(kd_pool)
     if kd_pool == 'all':
         return  # the paper's reading: unchanged behaviour, whatever the pool
-    pooled = list(dataset_names) if pooled is None else ([pooled] if isinstance(pooled, str) else list(pooled))
+    if pooled is None:
+        pooled = list(dataset_names)
+    pooled = [pooled] if isinstance(pooled, str) else list(pooled)
     if int(unlabeled_batch_size) == 0:
         raise JediError(f'model.kd_pool={kd_pool!r} with data.unlabeled_batch_size=0: there is no pool to '
                         'distil on; set a pool batch size or model.gamma=0')
