@@ -29,8 +29,7 @@ def test_the_committed_map_has_the_cells_the_issue_asks_for():
 
 
 def test_a_bad_map_is_refused_naming_the_field(tmp_path, capsys):
-    (tmp_path / 'map.py').write_text("_base_ = ['%s']\nlabel_fractions = (0.1, 1.5)\n" % (
-        R.MAP_CONFIG.as_posix()))
+    (tmp_path / 'map.py').write_text(f"_base_ = ['{R.MAP_CONFIG.as_posix()}']\nlabel_fractions = (0.1, 1.5)\n")
     rc = main(['bench', 'regimes', '--map', str(tmp_path / 'map.py'), '--out', str(tmp_path / 'r')])
     err = capsys.readouterr().err
     assert rc == 1 and 'label_fractions: 1.5' in err and 'Traceback' not in err
@@ -66,8 +65,8 @@ def test_the_map_command_end_to_end_on_a_tiny_store(synth_yt8m, tmp_path, monkey
     rows = list(csv.DictReader(open(out / 'results.csv')))
     # same: jedi, gamma0, student; different: + own, others; one seed each
     assert len(rows) == 3 + 5
-    assert {(r['cell'], r['variant']) for r in rows} >= {('different_f050', 'own'), ('different_f050', 'others'),
-                                                         ('same_f050', 'student')}
+    pairs = {(r['cell'], r['variant']) for r in rows}
+    assert pairs >= {('different_f050', 'own'), ('different_f050', 'others'), ('same_f050', 'student')}
     assert all(r['mean_student_top1'] for r in rows)
     text = (out / 'README.md').read_text()
     assert 'students: JEDI - gamma=0' in text and 'Spearman' in text and 'own - all' in text
