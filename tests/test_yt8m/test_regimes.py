@@ -29,7 +29,8 @@ def test_the_committed_map_has_the_cells_the_issue_asks_for():
 
 
 def test_a_bad_map_is_refused_naming_the_field(tmp_path, capsys):
-    (tmp_path / 'map.py').write_text(f"_base_ = ['{R.MAP_CONFIG.as_posix()}']\nlabel_fractions = (0.1, 1.5)\n")
+    base = R.MAP_CONFIG.as_posix()
+    (tmp_path / 'map.py').write_text(f"_base_ = ['{base}']\nlabel_fractions = (0.1, 1.5)\n")
     rc = main(['bench', 'regimes', '--map', str(tmp_path / 'map.py'), '--out', str(tmp_path / 'r')])
     err = capsys.readouterr().err
     assert rc == 1 and 'label_fractions: 1.5' in err and 'Traceback' not in err
