@@ -152,6 +152,23 @@ def kd_gain_per_dataset(frame, mcfg) -> list[dict]:
     return out
 
 
+def per_dataset_rows(frame, mcfg) -> list[dict]:
+    """Per cell: the students' JEDI - gamma=0 per dataset, and the teachers' and experts' top-1."""
+    datasets = [c[:-len('_student_top1')] for c in frame.columns
+                if c.endswith('_student_top1') and not c.startswith('mean_')]
+    rows = []
+    for view, frac in R.cells(mcfg):
+        cell = R.cell_name(view, frac)
+        if frame[frame.cell == cell].empty:
+            continue
+        row = {'view': view, 'labels': f'{frac:.0%}'}
+        for ds in datasets:
+            row[f'{ds}: expert'] = _mean(frame, cell, 'jedi', f'{ds}_expert_top1').split(' ±')[0]
+            row[f'{ds}: JEDI - gamma=0'] = _fmt(_paired(frame, cell, 'jedi', 'gamma0', f'{ds}_student_top1'))
+        rows.append(row)
+    return rows
+
+
 def _md(rows: list[dict]) -> str:
     if not rows:
         return '_no runs yet_'
@@ -304,10 +321,11 @@ def write_report(out: Path, mcfg, argv: list[str], wall_s: float) -> None:
     parts = [
         '# When does JEDI help? A regime map on YouTube-8M features', '',
         f'Command: `{" ".join(argv)}` (map: `mm_configs/yt8m/regimes.py`). This call took '
-        f'{wall_s / 60:.1f} min; the {n_runs} seed runs behind the tables ({n_reused} adopted from earlier '
-        f'identical runs; {expected} expected) took {train_min:.1f} min of training in all (sum of their '
-        f'`wall_s`, two at a time). Machine: {machine_line()}; shared with other jobs while the runs '
-        'trained, so times are upper bounds.', '',
+        f'{wall_s / 60:.1f} min (stores and studies finished by an earlier call are reused and take no time '
+        f'here); the {n_runs} seed runs behind the tables ({n_reused} adopted from earlier identical runs; '
+        f'{expected} in the map) took {train_min:.1f} min of training in all (sum of their `wall_s`, two '
+        f'cells at a time). Machine: {machine_line()}; shared with other jobs while the runs trained, so '
+        'times are upper bounds.', '',
         '## Design', '',
         '* Datasets: the 4-vertical cut of `mm_configs/yt8m/setting_main.py` (`reports/yt8m/README.md`).',
         f'* Label fraction per train split: {", ".join(f"{float(f):.0%}" for f in mcfg.label_fractions)}. '
@@ -333,6 +351,8 @@ def write_report(out: Path, mcfg, argv: list[str], wall_s: float) -> None:
         parts += ['## What distillation adds, at a glance', '']
         parts += [f'![{r}s: JEDI - gamma=0]({p})' for r, p in figs.items()] + ['']
     parts += [
+        '## Per dataset: what distillation adds to each student (JEDI - gamma=0, top-1 points)', '',
+        _md(per_dataset_rows(frame, mcfg)), '',
         '## Which pool samples a student distils on (`model.kd_pool`)', '',
         'About three quarters of student i\'s pool samples come from other datasets, where its classes do '
         'not apply. `own`: only D_i\'s; `others`: only the other datasets\'. Paired against JEDI (`all`).',
