@@ -367,6 +367,13 @@ def write_report(out: Path, mcfg, argv: list[str], wall_s: float) -> None:
         f'| headroom (teacher - student) | {rho_h:.2f} | {p_h:.2g} | {n_h} |',
         f'| agreement (probe vs teacher) | {rho_a:.2f} | {p_a:.2g} | {n_a} |', '',
     ]
+    tests = [(rho, p_rho), (rho_h, p_h), (rho_a, p_a)]
+    if all(not (p < 0.05) for _, p in tests):  # NaN p (too few points) counts as not significant
+        parts += ['No diagnostic here ranks the measured KD gain significantly (every p >= 0.05): on this '
+                  'map `jedi diagnose` does not predict whether distillation helps.', '']
+    else:
+        best = max(tests, key=lambda t: abs(t[0]))
+        parts += [f'The strongest rank correlation is rho = {best[0]:.2f} (p = {best[1]:.2g}).', '']
     if sc:
         parts += [f'![diagnostic vs KD gain]({sc.relative_to(out)})', '']
     parts += ['Per point: `kd_gain_vs_diagnostic.csv`.', '']
