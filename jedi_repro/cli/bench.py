@@ -11,7 +11,8 @@ from jedi_repro.benchmarks.yt8m import SETTINGS  # a light module: --help stays 
 
 def register(sub):
     p = sub.add_parser('bench', help='Real-data benchmarks (YouTube-8M features)',
-                       description='Real-data benchmarks. `jedi bench yt8m` runs the YouTube-8M protocol.')
+                       description='Real-data benchmarks. `jedi bench yt8m` runs the YouTube-8M protocol, '
+                                   '`jedi bench regimes` the regime map.')
     bsub = p.add_subparsers(dest='bench_command', metavar='BENCHMARK', required=True)
     y = bsub.add_parser(
         'yt8m', help='JEDI on YouTube-8M video-level features: cut -> experts -> store -> studies -> report',
@@ -32,7 +33,29 @@ def register(sub):
     y.add_argument('--skip-studies', action='store_true',
                    help='stop after the stores and diagnostics (no JEDI training)')
     y.set_defaults(func=run_yt8m)
+    r = bsub.add_parser(
+        'regimes', help='When does JEDI help? Label fraction x expert views on YouTube-8M (reports/regimes)',
+        description='The regime map of mm_configs/yt8m/regimes.py: per label fraction (0.05 to 0.5) and '
+                    'expert view (every expert sees RGB + audio, or each its own modality), experts + '
+                    'feature store, then JEDI, gamma=0, student-only fine-tuning and model.kd_pool = '
+                    'own / others over 5 seeds; paired deltas with 95%% intervals, figures, and how well '
+                    '`jedi diagnose` predicts the KD gain. Finished studies and seed runs are reused.')
+    r.add_argument('--map', help='map config (default mm_configs/yt8m/regimes.py)')
+    r.add_argument('--out', default='reports/regimes', help='report directory (default reports/regimes)')
+    r.add_argument('--workers', type=int, default=2,
+                   help='cells trained at once, one process each with OMP_NUM_THREADS=1 (default 2)')
+    r.add_argument('--overwrite', action='store_true', help='rebuild the experts and feature stores')
+    r.add_argument('--report-only', action='store_true',
+                   help='write the report from the runs that exist; train nothing')
+    r.set_defaults(func=run_regimes)
     return p
+
+
+def run_regimes(args) -> int:
+    from jedi_repro.benchmarks.regimes import run_map
+    run_map(args.out, args.map, workers=args.workers, overwrite=args.overwrite, skip_runs=args.report_only,
+            argv=['jedi', 'bench', 'regimes', *sys.argv[3:]])
+    return 0
 
 
 def run_yt8m(args) -> int:

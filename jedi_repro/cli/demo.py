@@ -1,7 +1,9 @@
 """`jedi demo`: the whole pipeline on the embedded synthetic benchmark.
 
 synth -> experts -> extract -> one JEDI run -> the gamma, KD-reduction and fusion ablations and the
-student-only baseline over 3 seeds -> the report (with linear probes of what each student's input holds).
+student-only baseline over 3 seeds -> JEDI, gamma = 0 and student-only in JEDI's target regime (a
+constructed store: scarce labels, teachers that know more; ``jedi_repro.benchmarks.demo_regime``) -> the
+report (with linear probes of what each student's input holds).
 Every stage reuses what a previous run left in the workspace, so a second `jedi demo` only redoes what
 changed. The report goes to the workspace (``$JEDI_HOME/reports/demo``); the committed example is
 regenerated explicitly with ``jedi demo --out reports/demo``. The ablations are the shipped study specs
@@ -24,8 +26,9 @@ def register(sub):
     p = sub.add_parser(
         'demo', help='Run the whole pipeline on the embedded synthetic benchmark',
         description='synth -> experts -> extract -> JEDI -> gamma, KD-reduction and fusion ablations and the '
-                    'student-only baseline over 3 seeds -> Markdown report. Cached stages are reused on a '
-                    'second run.',
+                    'student-only baseline over 3 seeds -> JEDI vs gamma=0 vs student-only in JEDI\'s target '
+                    'regime (scarce labels, teachers that know more) -> Markdown report. Cached stages are '
+                    'reused on a second run.',
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--quick', action='store_true',
                    help='smaller benchmark, shorter schedules, 2 seeds: a smoke run of the whole pipeline')
@@ -94,6 +97,7 @@ def run(args) -> int:
     import yaml
 
     from jedi_repro import workspace
+    from jedi_repro.benchmarks import demo_regime
     from jedi_repro.cli.train import run_summary, train_logged
     from jedi_repro.errors import JediError
     from jedi_repro.experts.pipeline import build_features, default_experts_dir
@@ -152,6 +156,17 @@ def run(args) -> int:
         names.append(name)
     stage_s['studies'] = time.time() - t
 
+    stage(f'3b/4 JEDI\'s target regime: scarce labels, teachers that know more ({args.workers} workers)')
+    t = time.time()
+    regime_store = demo_regime.build_store(workspace.features_dir(f'{mode}-regime'), args.seed)
+    for name, spec in demo_regime.specs(mode, regime_store, cfg, seeds or [0, 1, 2], max_epochs).items():
+        spec_path = workspace.path('studies', mkdir=True) / f'{name}.yaml'
+        spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        summary = run_study(spec_path, workers=args.workers)
+        print(f'  {name}: {summary["counts"]} in {summary["wall_s"]:.0f} s '
+              f'({summary["workers_started"]} workers started)')
+    stage_s['target regime'] = time.time() - t
+
     stage('4/4 report')
     t = time.time()
     pipeline = default_experts_dir(preset, args.seed) / 'pipeline.json'
@@ -159,7 +174,7 @@ def run(args) -> int:
                           + (' (quick)' if args.quick else ''),
                           argv=['jedi', 'demo'] + (['--quick'] if args.quick else [])
                           + (['--out', args.out] if args.out else []),
-                          extra_sections=probe_section(pipeline))
+                          extra_sections=probe_section(pipeline) + demo_regime.section(mode))
     stage_s['report'] = time.time() - t
 
     total = time.time() - t0

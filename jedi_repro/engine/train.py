@@ -136,6 +136,9 @@ def check_config(cfg) -> None:
                         f'(known: {sorted(DATA_KEYS)})')
     from jedi_repro.engine.precision import check_precision
     check_precision(cfg.get('precision', 'fp32'))
+    if model.get('type') == 'JEDIModel':
+        from jedi_repro.models.kd_pool import check_kd_pool
+        check_kd_pool(model.get('kd_pool', 'all'))  # a study space's values are checked at spec load
     epochs = cfg.train_cfg.get('max_epochs', 1)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         # no validation epoch means no checkpoint to choose and nothing to report
@@ -305,6 +308,11 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
     apply_precision(cfg)
     store = FeatureStore.open(features, check_values=check_values)
     _check_data_against_store(cfg.data, store)
+    if cfg.model.get('type') == 'JEDIModel':
+        from jedi_repro.models.kd_pool import check_pool_covers_students
+        check_pool_covers_students(cfg.model.get('kd_pool', 'all'), store.dataset_names,
+                                   cfg.data.get('unlabeled_datasets'),
+                                   cfg.data.get('unlabeled_batch_size', 128))
     check_metric_keys(cfg, store.dataset_names)
     exclude_untrained(cfg, untrained_roles(cfg))
     if seed is None:

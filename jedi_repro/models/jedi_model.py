@@ -23,6 +23,7 @@ from torch import nn
 from jedi_repro.data.feature_store import FeatureStore
 from jedi_repro.errors import JediError
 from jedi_repro.models.adjustment import AdjustmentModule
+from jedi_repro.models.kd_pool import check_kd_pool
 from jedi_repro.models.losses import KD_REDUCTIONS, jedi_loss
 from jedi_repro.registry import FUSIONS, KD_LOSSES, MODELS
 
@@ -54,6 +55,9 @@ class JEDIModel(BaseModel):
         kd_reduction: how a KD term reduces over the pool batch: ``dataset_sum`` (a mean per dataset,
             summed over datasets: the paper's ``sum_j``) or ``pool_mean`` (one mean over the pool, which
             weighs gamma n times less); see :mod:`jedi_repro.models.losses`.
+        kd_pool: which pool samples student i distils on: ``all`` (every dataset's, the paper's reading),
+            ``own`` (its own dataset's) or ``others`` (the other datasets'); see
+            :mod:`jedi_repro.models.kd_pool`.
         fusion: ``FUSIONS`` config (``concat`` | ``mean`` | ``attention`` | ``logits``).
         kd_loss: ``KD_LOSSES`` config (``ce`` | ``kl`` | ``mse``) with ``temperature``.
         adjustment: ``dict(enabled=True, hidden_dim=None)``; disabled: students are classifiers on the
@@ -64,7 +68,8 @@ class JEDIModel(BaseModel):
     """
 
     def __init__(self, store=None, alpha: float = 1.0, beta: float = 1.0, gamma: float = 0.4,
-                 kd_reduction: str = 'dataset_sum', fusion: dict | None = None, kd_loss: dict | None = None,
+                 kd_reduction: str = 'dataset_sum', kd_pool: str = 'all', fusion: dict | None = None,
+                 kd_loss: dict | None = None,
                  adjustment: dict | None = None, teacher_dropout: float = 0.5, data_preprocessor=None,
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
@@ -88,6 +93,8 @@ class JEDIModel(BaseModel):
         if kd_reduction not in KD_REDUCTIONS:
             raise JediError(f'model.kd_reduction={kd_reduction!r}; allowed: {KD_REDUCTIONS}')
         self.kd_reduction = kd_reduction
+        check_kd_pool(kd_pool)
+        self.kd_pool = kd_pool
         self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
         self.dataset_names = list(store.dataset_names)
         self.expert_names = list(store.expert_names)
@@ -194,7 +201,7 @@ class JEDIModel(BaseModel):
                            [s[pool] for s in student], [t[pool] for t in teacher],
                            names=self.dataset_names, multilabel=self.multilabel, alpha=self.alpha,
                            beta=self.beta, gamma=self.current_gamma, kd_loss=self.kd_loss,
-                           pool_sizes=pool_sizes, kd_reduction=self.kd_reduction)
+                           pool_sizes=pool_sizes, kd_reduction=self.kd_reduction, kd_pool=self.kd_pool)
         with torch.no_grad():  # teacher/student top-1 agreement on the pool, logged by the hook
             self.last_stats = {
                 f'agree_{name}': (student[i][pool].argmax(1) == teacher[i][pool].argmax(1)).float().mean()

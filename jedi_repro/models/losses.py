@@ -15,6 +15,9 @@ reduces over it is ``kd_reduction``:
 * ``pool_mean``: one mean over the whole pool batch. For n pooled datasets in equal shares this is
   ``dataset_sum / n``: the same gamma weighs n times less, and with a proportional pool mix the large
   datasets get most of it.
+
+``kd_pool`` chooses the rows first (``all``: every D_j, the paper; ``own``: D_i only; ``others``: every
+D_j but D_i); the reduction then applies to the chosen rows (:mod:`jedi_repro.models.kd_pool`).
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
+
+from jedi_repro.models.kd_pool import pool_selection
 
 
 def supervised_loss(logits: torch.Tensor, labels: torch.Tensor, multilabel: bool = False) -> torch.Tensor:
@@ -65,7 +70,7 @@ def jedi_loss(sup_student: Sequence[torch.Tensor], sup_teacher: Sequence[torch.T
               kd_teacher: Sequence[torch.Tensor] | None, *, names: Sequence[str],
               multilabel: Sequence[bool], alpha: float, beta: float, gamma: float,
               kd_loss: Callable | None, pool_sizes: Sequence[int] | None = None,
-              kd_reduction: str = 'dataset_sum') -> dict[str, torch.Tensor]:
+              kd_reduction: str = 'dataset_sum', kd_pool: str = 'all') -> dict[str, torch.Tensor]:
     """The 3n named terms of the JEDI loss (their sum is the objective).
 
     Args:
@@ -82,11 +87,16 @@ def jedi_loss(sup_student: Sequence[torch.Tensor], sup_teacher: Sequence[torch.T
         pool_sizes: pool rows of each dataset, in order (the pool batch is grouped by dataset);
             ``None``: the pool is one group.
         kd_reduction: ``dataset_sum`` or ``pool_mean`` (module docstring).
+        kd_pool: which datasets' pool rows student i distils on: ``all`` (every D_j), ``own`` (D_i) or
+            ``others`` (every D_j, j != i); see :mod:`jedi_repro.models.kd_pool`. Not ``all`` needs
+            ``pool_sizes``.
 
     Returns:
         ``{'loss_student_{name}', 'loss_teacher_{name}', 'loss_kd_{name}'}`` for every dataset, each
         already weighted.
     """
+    if kd_pool != 'all' and pool_sizes is None:
+        raise ValueError(f'kd_pool={kd_pool!r} needs pool_sizes (the pool batch grouped by dataset)')
     out = {}
     zero = sup_student[0].new_zeros(())
     for i, name in enumerate(names):
@@ -96,9 +106,15 @@ def jedi_loss(sup_student: Sequence[torch.Tensor], sup_teacher: Sequence[torch.T
             out[f'loss_teacher_{name}'] = beta * supervised_loss(sup_teacher[i], sup_labels[i], ml)
         else:
             out[f'loss_teacher_{name}'] = zero
-        if kd_student is not None and kd_teacher is not None and gamma != 0 and kd_student[i].shape[0] > 0:
-            out[f'loss_kd_{name}'] = gamma * reduce_kd(kd_loss, kd_student[i], kd_teacher[i], multilabel=ml,
-                                                       pool_sizes=pool_sizes, reduction=kd_reduction)
+        kd_s, kd_t, sizes = (None, None, pool_sizes) if kd_student is None or kd_teacher is None else \
+            (kd_student[i], kd_teacher[i], pool_sizes)
+        if kd_s is not None and kd_pool != 'all':
+            rows, sizes = pool_selection(pool_sizes, i, kd_pool)
+            rows = torch.from_numpy(rows).to(kd_s.device)
+            kd_s, kd_t = kd_s.index_select(0, rows), kd_t.index_select(0, rows)
+        if kd_s is not None and gamma != 0 and kd_s.shape[0] > 0:
+            out[f'loss_kd_{name}'] = gamma * reduce_kd(kd_loss, kd_s, kd_t, multilabel=ml,
+                                                       pool_sizes=sizes, reduction=kd_reduction)
         else:
             out[f'loss_kd_{name}'] = zero
     return out

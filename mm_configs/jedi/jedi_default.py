@@ -11,6 +11,7 @@ model = dict(
     beta=1.0,                                       # teacher supervised terms
     gamma=0.4,                                      # KD terms
     kd_reduction='dataset_sum',                     # dataset_sum (paper's sum over D_j) | pool_mean
+    kd_pool='all',                                  # all (paper: every D_j's pool samples) | own | others
     fusion=dict(type='concat'),                     # concat | mean | attention | logits
     kd_loss=dict(type='ce', temperature=2.0),       # ce | kl | mse
     adjustment=dict(enabled=True, hidden_dim=None),  # residual 2-layer MLP, identity at start

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from jedi_repro.benchmarks import demo_regime
 from jedi_repro.cli.demo import STUDIES
 
 
@@ -43,6 +44,9 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     assert 'Protocol: every choice' in report
     assert 'Convergence: all' in report or '**Not converged**' in report  # --quick caps at 4 epochs
     assert '## What the students can see' in report
+    # JEDI's target regime beside the benchmark: JEDI, gamma=0 and student-only, paired deltas
+    assert '## Where distillation can help' in report
+    assert '| JEDI - gamma=0 (what distillation adds) |' in report
     assert (out / 'figures' / 'learning_curves.png').stat().st_size > 1000
     assert (out / 'tables' / 'main.csv').is_file()
 
@@ -51,4 +55,4 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     assert (tmp_path / 'again' / 'report.md').is_file()
     assert 'trained ' not in again
     assert 'reusing JEDI run' in again
-    assert again.count('(0 workers started)') == len(STUDIES)
+    assert again.count('(0 workers started)') == len(STUDIES) + len(demo_regime.VARIANTS)

@@ -84,6 +84,8 @@ def test_cli_train(store, tmp_path, capsys):
      "'mean/studnet/top1' is not a validation metric"),
     (['default_hooks.plateau.monitors=[ds7/teacher/top1]'], 'default_hooks.plateau.monitors'),
     (['model.kd_reduction=sum'], "model.kd_reduction='sum'"),
+    (['model.kd_pool=mine'], "model.kd_pool='mine'"),
+    (['model.kd_pool=own', 'data.unlabeled_datasets=[ds0]'], "model.kd_pool='own' leaves student(s) ['ds1']"),
     (['train_cfg.max_epochs=0'], 'train_cfg.max_epochs=0 must be an integer >= 1'),
     (['train_cfg.max_epochs=abc'], "train_cfg.max_epochs='abc' must be an integer >= 1"),
     (['data.pool_mix=even'], "data.pool_mix='even'"),

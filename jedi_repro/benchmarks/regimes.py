@@ -1,0 +1,252 @@
+"""The regime map (``jedi bench regimes``): when does JEDI help? Label fraction x expert views on YouTube-8M.
+
+The map is one declarative file, ``mm_configs/yt8m/regimes.py``: the cut of ``setting_main.py``, the label
+fractions, the expert views (every expert sees the same features, or each its own modality), the seeds
+and the JEDI budget. Per cell (view, fraction):
+
+1. experts + feature store (``jedi_repro.experts.video_level_expert.build_yt8m_store``, as ``jedi bench
+   yt8m``; the experts train on the cell's labelled subset only), reused when the store exists;
+2. studies ``regimes_<cell>_{jedi,gamma0,student[,kd_pool]}`` (specs written under
+   ``$JEDI_HOME/bench/regimes/specs``): JEDI with the paper's settings, gamma = 0, student-only
+   fine-tuning and, in ``kd_pool_views``, ``model.kd_pool`` = own / others; one study worker each, a study
+   that is complete is not re-run (Optuna journal) and finished seed runs are reused
+   (``jedi_repro.engine.reuse``).
+
+Cells run in ``workers`` processes at once (``OMP_NUM_THREADS=1`` each, as study workers). The report
+(``jedi_repro.benchmarks.regimes_report``) reads every seed run's ``metrics.json``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from jedi_repro.workspace import checkout_root
+
+REPO = checkout_root()
+MAP_CONFIG = REPO / 'mm_configs' / 'yt8m' / 'regimes.py'
+VARIANTS = ('jedi', 'gamma0', 'student', 'kd_pool')
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def load_map(path: str | Path | None = None):
+    """The map config (``mm_configs/yt8m/regimes.py``); errors name the file and field."""
+    from mmengine.config import Config
+
+    from jedi_repro.errors import JediError
+    path = Path(path or MAP_CONFIG)
+    if not path.is_file():
+        raise JediError(f'regime map config {path} does not exist')
+    cfg = Config.fromfile(str(path))
+    for key in ('cut', 'label_fractions', 'views', 'expert_defaults', 'seeds', 'base_config'):
+        if key not in cfg:
+            raise JediError(f'{path}: missing field {key!r}')
+    for f in cfg.label_fractions:
+        if not 0 < float(f) <= 1:
+            raise JediError(f'{path}: label_fractions: {f} is not in (0, 1]')
+    unknown = set(cfg.get('kd_pool_views', ())) - set(cfg.views)
+    if unknown:
+        raise JediError(f'{path}: kd_pool_views names unknown view(s) {sorted(unknown)}; views: '
+                        f'{sorted(cfg.views)}')
+    return cfg
+
+
+def cell_name(view: str, fraction: float) -> str:
+    """``different_f010``: the view and the labelled fraction in percent."""
+    return f'{view}_f{round(float(fraction) * 100):03d}'
+
+
+def cells(mcfg) -> list[tuple[str, float]]:
+    """Every (view, fraction) of the map: by fraction, the views of a fraction side by side."""
+    return [(v, float(f)) for f in mcfg.label_fractions for v in mcfg.views]
+
+
+def cell_setting(mcfg, view: str, fraction: float):
+    """The ``build_yt8m_store`` setting of one cell."""
+    from mmengine.config import Config
+    return Config(dict(name=f'regimes_{cell_name(view, fraction)}', cut=dict(mcfg.cut),
+                       labeled_fraction=float(fraction), labeled_seed=mcfg.get('labeled_seed', 0),
+                       expert_defaults=dict(mcfg.expert_defaults), experts=dict(mcfg.views[view])))
+
+
+def store_dir(view: str, fraction: float) -> Path:
+    from jedi_repro import workspace
+    return workspace.features_dir(f'regimes_{cell_name(view, fraction)}')
+
+
+def bench_dir(*parts: str) -> Path:
+    from jedi_repro import workspace
+    return workspace.path('bench', 'regimes', *parts, mkdir=True)
+
+
+def cell_variants(mcfg, view: str) -> list[str]:
+    return [v for v in VARIANTS if v != 'kd_pool' or view in mcfg.get('kd_pool_views', ())]
+
+
+def study_name(view: str, fraction: float, variant: str) -> str:
+    return f'regimes_{cell_name(view, fraction)}_{variant}'
+
+
+def spec_text(mcfg, view: str, fraction: float, variant: str, base_config: Path | None = None) -> str:
+    """The YAML study spec of one cell's variant."""
+    import yaml
+    cfg_options = dict(mcfg.get('jedi_cfg_options', {}))
+    space = {'jedi': {'model.gamma': [0.4]}, 'gamma0': {'model.gamma': [0.0]},
+             'student': {'model.gamma': [0.0]}, 'kd_pool': {'model.kd_pool': ['own', 'others']}}[variant]
+    if variant == 'student':
+        cfg_options['custom_hooks'] = []  # no JEDIDistillHook: no teachers, no KD
+    spec = dict(
+        name=study_name(view, fraction, variant),
+        description=f'regime map, view {view}, {fraction:.0%} labels: {variant}',
+        base_config=str(base_config or (REPO / mcfg.base_config)),
+        features=str(store_dir(view, fraction)), seeds=[int(s) for s in mcfg.seeds],
+        cfg_options=cfg_options, space={k: {'type': 'grid', 'values': v} for k, v in space.items()},
+        sampler={'type': 'grid'}, objectives=[{'metric': 'mean/student/top1', 'direction': 'maximize'}],
+        pruner={'type': 'none'})
+    return yaml.safe_dump(spec, sort_keys=False)
+
+
+def write_specs(mcfg, view: str, fraction: float) -> list[Path]:
+    out = []
+    for variant in cell_variants(mcfg, view):
+        path = bench_dir('specs') / f'{study_name(view, fraction, variant)}.yaml'
+        text = spec_text(mcfg, view, fraction, variant)
+        if not path.is_file() or path.read_text() != text:
+            _atomic_write(path, text)
+        out.append(path)
+    return out
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    import tempfile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
+    with os.fdopen(fd, 'w') as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def build_cell_store(mcfg, view: str, fraction: float, data=None, overwrite: bool = False) -> dict:
+    """Experts + feature store of one cell (reused when present); returns the experts' summary."""
+    from jedi_repro.data import yt8m
+    from jedi_repro.experts import video_level_expert as E
+    sdir, bdir = store_dir(view, fraction), bench_dir(cell_name(view, fraction))
+    experts_json = bdir / 'experts.json'
+    if sdir.exists() and experts_json.is_file() and not overwrite:
+        return json.loads(experts_json.read_text())
+    data = data or yt8m.load_yt8m(mcfg.get('data_dir'))
+    setting = cell_setting(mcfg, view, fraction)
+    cut = yt8m.cut_datasets(data.label_offsets, data.label_values, data.vocab, **setting.cut)
+    _log(f'[{cell_name(view, fraction)}] training experts ({fraction:.0%} of each train split labelled)')
+    experts = E.build_yt8m_store(data, cut, setting, sdir, bdir / 'experts', overwrite=True,
+                                 log=_log)
+    _atomic_write(experts_json, json.dumps(experts, indent=1))
+    return experts
+
+
+def run_cell(mcfg, view: str, fraction: float, overwrite: bool = False) -> dict:
+    """Store + studies of one cell (what a cell worker process runs); returns wall times."""
+    from jedi_repro.studies.runner import run_study
+    name = cell_name(view, fraction)
+    t0 = time.perf_counter()
+    build_cell_store(mcfg, view, fraction, overwrite=overwrite)
+    timings = {'store': time.perf_counter() - t0}
+    for spec in write_specs(mcfg, view, fraction):
+        t1 = time.perf_counter()
+        _log(f'[{name}] study {spec.stem}')
+        run_study(spec, workers=1, progress=False)
+        timings[spec.stem] = time.perf_counter() - t1
+    _atomic_write(bench_dir(name) / 'timings.json', json.dumps(timings, indent=1))
+    return timings
+
+
+def run_cells(mcfg, todo: list[tuple[str, float]], workers: int, map_path: Path, log_dir: Path,
+              overwrite: bool = False) -> None:
+    """Run cells in ``workers`` processes at once (``python -m jedi_repro.benchmarks.regimes``)."""
+    from jedi_repro.errors import JediError
+    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MKL_NUM_THREADS': '1'}
+    queue, running, failed = list(todo), [], []
+    while queue or running:
+        while queue and len(running) < workers:
+            view, frac = queue.pop(0)
+            name = cell_name(view, frac)
+            log = open(log_dir / f'{name}.log', 'a')
+            cmd = [sys.executable, '-m', 'jedi_repro.benchmarks.regimes', str(map_path), view, str(frac)]
+            if overwrite:
+                cmd.append('--overwrite')
+            running.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log,
+                            time.perf_counter()))
+            _log(f'regimes: cell {name} started (log {log_dir / f"{name}.log"})')
+        time.sleep(1.0)
+        for item in list(running):
+            name, proc, log, t0 = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            log.close()
+            _log(f'regimes: cell {name} {"done" if proc.returncode == 0 else "FAILED"} '
+                 f'({time.perf_counter() - t0:.0f} s)')
+            if proc.returncode != 0:
+                failed.append(name)
+    if failed:
+        raise JediError(f'jedi bench regimes: cell(s) {failed} failed; see their logs in {log_dir} and run '
+                        'the command again (finished studies and runs are reused)')
+
+
+def run_map(out: str | Path, map_path: str | Path | None = None, workers: int = 2, overwrite: bool = False,
+            skip_runs: bool = False, argv: list[str] | None = None) -> Path:
+    """The whole map (what ``jedi bench regimes`` runs); returns the report directory.
+
+    Args:
+        out: report directory (``README.md``, ``results.csv``, figures).
+        map_path: the map config (default ``mm_configs/yt8m/regimes.py``).
+        workers: cells trained at once, one process each.
+        overwrite: rebuild the experts and feature stores.
+        skip_runs: write the report from the runs that exist (nothing is trained).
+        argv: the command line, for the report.
+
+    Raises:
+        JediError: a bad map config, missing data, a failed cell.
+    """
+    from jedi_repro.benchmarks import regimes_report
+    from jedi_repro.data import yt8m
+    from jedi_repro.errors import JediError
+    if workers < 1:
+        raise JediError(f'--workers must be at least 1, got {workers}')
+    map_path = Path(map_path or MAP_CONFIG).resolve()
+    mcfg = load_map(map_path)
+    out = Path(out).resolve()
+    t0 = time.perf_counter()
+    if not skip_runs:
+        yt8m.resolve_data_dir(mcfg.get('data_dir'))  # missing data fails here, before any process starts
+        log_dir = bench_dir('logs')
+        run_cells(mcfg, cells(mcfg), workers, map_path, log_dir, overwrite=overwrite)
+    wall_s = time.perf_counter() - t0
+    regimes_report.write_report(out, mcfg, argv=argv or ['jedi', 'bench', 'regimes'], wall_s=wall_s)
+    _log(f'regimes: report in {out / "README.md"} ({time.perf_counter() - t0:.0f} s in all)')
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """One cell, in its own process: ``python -m jedi_repro.benchmarks.regimes MAP VIEW FRACTION``."""
+    import argparse
+    p = argparse.ArgumentParser(prog='python -m jedi_repro.benchmarks.regimes')
+    p.add_argument('map')
+    p.add_argument('view')
+    p.add_argument('fraction', type=float)
+    p.add_argument('--overwrite', action='store_true')
+    a = p.parse_args(argv)
+    mcfg = load_map(a.map)
+    t = run_cell(mcfg, a.view, a.fraction, overwrite=a.overwrite)
+    _log(f'cell {cell_name(a.view, a.fraction)}: ' + ', '.join(f'{k} {v:.0f} s' for k, v in t.items()))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""`jedi bench regimes`: the map config, its study specs, and (slow) the whole command on a tiny store."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from jedi_repro.benchmarks import regimes as R
+from jedi_repro.cli import main
+
+
+def test_the_committed_map_has_the_cells_the_issue_asks_for():
+    from jedi_repro.studies.spec import load_spec
+    m = R.load_map()
+    assert [float(f) for f in m.label_fractions] == [0.05, 0.1, 0.25, 0.5]
+    assert set(m.views) == {'same', 'different'} and len(m.seeds) >= 5
+    same = {s['modality'] for s in m.views['same'].values()}
+    different = {s['modality'] for s in m.views['different'].values()}
+    assert same == {'rgb+audio'} and {'rgb', 'audio'} <= different
+    assert 'different' in m.kd_pool_views
+    specs = {p.stem.rsplit('_', 1)[-1]: load_spec(p) for p in R.write_specs(m, 'different', 0.05)}
+    assert set(specs) == {'jedi', 'gamma0', 'student', 'pool'}
+    assert specs['student'].cfg_options['custom_hooks'] == []
+    assert list(specs['pool'].space['model.kd_pool'].values) == ['own', 'others']
+    assert list(specs['gamma0'].space['model.gamma'].values) == [0.0]
+    assert all(s.features == R.store_dir('different', 0.05) for s in specs.values())
+    assert [p.stem for p in R.write_specs(m, 'same', 0.5)] == [
+        'regimes_same_f050_jedi', 'regimes_same_f050_gamma0', 'regimes_same_f050_student']
+
+
+def test_a_bad_map_is_refused_naming_the_field(tmp_path, capsys):
+    base = R.MAP_CONFIG.as_posix()
+    (tmp_path / 'map.py').write_text(f"_base_ = ['{base}']\nlabel_fractions = (0.1, 1.5)\n")
+    rc = main(['bench', 'regimes', '--map', str(tmp_path / 'map.py'), '--out', str(tmp_path / 'r')])
+    err = capsys.readouterr().err
+    assert rc == 1 and 'label_fractions: 1.5' in err and 'Traceback' not in err
+    assert not (tmp_path / 'r').exists()
+
+
+TINY_MAP = """
+name = 'regimes'
+data_dir = {data!r}
+cut = dict(verticals=('Sports', 'Autos'), k=2, min_per_class=1, fractions=(0.6, 0.2, 0.2), seed=0)
+labeled_seed = 0
+label_fractions = (0.5,)
+views = dict(same=dict(sports=dict(modality='rgb+audio'), autos=dict(modality='rgb+audio')),
+             different=dict(sports=dict(modality='rgb'), autos=dict(modality='audio')))
+expert_defaults = dict(hidden=16, num_layers=1, max_epochs=2)
+seeds = (0,)
+kd_pool_views = ('different',)
+base_config = 'mm_configs/yt8m/jedi_yt8m.py'
+jedi_cfg_options = {{'train_cfg.max_epochs': 2, 'default_hooks.plateau.patience': 1}}
+"""
+
+
+@pytest.mark.slow
+def test_the_map_command_end_to_end_on_a_tiny_store(synth_yt8m, tmp_path, monkeypatch):
+    """Cells -> stores -> studies -> diagnose -> report; a second call reuses everything."""
+    from jedi_repro.engine import diagnose
+    monkeypatch.setattr(diagnose, 'SHORT_RUN', {**diagnose.SHORT_RUN, 'train_cfg.max_epochs': 2})
+    data_dir, _ = synth_yt8m
+    (tmp_path / 'map.py').write_text(TINY_MAP.format(data=str(data_dir)))
+    out = tmp_path / 'report'
+    argv = ['bench', 'regimes', '--map', str(tmp_path / 'map.py'), '--out', str(out), '--workers', '2']
+    assert main(argv) == 0
+    rows = list(csv.DictReader(open(out / 'results.csv')))
+    # same: jedi, gamma0, student; different: + own, others; one seed each
+    assert len(rows) == 3 + 5
+    pairs = {(r['cell'], r['variant']) for r in rows}
+    assert pairs >= {('different_f050', 'own'), ('different_f050', 'others'), ('same_f050', 'student')}
+    assert all(r['mean_student_top1'] for r in rows)
+    text = (out / 'README.md').read_text()
+    assert 'students: JEDI - gamma=0' in text and 'Spearman' in text and 'own - all' in text
+    assert (out / 'figures' / 'students_jedi_minus_gamma0.png').is_file()
+    assert (out / 'figures' / 'teachers_jedi_minus_gamma0.png').is_file()
+    before = (out / 'results.csv').read_text()
+    assert main([*argv, '--report-only']) == 0
+    assert (out / 'results.csv').read_text() == before  # the same runs, read again
