@@ -30,7 +30,7 @@ from jedi_repro.errors import JediError
 from jedi_repro.resources import locate
 
 DATA_KEYS = {'labeled_fraction', 'unlabeled_datasets', 'labeled_batch_size', 'unlabeled_batch_size',
-             'pool_mix', 'eval_batch_size'}
+             'pool_mix', 'eval_batch_size', 'iters_per_epoch'}
 
 
 def _register_all() -> None:
@@ -166,7 +166,8 @@ def build_dataloaders(cfg, store_path: str, seed: int) -> None:
                      unlabeled_datasets=data.get('unlabeled_datasets'),
                      labeled_batch_size=data.get('labeled_batch_size', 32),
                      unlabeled_batch_size=data.get('unlabeled_batch_size', 128),
-                     pool_mix=data.get('pool_mix', 'balanced'), seed=seed))
+                     pool_mix=data.get('pool_mix', 'balanced'), seed=seed,
+                     iters_per_epoch=data.get('iters_per_epoch')))
     for split, fallback in (('val', None), ('test', 'val')):
         cfg[f'{split}_dataloader'] = dict(
             **common, sampler=dict(type='JEDISequentialSampler'),

@@ -13,6 +13,8 @@ data = dict(
     pool_mix='balanced',         # an equal share of the pool batch per dataset (or: proportional to size);
                                  # with model.kd_reduction='dataset_sum' every dataset's KD mean is as precise
     eval_batch_size=1024,
+    iters_per_epoch=None,        # cap on iterations per epoch (None: every labelled and pool sample once);
+                                 # on a store of 100k+ videos, a shorter "epoch" validates more often
 )
 
 # Train to a validation plateau: ValPlateauHook (default_hooks.plateau) stops once neither the students'
