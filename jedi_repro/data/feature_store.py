@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from jedi_repro.data.files import sha256_file
-from jedi_repro.data.npy_stream import drop_pages, write_npy_stream
+from jedi_repro.data.npy_stream import all_finite, drop_pages, write_npy_stream
 from jedi_repro.errors import JediError
 
 FORMAT = 'jedi-feature-store'
@@ -164,7 +164,7 @@ class FeatureStore:
                                                 f'{FEATURE_DTYPES}')
                     if check_values:
                         for chunk in _iter_chunks(x):
-                            if not np.isfinite(chunk).all():
+                            if not all_finite(chunk):
                                 raise FeatureStoreError(f'block {rel} contains NaN or Inf values')
                             drop_pages(x)  # keep the scan's RSS at one chunk, not the whole store
             m = self._load(mask_path(ds))
@@ -490,7 +490,7 @@ class FeatureStoreWriter:
             raise FeatureStoreError(f'{rel}: {x.shape[0]} rows, but the labels of '
                                     f'{dataset!r}/{split} have {n}')
         for chunk in _iter_chunks(x):
-            if not np.isfinite(chunk).all():
+            if not all_finite(chunk):
                 raise FeatureStoreError(f'{rel}: features contain NaN or Inf values')
         self._save(rel, x)
 

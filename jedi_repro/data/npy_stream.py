@@ -52,7 +52,7 @@ def write_npy_stream(path, shape: tuple[int, ...], dtype, chunks: Iterable[np.nd
             if chunk.shape[1:] != tuple(shape[1:]):
                 raise ValueError(f'{what}: chunk of shape {list(chunk.shape)}, expected rows of '
                                  f'{list(shape[1:])}')
-            if check_finite and chunk.dtype.kind == 'f' and not np.isfinite(chunk).all():
+            if check_finite and chunk.dtype.kind == 'f' and not all_finite(chunk):
                 raise ValueError(f'{what}: features contain NaN or Inf values')
             rows += chunk.shape[0]
             if rows > shape[0]:
@@ -61,6 +61,24 @@ def write_npy_stream(path, shape: tuple[int, ...], dtype, chunks: Iterable[np.nd
     if rows != shape[0]:
         raise ValueError(f'{what}: {rows} rows written, {shape[0]} declared')
     return digest.hexdigest()
+
+
+def all_finite(x: np.ndarray) -> bool:
+    """Whether ``x`` holds no NaN or Inf, several times faster than ``np.isfinite(x).all()`` on features.
+
+    float16: NaN and Inf are the values whose exponent bits are all set (a bit test on the raw uint16
+    words, no conversion to float32). float32: a float64 sum of finite float32 values cannot overflow, so
+    it is finite exactly when every value is.
+    """
+    x = np.asarray(x)
+    if x.size == 0:
+        return True
+    if x.dtype == np.float16:
+        exp = np.bitwise_and(np.ascontiguousarray(x).view(np.uint16), 0x7C00)
+        return int(exp.max()) != 0x7C00
+    if x.dtype == np.float32:
+        return bool(np.isfinite(x.sum(dtype=np.float64)))
+    return bool(np.isfinite(x).all())
 
 
 def drop_pages(arr) -> bool:

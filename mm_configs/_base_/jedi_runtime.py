@@ -27,8 +27,14 @@ test_cfg = dict(type='TestLoop')
 val_evaluator = dict(type='JEDIMetric')
 test_evaluator = dict(type='JEDIMetric')
 
-# 'fp32' | 'bf16': bfloat16 autocast for training on CPU and CUDA (jedi_repro/engine/precision.py)
+# 'fp32' | 'bf16' | 'auto': bfloat16 autocast for training on CPU and CUDA; 'auto' = bf16 only where the
+# device has native bf16 and measured it faster (jedi_repro/engine/precision.py). fp32 by default: bf16
+# changes the numbers, and 'auto' would make them depend on the machine's CPU flags.
 precision = 'fp32'
+# torch intra-op threads: 'auto' (the cores this process may use, less what other jobs keep busy, capped
+# by the step's work; an explicit OMP_NUM_THREADS is respected) or N; env JEDI_NUM_THREADS overrides.
+# Speed only: not part of the run's record of what it computed (jedi_repro/engine/threads.py).
+threads = 'auto'
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4))
 param_scheduler = []
 

@@ -7,7 +7,7 @@ import pytest
 from jedi_repro.cli import main
 from jedi_repro.data.feature_store import FeatureStore, FeatureStoreError, FeatureStoreWriter
 from jedi_repro.data.files import sha256_file
-from jedi_repro.data.npy_stream import PageBudget, drop_pages, write_npy_stream
+from jedi_repro.data.npy_stream import PageBudget, all_finite, drop_pages, write_npy_stream
 from jedi_repro.data.synth_store import PRESETS, preset_layout, store_bytes, synth_store
 from jedi_repro.errors import JediError
 
@@ -159,3 +159,19 @@ def test_synth_refuses_a_store_larger_than_the_free_disk(tmp_path, monkeypatch):
         synth_store(tmp_path / 'big', scale=0.5)
     assert not (tmp_path / 'big').exists()
     assert sorted(PRESETS) == ['paper']
+
+
+@pytest.mark.parametrize('dtype', ['float16', 'float32', 'float64'])
+def test_all_finite_agrees_with_isfinite(dtype):
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((64, 33)) * 1e3).astype(dtype)
+    assert all_finite(x) and all_finite(x[:0])
+    big = np.full((4, 4), np.finfo(dtype).max, dtype)  # finite, but its float32 sum would overflow
+    assert all_finite(big)
+    for bad in (np.nan, np.inf, -np.inf):
+        y = x.copy()
+        y[17, 5] = bad
+        assert not all_finite(y) and not all_finite(y[10:20, 3:9])  # strided views too
+    y = x.copy()
+    y[0, 0], y[1, 1] = np.inf, -np.inf  # they cancel to NaN in a sum: still caught
+    assert not all_finite(y)
