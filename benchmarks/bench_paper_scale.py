@@ -15,8 +15,9 @@ For every store given, in this order, each phase in its own subprocess (its own 
   iteration a hook runs one iteration of a bare loop written here with torch only (same modules, same
   loss, same memmap gathers, same batch of 4 x 32 labelled + 128 pool rows) and times it apart, so both
   see the same machine load; samples/s are over the iterations after the first two. The validation
-  pass (every val row of every dataset through every role) and the final test pass (val again: the
-  synthetic stores have no test split) are timed by hooks. Memory: peak RSS (VmHWM, file-backed pages
+  pass (every val row of every dataset through every role; the batches, without the metrics and the
+  best checkpoints written after them) and the final test passes (val again: the synthetic stores have
+  no test split; once per role's checkpoint) are timed by hooks. Memory: peak RSS (VmHWM, file-backed pages
   of the memory maps included) and the largest anonymous RSS sampled.
 * ``torchrun`` (``--torchrun``): the same training under ``torchrun --nproc_per_node 2`` (gloo, one
   thread each), no bare loop; per-rank peak RSS and the global samples/s, beside the one-process figure.
@@ -216,15 +217,22 @@ def phase_train(store: str, iters: int, hidden: int, work: str, t_spawn: float, 
         def before_val_epoch(self, runner):
             self.v = time.perf_counter()
 
+        def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            self.v_last = time.perf_counter()
+
         def after_val_epoch(self, runner, metrics=None):
-            self.val_s.append(time.perf_counter() - self.v)
+            self.val_s.append(self.v_last - self.v)  # the batches only (not metrics, checkpoints)
+            self.val_epoch_s = time.perf_counter() - self.v
             self._mem()
 
         def before_test_epoch(self, runner):
             self.v = time.perf_counter()
 
+        def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            self.v_last = time.perf_counter()
+
         def after_test_epoch(self, runner, metrics=None):
-            self.test_s.append(time.perf_counter() - self.v)
+            self.test_s.append(self.v_last - self.v)
             self._mem()
 
     timer = Timer()
@@ -234,7 +242,8 @@ def phase_train(store: str, iters: int, hidden: int, work: str, t_spawn: float, 
     h = timer.harness[WARMUP:]
     rows = ROWS
     out = dict(startup_s=timer.first_iter_s, iters=len(timer.harness), harness_iter_s=sum(h) / len(h),
-               harness_sps=rows * len(h) / sum(h), val_s=timer.val_s, test_s=timer.test_s,
+               harness_sps=rows * len(h) / sum(h), val_s=timer.val_s, val_epoch_s=timer.val_epoch_s,
+               test_s=timer.test_s,
                train_call_s=time.perf_counter() - t0, peak_rss_mb=proc_status('VmHWM')['VmHWM'],
                peak_anon_mb=timer.anon, peak_file_mb=timer.file,
                mean_teacher_top1=m['val']['mean']['teacher'].get('top1'),
@@ -355,7 +364,8 @@ def main() -> None:
         store = args.torchrun_store or args.stores[min(1, len(args.stores) - 1)]
         dist_work = work / 'dist'
         dist_work.mkdir(exist_ok=True)
-        _, wall, _ = run_sub(['torchrun', '--nproc_per_node', '2', '--master_port', '29533', __file__,
+        torchrun = str(Path(sys.executable).parent / 'torchrun')
+        _, wall, _ = run_sub([torchrun, '--nproc_per_node', '2', '--master_port', '29533', __file__,
                               '--phase', 'train-dist', '--store', store, '--t-spawn', str(time.time()),
                               '--iters', str(args.iters), '--hidden-dim', str(args.hidden_dim),
                               '--work', str(dist_work)], env={'OMP_NUM_THREADS': '1'})

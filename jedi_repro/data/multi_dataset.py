@@ -31,7 +31,8 @@ The sampler yields ``(epoch, iteration)`` keys and the DataLoader runs with ``ba
 index per (expert, dataset) memory map: no per-sample Python work, and features stay in their on-disk
 dtype (float16 -> float32 happens per batch in the model). Nothing copies the whole store, and the
 pages read through the maps are dropped from the process (``MADV_DONTNEED``, :class:`PageBudget`) every
-256 MB read, so resident memory stays flat in the store's size (the data stays in the page cache).
+64 MB mapped (and after each evaluation pass), so resident memory stays flat in the store's size (the
+data stays in the page cache).
 ``iters_per_epoch`` (``data.iters_per_epoch``) caps an epoch's iterations: on a store of hundreds of
 thousands of videos an "epoch" of a few hundred batches gives validation, checkpoints and plateau checks
 at a useful rhythm (each epoch draws a fresh plan, so successive epochs see different samples).
@@ -47,7 +48,7 @@ from mmengine.registry import FUNCTIONS
 from torch.utils.data import Dataset, Sampler
 
 from jedi_repro.data.feature_store import FeatureStore
-from jedi_repro.data.npy_stream import PageBudget
+from jedi_repro.data.npy_stream import FAULT_AROUND, PageBudget, mapped_bytes
 from jedi_repro.errors import JediError
 from jedi_repro.registry import DATASETS
 
@@ -234,7 +235,9 @@ class JEDITrainBatches(Dataset):
                 parts.append((int(j), pix[pds == j]))
                 pool_sizes[int(j)] = int((pds == j).sum())
         feats = [torch.from_numpy(np.concatenate([fe[j][ix] for j, ix in parts])) for fe in self._feats]
-        self._pages.charge(sum(f.nbytes for f in feats), (a for fe in self._feats for a in fe))
+        mapped = sum(mapped_bytes(len(ix), fe[j].itemsize * fe[j].shape[1])
+                     for fe in self._feats for j, ix in parts)
+        self._pages.charge(mapped, (a for fe in self._feats for a in fe))
         labels = []
         for i in range(n):
             y = torch.from_numpy(np.asarray(self._labels[i][parts[i][1]]))
@@ -271,6 +274,10 @@ class JEDIEvalBatches(Dataset):
             self.items += [(i, a, min(a + batch_size, n)) for a in range(0, n, batch_size)]
         self._pages = PageBudget()
 
+    def _all_maps(self):
+        return [self.store.features(e, d, self.splits[d]) for d in self.store.dataset_names
+                for e in self.store.expert_names]
+
     def __len__(self) -> int:
         return len(self.items)
 
@@ -281,7 +288,9 @@ class JEDIEvalBatches(Dataset):
         maps = [self.store.features(e, d, s) for e in self.store.expert_names]
         feats = [torch.from_numpy(np.array(m[a:b])) for m in maps]
         y = torch.from_numpy(np.array(self.store.labels(d, s)[a:b]))
-        self._pages.charge(sum(f.nbytes for f in feats), maps)
+        self._pages.charge(sum(f.nbytes + FAULT_AROUND for f in feats), maps)
+        if j == len(self.items) - 1:  # the pass is over: release its pages until the next one
+            self._pages.charge(self._pages.budget, self._all_maps())
         return dict(feats=feats, labels=y, dataset=i)
 
 

@@ -97,19 +97,28 @@ def drop_pages(arr) -> bool:
     return True
 
 
+FAULT_AROUND = 64 << 10  # Linux maps up to this much around a faulting page that is in the page cache
+
+
+def mapped_bytes(rows: int, row_bytes: int) -> int:
+    """Upper bound of the bytes a gather of ``rows`` rows maps into the process (fault-around included:
+    reading one 4 KB row maps up to 64 KB of its neighbours)."""
+    return int(rows) * (int(row_bytes) + FAULT_AROUND)
+
+
 class PageBudget:
-    """Drop the pages of a set of read-only maps after every ``budget_bytes`` read through them.
+    """Drop the pages of a set of read-only maps after every ``budget_bytes`` mapped through them.
 
     Args:
-        budget_bytes: bytes read (as the caller counts them) between two drops.
+        budget_bytes: bytes mapped (as the caller counts them, e.g. :func:`mapped_bytes`) between drops.
     """
 
-    def __init__(self, budget_bytes: int = 256 << 20):
+    def __init__(self, budget_bytes: int = 64 << 20):
         self.budget = int(budget_bytes)
         self.used = 0
 
     def charge(self, nbytes: int, maps) -> bool:
-        """Count ``nbytes`` read; past the budget, drop the pages of every array in ``maps``."""
+        """Count ``nbytes`` mapped; past the budget, drop the pages of every array in ``maps``."""
         self.used += int(nbytes)
         if self.used < self.budget:
             return False
