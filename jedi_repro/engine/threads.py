@@ -12,8 +12,9 @@ How (:func:`choose_threads`, pure; :func:`resolve_threads` reads the machine):
 2. ``'auto'`` (default) respects an explicit ``OMP_NUM_THREADS`` (a study worker's share, a cluster
    job's setting);
 3. else ``auto``: the cores this process may run on (``os.sched_getaffinity``, capped by a cgroup CPU
-   quota, ``cpu.max`` or ``cpu.cfs_quota_us``), minus the cores other jobs keep busy (the 1-minute load
-   average less this process's own threads, rounded), at least 1; then at most one thread per
+   quota, ``cpu.max`` or ``cpu.cfs_quota_us``), minus the cores other jobs keep busy (the larger of the
+   1-minute load average and the tasks runnable right now, :func:`current_load`), at least 1; then at
+   most one thread per
    ``MIN_FLOP_PER_THREAD`` of the work of one training step (forward + backward of every linear layer).
 
 The count is applied with ``torch.set_num_threads`` by ``jedi train`` and by every study worker's runs,
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +107,7 @@ def choose_threads(setting, env: dict, cpus: int, load: float, own_threads: int 
             pass  # a malformed value, which torch ignores too: choose as if unset
     others = max(0.0, load - own_threads)
     free = max(1, min(cpus, round(cpus - others)))
-    reason = f'auto: {cpus} usable cores, load average {load:.1f}'
+    reason = f'auto: {cpus} usable cores, {load:.1f} busy with other work'
     if step_flop is not None:
         by_work = max(1, int(step_flop // MIN_FLOP_PER_THREAD))
         if by_work < free:
@@ -121,13 +123,31 @@ def step_flop(model, rows: int) -> float:
     return 6.0 * weights * rows
 
 
-def resolve_threads(setting='auto', step_flop: float | None = None) -> ThreadChoice:
-    """:func:`choose_threads` on this machine, now."""
+def current_load(samples: int = 5, interval_s: float = 0.02) -> float:
+    """Busy cores besides this process: the larger of the 1-minute load average and the runnable tasks
+    now (``/proc/loadavg``'s 4th field, sampled ``samples`` times, this process excluded). The average
+    lags a minute behind a job that just started; the instant count sees it at once."""
     try:
         load = os.getloadavg()[0]
     except OSError:
         load = 0.0
-    return choose_threads(setting, dict(os.environ), usable_cpus(), load, step_flop=step_flop)
+    now = []
+    for i in range(samples):
+        try:
+            now.append(int(Path('/proc/loadavg').read_text().split()[3].split('/')[0]) - 1)
+        except (OSError, ValueError, IndexError):
+            break
+        if i + 1 < samples:
+            time.sleep(interval_s)
+    return max(load, sum(now) / len(now)) if now else load
+
+
+def resolve_threads(setting='auto', step_flop: float | None = None) -> ThreadChoice:
+    """:func:`choose_threads` on this machine, now."""
+    env = dict(os.environ)
+    needs_load = not env.get(ENV, '').isdigit() and setting == 'auto' and not env.get('OMP_NUM_THREADS')
+    load = current_load() if needs_load else 0.0
+    return choose_threads(setting, env, usable_cpus(), load, step_flop=step_flop)
 
 
 def apply_threads(setting='auto', step_flop: float | None = None) -> ThreadChoice:

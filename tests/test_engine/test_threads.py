@@ -91,3 +91,19 @@ def test_study_workers_share_the_usable_cores(monkeypatch):
     assert worker_env(2, environ={})['OMP_NUM_THREADS'] == '3'
     assert worker_env(2, environ={'OMP_NUM_THREADS': '1'})['OMP_NUM_THREADS'] == '1'
     assert 'OMP_NUM_THREADS' not in worker_env(2, environ={ENV: '2'})  # the jedi setting decides there
+
+
+def test_current_load_sees_a_job_the_average_has_not_caught_up_with(monkeypatch, tmp_path):
+    monkeypatch.setattr(th.os, 'getloadavg', lambda: (0.2, 0.1, 0.1))
+    real = th.Path
+
+    class FakeLoadavg:
+        def __init__(self, p):
+            self.p = p
+
+        def read_text(self):
+            return '0.20 0.10 0.10 3/200 12345\n' if self.p == '/proc/loadavg' else real(self.p).read_text()
+    monkeypatch.setattr(th, 'Path', FakeLoadavg)
+    assert th.current_load(samples=2, interval_s=0) == 2.0  # 3 runnable, this process excluded
+    monkeypatch.setattr(th.os, 'getloadavg', lambda: (5.5, 5.0, 4.0))
+    assert th.current_load(samples=2, interval_s=0) == 5.5
