@@ -175,3 +175,15 @@ def test_all_finite_agrees_with_isfinite(dtype):
     y = x.copy()
     y[0, 0], y[1, 1] = np.inf, -np.inf  # they cancel to NaN in a sum: still caught
     assert not all_finite(y)
+
+
+def test_iters_per_epoch_caps_an_epoch_and_refuses_bad_values(tiny_store):
+    from jedi_repro.data.multi_dataset import JEDITrainBatches
+    full = JEDITrainBatches(tiny_store, labeled_batch_size=8, unlabeled_batch_size=16)
+    capped = JEDITrainBatches(tiny_store, labeled_batch_size=8, unlabeled_batch_size=16, iters_per_epoch=3)
+    assert len(full) > 3 and len(capped) == 3
+    assert capped[(0, 2)]['feats'][0].shape[0] == 8 * 4 + 16
+    assert not np.array_equal(capped.plan(0)[1], capped.plan(1)[1])  # each epoch draws a fresh plan
+    for bad in (0, -1, 2.5, True, '3'):
+        with pytest.raises(JediError, match='data.iters_per_epoch'):
+            JEDITrainBatches(tiny_store, iters_per_epoch=bad)
