@@ -32,6 +32,7 @@ Usage (the stores must exist; OMP_NUM_THREADS=1 keeps the harness and bare loop 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -304,6 +305,13 @@ def study_spec(path: Path, store: str, iters: int, hidden: int) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _shared_dir(parent: str):
+    path = Path(parent) / 'run'
+    path.mkdir(parents=True, exist_ok=True)
+    yield str(path)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--stores', nargs='+', default=[])
@@ -322,8 +330,9 @@ def main() -> None:
         print(json.dumps(phase_open(args.store)))
         return
     if args.phase in ('train', 'train-dist'):
-        with tempfile.TemporaryDirectory(dir=args.work) as work:
-            dist = args.phase == 'train-dist'
+        dist = args.phase == 'train-dist'
+        # every rank must use the same work dir: rank 0 writes the checkpoints the others load
+        with tempfile.TemporaryDirectory(dir=args.work) if not dist else _shared_dir(args.work) as work:
             res = phase_train(args.store, args.iters, args.hidden_dim, work, args.t_spawn, bare=not dist,
                               launcher='pytorch' if dist else None)
         if dist:
@@ -354,7 +363,7 @@ def main() -> None:
             print('train ' + json.dumps(tr), flush=True)
             row.update(**{f'open_{k}': v for k, v in op.items()}, **tr)
         rows.append(row)
-    if args.torchrun and args.stores and not args.no_train:
+    if args.torchrun and args.stores:
         store = args.torchrun_store or args.stores[min(1, len(args.stores) - 1)]
         dist_work = work / 'dist'
         dist_work.mkdir(exist_ok=True)
@@ -364,15 +373,15 @@ def main() -> None:
                               '--iters', str(args.iters), '--hidden-dim', str(args.hidden_dim),
                               '--work', str(dist_work)], env={'OMP_NUM_THREADS': '1'})
         ranks = [json.loads((dist_work / f'rank{r}.json').read_text()) for r in range(2)]
-        one = next(r for r in rows if r['store'] == store)
+        one = next((r for r in rows if r['store'] == store and 'harness_sps' in r), None)
         it_s = max(r['harness_iter_s'] for r in ranks)  # every rank steps together (DDP all-reduce)
         rss = ', '.join(f'{r["peak_rss_mb"]:.0f}' for r in ranks)
         anon = ', '.join(f'{r["peak_anon_mb"]:.0f}' for r in ranks)
         print(f'\n== torchrun 2 processes on {store}: per rank peak RSS '
               f'{rss} MB (anon {anon}), start-up {ranks[0]["startup_s"]:.1f} s, '
-              f'{it_s:.2f} s per global iteration = {ROWS / it_s:.0f} samples/s; one process '
-              f'{one["harness_sps"]:.0f} samples/s, peak RSS {one["peak_rss_mb"]:.0f} MB: ratio '
-              f'{ROWS / it_s / one["harness_sps"]:.2f}x', flush=True)
+              f'{it_s:.2f} s per global iteration = {ROWS / it_s:.0f} samples/s' + (
+                  f'; one process {one["harness_sps"]:.0f} samples/s, peak RSS {one["peak_rss_mb"]:.0f} MB: '
+                  f'ratio {ROWS / it_s / one["harness_sps"]:.2f}x' if one else ''), flush=True)
         print('torchrun ' + json.dumps(ranks), flush=True)
     for row in rows if not args.no_study else []:
         store = row['store']
