@@ -16,7 +16,9 @@ Achieved FLOP/s counts the linear layers only: per row, forward 2 x (4 x 2 x 204
 2048 x 752 students + 8192 x 752 teachers) multiply-adds, training = 3 x forward (backward computes
 input and weight gradients). The fraction of peak is that over the matmul peak of the same dtype.
 
-One JSON line per precision (and one per matmul peak). ``--quick``: tiny dimensions, one repeat (a smoke
+One JSON line per precision (and one per matmul peak), each naming the CPU model and the flags that
+decide bf16 (``amx_bf16`` / ``avx512_bf16``: native; neither: emulated) and what ``precision='auto'``
+picks here. ``--quick``: tiny dimensions, one repeat (a smoke
 test of the script, as CI runs it; its timings mean nothing).
 
 Usage:
@@ -39,16 +41,24 @@ QUICK = dict(classes=[7, 5, 4, 6], dim=64, batch=16, iters=3, matmul_n=256)
 
 
 def machine() -> str:
+    """The device, for the figures: on CPU its model, the flags that decide bf16 (native with amx_bf16 or
+    avx512_bf16, emulated otherwise), the cores and torch's threads."""
     import torch
     if torch.cuda.is_available():
         return f'{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda}), torch {torch.__version__}'
-    model = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            model = next(line.split(':', 1)[1].strip() for line in f if line.startswith('model name'))
-    except (OSError, StopIteration):
-        pass
-    return f'{model}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)'
+    from jedi_repro.engine.precision import cpu_flags
+    model, flags = cpu_flags()
+    model = model or platform.processor() or platform.machine()
+    shown = sorted(f for f in flags if f.startswith(('amx', 'avx512_bf16', 'avx512_vnni', 'avx512f', 'avx2')))
+    return (f'{model}, flags {" ".join(shown) or "(none of amx/avx512/avx2)"}, {os.cpu_count()} cores, '
+            f'torch {torch.__version__} ({torch.get_num_threads()} threads)')
+
+
+def bf16_verdict() -> dict:
+    """What ``precision='auto'`` decides on this device, and why (engine/precision.py)."""
+    from jedi_repro.engine.precision import bf16_native
+    native, why = bf16_native()
+    return dict(bf16_native=native, auto_picks='bf16' if native else 'fp32', why=why)
 
 
 def device() -> str:
@@ -144,7 +154,7 @@ def run(cfg: dict, store: Path, repeats: int) -> list[dict]:
     inputs = dict(datasets=n, experts=n, dim=cfg['dim'], classes=cfg['classes'], adjustment_hidden=cfg['dim'],
                   labeled_per_dataset=cfg['batch'], pool=n * cfg['batch'], repeats=repeats,
                   train_gflop_per_row=round(flops_row / 1e9, 4))
-    common = dict(device=device(), machine=machine(), inputs=inputs)
+    common = dict(device=device(), machine=machine(), inputs=inputs, precision_auto=bf16_verdict())
     out = []
     peak = {p: max(x[0] for x in v) for p, v in peaks.items()}
     peak_cpu = {p: max(x[1] for x in v) for p, v in peaks.items()}
@@ -181,6 +191,7 @@ def main(argv=None) -> None:
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
+        os.environ['JEDI_NUM_THREADS'] = str(args.threads)  # train() would otherwise choose its own count
     cfg = QUICK if args.quick else PAPER
     repeats = 1 if args.quick else args.repeats
     with tempfile.TemporaryDirectory(prefix='jedi_bench_store_') as tmp:

@@ -238,6 +238,7 @@ def main() -> None:
     args = p.parse_args()
     import torch
     torch.set_num_threads(args.threads)
+    os.environ['JEDI_NUM_THREADS'] = str(args.threads)  # train() applies it (engine/threads.py)
     if args.phase:
         res = run_phase(args.phase, argparse.Namespace(**{**vars(args), 'isolate': False}))
         print(json.dumps(res))

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from jedi_repro.data.files import sha256_file
+from jedi_repro.data.npy_stream import all_finite, drop_pages, write_npy_stream
 from jedi_repro.errors import JediError
 
 FORMAT = 'jedi-feature-store'
@@ -163,8 +164,9 @@ class FeatureStore:
                                                 f'{FEATURE_DTYPES}')
                     if check_values:
                         for chunk in _iter_chunks(x):
-                            if not np.isfinite(chunk).all():
+                            if not all_finite(chunk):
                                 raise FeatureStoreError(f'block {rel} contains NaN or Inf values')
+                            drop_pages(x)  # keep the scan's RSS at one chunk, not the whole store
             m = self._load(mask_path(ds))
             if m.shape != (d['splits']['train'],) or m.dtype != np.bool_:
                 raise FeatureStoreError(f'block {mask_path(ds)}: expected bool[{d["splits"]["train"]}], '
@@ -488,9 +490,30 @@ class FeatureStoreWriter:
             raise FeatureStoreError(f'{rel}: {x.shape[0]} rows, but the labels of '
                                     f'{dataset!r}/{split} have {n}')
         for chunk in _iter_chunks(x):
-            if not np.isfinite(chunk).all():
+            if not all_finite(chunk):
                 raise FeatureStoreError(f'{rel}: features contain NaN or Inf values')
         self._save(rel, x)
+
+    def add_features_stream(self, expert: str, dataset: str, split: str, chunks,
+                            dtype: str = 'float16') -> None:
+        """Like :meth:`add_features`, from row chunks written as they come (memory: one chunk).
+
+        The labels of ``dataset``/``split`` must be added first: they fix the row count.
+        """
+        if expert not in self._experts:
+            raise FeatureStoreError(f'features for unknown expert {expert!r} (add_expert first)')
+        d = self._need_dataset(dataset)
+        rel = feature_path(expert, dataset, split)
+        if str(dtype) not in FEATURE_DTYPES:
+            raise FeatureStoreError(f'{rel}: dtype {dtype} is not one of {FEATURE_DTYPES}')
+        if split not in d['splits']:
+            raise FeatureStoreError(f'{rel}: add the labels of {dataset!r}/{split} first (they fix N)')
+        shape = (d['splits'][split], self._experts[expert]['dim'])
+        try:
+            sha = write_npy_stream(self._tmp / rel, shape, dtype, chunks, what=rel)
+        except ValueError as exc:
+            raise FeatureStoreError(str(exc)) from None
+        self._arrays[rel] = dict(shape=list(shape), dtype=str(dtype), sha256=sha)
 
     # ---------------------------------------------------------------- internals
     def _need_dataset(self, name: str) -> dict:

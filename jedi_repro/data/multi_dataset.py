@@ -29,7 +29,13 @@ ranks by ``JEDISequentialSampler`` and gathered again by mmengine's ``Evaluator`
 The sampler yields ``(epoch, iteration)`` keys and the DataLoader runs with ``batch_size=1`` and the
 ``jedi_unwrap_collate`` collate function, so one ``__getitem__`` gathers a whole batch with one fancy
 index per (expert, dataset) memory map: no per-sample Python work, and features stay in their on-disk
-dtype (float16 -> float32 happens per batch in the model). Nothing copies the whole store.
+dtype (float16 -> float32 happens per batch in the model). Nothing copies the whole store, and the
+pages read through the maps are dropped from the process (``MADV_DONTNEED``, :class:`PageBudget`) every
+64 MB mapped (and after each evaluation pass), so resident memory stays flat in the store's size (the
+data stays in the page cache).
+``iters_per_epoch`` (``data.iters_per_epoch``) caps an epoch's iterations: on a store of hundreds of
+thousands of videos an "epoch" of a few hundred batches gives validation, checkpoints and plateau checks
+at a useful rhythm (each epoch draws a fresh plan, so successive epochs see different samples).
 """
 from __future__ import annotations
 
@@ -42,6 +48,7 @@ from mmengine.registry import FUNCTIONS
 from torch.utils.data import Dataset, Sampler
 
 from jedi_repro.data.feature_store import FeatureStore
+from jedi_repro.data.npy_stream import FAULT_AROUND, PageBudget, mapped_bytes
 from jedi_repro.errors import JediError
 from jedi_repro.registry import DATASETS
 
@@ -121,12 +128,14 @@ class JEDITrainBatches(Dataset):
         unlabeled_batch_size: pool samples per batch.
         pool_mix: ``proportional`` or ``balanced`` (see the module docstring).
         seed: seeds the labelled subset and the per-epoch order.
+        iters_per_epoch: at most this many iterations per epoch (``None``: the full epoch).
         rank, world_size: this process's share of every stream (default: mmengine's ``get_dist_info``).
     """
 
     def __init__(self, store, labeled_fraction=1.0, unlabeled_datasets=None, labeled_batch_size: int = 32,
                  unlabeled_batch_size: int = 128, pool_mix: str = 'proportional', seed: int = 0,
-                 rank: int | None = None, world_size: int | None = None):
+                 rank: int | None = None, world_size: int | None = None,
+                 iters_per_epoch: int | None = None):
         from mmengine.dist import get_dist_info
         dist_rank, dist_world = get_dist_info()
         self.rank = dist_rank if rank is None else int(rank)
@@ -169,6 +178,12 @@ class JEDITrainBatches(Dataset):
         if self.b_pool:
             steps.append(math.ceil(len(self.pool_ds) / self.b_pool))
         self.iters = max(steps)
+        if iters_per_epoch is not None:
+            cap = iters_per_epoch
+            if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+                raise JediError(f'data.iters_per_epoch={cap!r} must be a positive integer or None')
+            self.iters = min(self.iters, cap)
+        self._pages = PageBudget()
         self._feats = [[self.store.features(e, d, 'train') for d in names] for e in self.store.expert_names]
         self._labels = [self.store.labels(d, 'train') for d in names]
         self._multilabel = [self.store.dataset(d)['multilabel'] for d in names]
@@ -220,6 +235,9 @@ class JEDITrainBatches(Dataset):
                 parts.append((int(j), pix[pds == j]))
                 pool_sizes[int(j)] = int((pds == j).sum())
         feats = [torch.from_numpy(np.concatenate([fe[j][ix] for j, ix in parts])) for fe in self._feats]
+        mapped = sum(mapped_bytes(len(ix), fe[j].itemsize * fe[j].shape[1])
+                     for fe in self._feats for j, ix in parts)
+        self._pages.charge(mapped, (a for fe in self._feats for a in fe))
         labels = []
         for i in range(n):
             y = torch.from_numpy(np.asarray(self._labels[i][parts[i][1]]))
@@ -254,6 +272,11 @@ class JEDIEvalBatches(Dataset):
         for i, d in enumerate(self.store.dataset_names):
             n = self.store.dataset(d)['splits'][self.splits[d]]
             self.items += [(i, a, min(a + batch_size, n)) for a in range(0, n, batch_size)]
+        self._pages = PageBudget()
+
+    def _all_maps(self):
+        return [self.store.features(e, d, self.splits[d]) for d in self.store.dataset_names
+                for e in self.store.expert_names]
 
     def __len__(self) -> int:
         return len(self.items)
@@ -262,9 +285,12 @@ class JEDIEvalBatches(Dataset):
         i, a, b = self.items[j]
         d = self.store.dataset_names[i]
         s = self.splits[d]
-        feats = [torch.from_numpy(np.array(self.store.features(e, d, s)[a:b]))
-                 for e in self.store.expert_names]
+        maps = [self.store.features(e, d, s) for e in self.store.expert_names]
+        feats = [torch.from_numpy(np.array(m[a:b])) for m in maps]
         y = torch.from_numpy(np.array(self.store.labels(d, s)[a:b]))
+        self._pages.charge(sum(f.nbytes + FAULT_AROUND for f in feats), maps)
+        if j == len(self.items) - 1:  # the pass is over: release its pages until the next one
+            self._pages.charge(self._pages.budget, self._all_maps())
         return dict(feats=feats, labels=y, dataset=i)
 
 

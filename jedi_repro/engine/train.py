@@ -30,7 +30,7 @@ from jedi_repro.errors import JediError
 from jedi_repro.resources import locate
 
 DATA_KEYS = {'labeled_fraction', 'unlabeled_datasets', 'labeled_batch_size', 'unlabeled_batch_size',
-             'pool_mix', 'eval_batch_size'}
+             'pool_mix', 'eval_batch_size', 'iters_per_epoch'}
 
 
 def _register_all() -> None:
@@ -169,7 +169,8 @@ def build_dataloaders(cfg, store_path: str, seed: int) -> None:
                      unlabeled_datasets=data.get('unlabeled_datasets'),
                      labeled_batch_size=data.get('labeled_batch_size', 32),
                      unlabeled_batch_size=data.get('unlabeled_batch_size', 128),
-                     pool_mix=data.get('pool_mix', 'balanced'), seed=seed))
+                     pool_mix=data.get('pool_mix', 'balanced'), seed=seed,
+                     iters_per_epoch=data.get('iters_per_epoch')))
     for split, fallback in (('val', None), ('test', 'val')):
         cfg[f'{split}_dataloader'] = dict(
             **common, sampler=dict(type='JEDISequentialSampler'),
@@ -296,6 +297,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
     """
     from jedi_repro.data.feature_store import FeatureStore
     from jedi_repro.engine.precision import apply_precision
+    from jedi_repro.engine.threads import check_threads
     _register_all()
     if Path(work_dir).exists() and not Path(work_dir).is_dir():
         raise JediError(f'work dir {work_dir} exists and is not a directory')
@@ -306,6 +308,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
         cfg.data = {}
     check_config(cfg)
     apply_precision(cfg)
+    check_threads(cfg.get('threads', 'auto'))
     store = FeatureStore.open(features, check_values=check_values)
     _check_data_against_store(cfg.data, store)
     if cfg.model.get('type') == 'JEDIModel':
@@ -356,8 +359,9 @@ def preflight(cfg, store) -> None:
 
 
 def config_record(cfg) -> dict:
-    """The resolved config as ``metrics.json`` records it (``config``): without work dir and run name."""
-    return {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name')}
+    """The resolved config as ``metrics.json`` records it (``config``): without work dir, run name and
+    ``threads`` (speed only; the count used is in ``runtime``)."""
+    return {k: v for k, v in cfg.to_dict().items() if k not in ('work_dir', 'experiment_name', 'threads')}
 
 
 RUN_FINGERPRINT = 'run_config.json'
@@ -393,6 +397,20 @@ def resume_from(cfg, fingerprint: str, strict: bool = True) -> Path | None:
         return None
     cfg.resume, cfg.load_from = True, str(last)
     return last
+
+
+def _apply_runtime(runner, cfg) -> dict:
+    """Set torch's thread count for this run (``threads``, engine/threads.py) and say how the run computes:
+    ``metrics.json``'s ``runtime`` (threads, why, effective precision; not part of the config record)."""
+    from jedi_repro.engine.precision import effective_precision
+    from jedi_repro.engine.threads import apply_threads, step_flop
+    ds = cfg.train_dataloader.dataset
+    model = getattr(runner.model, 'module', runner.model)  # DDP wraps it
+    rows = int(ds.labeled_batch_size) * len(model.dataset_names) + int(ds.unlabeled_batch_size)
+    choice = apply_threads(cfg.get('threads', 'auto'), step_flop(model, rows))
+    runtime = dict(threads=choice.threads, threads_reason=choice.reason, precision=effective_precision(cfg))
+    runner.logger.info(f'torch threads {choice.threads} ({choice.reason}); precision {runtime["precision"]}')
+    return runtime
 
 
 def _close_run_logger(runner) -> None:
@@ -459,6 +477,7 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
         raise JediError(f'could not build the run from the config: {type(exc).__name__}: {exc}') from None
     if resumed:
         runner.logger.info(f'resuming from {resumed}')
+    runtime = _apply_runtime(runner, cfg)
     try:
         for hook in extra_hooks or []:
             runner.register_hook(hook)
@@ -473,8 +492,7 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
                                   eval_split=dict(test_set.splits), features_hash=store.content_hash(),
                                   best_checkpoint=selection['student']['checkpoint'], selection=selection,
                                   convergence=plateau.summary(cfg.train_cfg.get('max_epochs')),
-                                  # recorded: README, "Same command, same numbers"
-                                  threads=torch.get_num_threads())
+                                  runtime=runtime)
     metrics['val'] = {k: v for k, v in metrics_to_contract(val_flat, store.dataset_names, seed, {}, 0).items()
                       if k in ('datasets', 'mean')}
     mark_untrained(metrics, untrained_roles(cfg))

@@ -279,8 +279,9 @@ def worker_env(workers: int, environ=None, cpus: int | None = None) -> dict:
     """
     env = dict(os.environ if environ is None else environ)
     env[VERBOSE_ENV] = '1'  # the worker's log file takes mmengine's full stream; the console a line per trial
-    if not env.get('OMP_NUM_THREADS'):
-        env['OMP_NUM_THREADS'] = str(max(1, (cpus or os.cpu_count() or 1) // max(1, workers)))
+    if not env.get('OMP_NUM_THREADS') and not env.get('JEDI_NUM_THREADS'):
+        from jedi_repro.engine.threads import usable_cpus  # affinity and cgroup quota, not the machine's
+        env['OMP_NUM_THREADS'] = str(max(1, (cpus or usable_cpus()) // max(1, workers)))
     return env
 
 

@@ -228,8 +228,8 @@ def log_seed_result(client: RetryingClient, run_id: str, metrics: Mapping[str, A
         tags['jedi.dataset_metrics'] = json.dumps(provenance.dataset_metrics(features, metrics))
     if 'wall_s' in metrics:
         log_metrics(client, run_id, {'wall_s': float(metrics['wall_s'])})
-    if 'threads' in metrics:  # intra-op threads of the run (README, "Same command, same numbers")
-        tags['jedi.threads'] = metrics['threads']
+    runtime = metrics.get('runtime') or {}
+    tags.update({f'jedi.{k}': runtime[k] for k in ('threads', 'precision') if k in runtime})
     conv_tags, conv_metrics = convergence_record(metrics)
     tags.update(conv_tags)
     if conv_metrics:

@@ -13,6 +13,8 @@ data = dict(
     pool_mix='balanced',         # an equal share of the pool batch per dataset (or: proportional to size);
                                  # with model.kd_reduction='dataset_sum' every dataset's KD mean is as precise
     eval_batch_size=1024,
+    iters_per_epoch=None,        # cap on iterations per epoch (None: every labelled and pool sample once);
+                                 # on a store of 100k+ videos, a shorter "epoch" validates more often
 )
 
 # Train to a validation plateau: ValPlateauHook (default_hooks.plateau) stops once neither the students'
@@ -25,8 +27,14 @@ test_cfg = dict(type='TestLoop')
 val_evaluator = dict(type='JEDIMetric')
 test_evaluator = dict(type='JEDIMetric')
 
-# 'fp32' | 'bf16': bfloat16 autocast for training on CPU and CUDA (jedi_repro/engine/precision.py)
+# 'fp32' | 'bf16' | 'auto': bfloat16 autocast for training on CPU and CUDA; 'auto' = bf16 only where the
+# device has native bf16 and measured it faster (jedi_repro/engine/precision.py). fp32 by default: bf16
+# changes the numbers, and 'auto' would make them depend on the machine's CPU flags.
 precision = 'fp32'
+# torch intra-op threads: 'auto' (the cores this process may use, less what other jobs keep busy, capped
+# by the step's work; an explicit OMP_NUM_THREADS is respected) or N; env JEDI_NUM_THREADS overrides.
+# Speed only: not part of the run's record of what it computed (jedi_repro/engine/threads.py).
+threads = 'auto'
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3, weight_decay=1e-4))
 param_scheduler = []
 

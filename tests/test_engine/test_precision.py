@@ -79,3 +79,65 @@ def test_a_study_space_with_an_unknown_precision_is_refused_at_load(tmp_path):
     (tmp_path / 'bad.yaml').write_text(body.format('fp16'))
     with pytest.raises(SpecError, match=r'space\.precision.*fp16'):
         load_spec(tmp_path / 'bad.yaml')
+
+
+def _machine(monkeypatch, flags, probe=None):
+    from jedi_repro.engine import precision
+    monkeypatch.setattr(precision, 'cpu_flags', lambda: ('Test CPU', set(flags)))
+    calls = []
+
+    def fake_probe():
+        calls.append(1)
+        return probe
+    monkeypatch.setattr(precision, 'probe_matmul', fake_probe)
+    return calls
+
+
+def test_no_bf16_flag_means_emulated_without_a_probe(monkeypatch):
+    from jedi_repro.engine.precision import bf16_native
+    calls = _machine(monkeypatch, {'avx2', 'avx512_vnni'})
+    native, why = bf16_native(cuda=False)
+    assert not native and 'emulated' in why and not calls
+
+
+@pytest.mark.parametrize('probe, native', [({'fp32': 40.0, 'bf16': 120.0}, True),
+                                            ({'fp32': 40.0, 'bf16': 42.0}, False)])
+def test_a_flag_is_confirmed_by_a_cached_probe(monkeypatch, probe, native):
+    from jedi_repro import workspace
+    from jedi_repro.engine.precision import bf16_native
+    calls = _machine(monkeypatch, {'avx512_bf16'}, probe)
+    assert bf16_native(cuda=False)[0] is native
+    assert bf16_native(cuda=False)[0] is native
+    assert len(calls) == 1  # the second answer came from the cache
+    assert (workspace.root() / 'cache' / 'precision_probe.json').is_file()
+
+
+def test_auto_resolves_per_machine_and_bf16_warns_where_emulated(monkeypatch, caplog):
+    from jedi_repro.engine.precision import effective_precision
+    _machine(monkeypatch, {'avx2'})
+    cfg = _cfg(precision='auto')
+    assert apply_precision(cfg, cuda=False) == 'fp32' and cfg.optim_wrapper.type == 'OptimWrapper'
+    assert effective_precision(_cfg(precision='auto'), cuda=False) == 'fp32'
+    with caplog.at_level('WARNING'):
+        assert apply_precision(_cfg(precision='bf16'), cuda=False) == 'bf16'  # as asked, but warned
+    assert 'without native bf16' in caplog.text
+    _machine(monkeypatch, {'amx_bf16'}, {'fp32': 40.0, 'bf16': 300.0})
+    cfg = _cfg(precision='auto')
+    assert apply_precision(cfg, cuda=False) == 'bf16' and cfg.optim_wrapper.type == 'CPUBf16OptimWrapper'
+
+
+@pytest.mark.integration
+def test_train_records_runtime_threads_and_precision(tmp_path, monkeypatch):
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    monkeypatch.delenv('JEDI_NUM_THREADS', raising=False)
+    make_toy_store(tmp_path / 'store', n_datasets=2, n_classes=4, dim=8, n_train=60, n_val=30, n_test=30)
+    m = train(DEFAULT, features=tmp_path / 'store', work_dir=tmp_path / 'wd', cfg_options=FAST, seed=0)
+    assert m['runtime'] == dict(threads=1, threads_reason='OMP_NUM_THREADS', precision='fp32')
+    assert 'threads' not in m['config']  # speed only: not in the record a reuse or resume compares
+    m = train(DEFAULT, features=tmp_path / 'store', work_dir=tmp_path / 'wd2',
+              cfg_options={**FAST, 'threads': 2}, seed=0)
+    assert m['runtime']['threads'] == 2 and m['runtime']['threads_reason'] == 'config threads'
+    with pytest.raises(JediError, match='threads=0'):
+        train(DEFAULT, features=tmp_path / 'store', work_dir=tmp_path / 'wd3',
+              cfg_options={**FAST, 'threads': 0}, seed=0)
+    assert not (tmp_path / 'wd3').exists()

@@ -38,4 +38,4 @@ def test_jedi_train_is_independent_of_the_thread_count(tmp_path):
     for block in ('datasets', 'mean', 'val', 'selection'):
         assert one[block] == two[block], block
     assert one['convergence']['curves'] == two['convergence']['curves']
-    assert one['threads'] == 1 and two['threads'] == 2  # what each run used, recorded
+    assert one['runtime']['threads'] == 1 and two['runtime']['threads'] == 2  # what each run used, recorded

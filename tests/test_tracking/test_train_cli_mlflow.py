@@ -34,6 +34,7 @@ def test_jedi_train_logs_one_run_with_epoch_history(store, tmp_path, capsys):
     assert run.info.status == 'FINISHED'
     assert run.data.tags['jedi.role'] == 'seed'
     assert run.data.tags['jedi.seed'] == '2'
+    assert run.data.tags['jedi.precision'] == 'fp32' and int(run.data.tags['jedi.threads']) >= 1
     assert run.data.params['model.gamma'] == '0.4'
     history = client.get_metric_history(run.info.run_id, 'val_epoch/mean/student/top1')
     assert sorted(m.step for m in history) == [1, 2, 3]
