@@ -185,6 +185,21 @@ def default_experts_dir(preset: str, seed: int) -> Path:
 
 # Training epochs per preset (the configs' own max_epochs are the demo schedule).
 PRESET_EPOCHS = {'quick': 2, 'demo': None}
+# Expert training and extraction (3D convolutions) give different floats under different intra-op thread
+# counts, so the stage runs at one count fixed by the configuration, never by the machine's cores or load:
+# the same command then gives the same store everywhere (README, "Same command, same numbers").
+# JEDI_EXPERT_THREADS changes it on purpose; the count is part of each expert's cache key.
+EXPERT_STAGE_THREADS = 2
+
+
+def expert_stage_threads() -> int:
+    """The expert stage's intra-op thread count: ``JEDI_EXPERT_THREADS`` or ``EXPERT_STAGE_THREADS``."""
+    raw = os.environ.get('JEDI_EXPERT_THREADS', '').strip()
+    if not raw:
+        return EXPERT_STAGE_THREADS
+    if not raw.isdigit() or int(raw) < 1:
+        raise JediError(f'JEDI_EXPERT_THREADS={raw!r}: expected a positive integer')
+    return int(raw)
 
 
 def training_order(configs: list[Path]) -> list[tuple[Path, object, str | None]]:
@@ -231,7 +246,8 @@ def expert_cache_key(cfg, data_root: Path, epochs: int | None, seed: int, init: 
     if init is not None and not Path(init).is_file():
         raise JediError(f'pretrained backbone checkpoint {init} does not exist (train its expert first)')
     return dict(data_root=str(Path(data_root).resolve()), epochs=epochs, seed=seed, config=config_digest(cfg),
-                init_backbone_sha256=sha256_file(init) if init is not None else None)
+                init_backbone_sha256=sha256_file(init) if init is not None else None,
+                threads=expert_stage_threads())
 
 
 def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike | None = None,
@@ -286,6 +302,38 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
         generate(data_root, preset=preset, seed=seed, overwrite=True, log=log)
     timings['synth_s'] = round(time.time() - t, 2)
 
+    import torch
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(expert_stage_threads())
+    try:
+        res, experts = _experts_and_store(configs, experts_dir, data_root, epochs, seed, out, overwrite,
+                                          show_progress, timings, log)
+    finally:
+        torch.set_num_threads(threads_before)
+    from jedi_repro.data.feature_store import FeatureStore
+    store = FeatureStore.open(res['store'])
+    t = time.time()
+    probe = probe_complementarity(store)
+    timings['probe_s'] = round(time.time() - t, 2)
+    if log:
+        for ds, r in probe.items():
+            if 'own' in r:
+                log(f'pipeline: linear probe on {ds} test top1: own expert {r["own"]:.3f}, all experts '
+                    f'{r["all"]:.3f} (chance {r["chance"]:.3f})')
+    summary = dict(preset=preset, seed=seed, data_root=str(data_root), store=res['store'], timings=timings,
+                   experts=experts, extract=res, own_dataset_test=own_dataset_metrics(store),
+                   probe_test=probe, threads=expert_stage_threads())
+    experts_dir.mkdir(parents=True, exist_ok=True)
+    tmp = experts_dir / 'pipeline.json.tmp'
+    tmp.write_text(json.dumps(summary, indent=1) + '\n')
+    os.replace(tmp, experts_dir / 'pipeline.json')
+    return Path(res['store'])
+
+
+def _experts_and_store(configs, experts_dir, data_root, epochs, seed, out, overwrite, show_progress, timings,
+                       log):
+    """``build_features``' expert training (cached per expert) and extraction; returns (extract result,
+    per-expert summaries)."""
     t = time.time()
     specs, experts = [], {}
     for config, cfg, source in training_order(configs or default_expert_configs()):
@@ -318,29 +366,4 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
     res = extract(data_root, out, experts=specs, overwrite=overwrite or out.exists(),
                   show_progress=show_progress, log=log)
     timings['extract_s'] = round(time.time() - t, 2)
-    from jedi_repro.data.feature_store import FeatureStore
-    store = FeatureStore.open(res['store'])
-    t = time.time()
-    probe = probe_complementarity(store)
-    timings['probe_s'] = round(time.time() - t, 2)
-    if log:
-        for ds, r in probe.items():
-            if 'own' in r:
-                log(f'pipeline: linear probe on {ds} test top1: own expert {r["own"]:.3f}, all experts '
-                    f'{r["all"]:.3f} (chance {r["chance"]:.3f})')
-    summary = dict(preset=preset, seed=seed, data_root=str(data_root), store=res['store'], timings=timings,
-                   experts=experts, extract=res, own_dataset_test=own_dataset_metrics(store),
-                   probe_test=probe, threads=_threads())
-    experts_dir.mkdir(parents=True, exist_ok=True)
-    tmp = experts_dir / 'pipeline.json.tmp'
-    tmp.write_text(json.dumps(summary, indent=1) + '\n')
-    os.replace(tmp, experts_dir / 'pipeline.json')
-    return Path(res['store'])
-
-
-def _threads() -> int:
-    """The intra-op thread count of this process: expert training and extraction (3D convolutions) give
-    different floats under different counts, so the store's provenance records it (README, "Same command,
-    same numbers")."""
-    import torch
-    return torch.get_num_threads()
+    return res, experts

@@ -101,3 +101,21 @@ def test_train_expert_names_the_missing_source_checkpoint(tiny_root, tmp_path):
     with pytest.raises(JediError, match='r3d18_hmdb_like.py: jedi.init_backbone.*nope.pth does not exist'):
         train_expert(EXPERTS / 'r3d18_hmdb_like.py', data_root=tiny_root, work_dir=tmp_path / 'wd',
                      init_checkpoint=tmp_path / 'nope.pth')
+
+
+def test_expert_stage_threads_are_fixed_by_configuration_and_keyed(tmp_path, monkeypatch):
+    from jedi_repro.experts.pipeline import EXPERT_STAGE_THREADS, expert_stage_threads
+
+    cfg = load_expert_config(EXPERTS / 'r3d18_kinetics_like.py')
+    monkeypatch.delenv('JEDI_EXPERT_THREADS', raising=False)
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')  # the machine's setting does not choose the stage's count
+    assert expert_stage_threads() == EXPERT_STAGE_THREADS
+    key = expert_cache_key(cfg, tmp_path, 8, 0, None)
+    assert key['threads'] == EXPERT_STAGE_THREADS
+    monkeypatch.setenv('JEDI_EXPERT_THREADS', '3')
+    assert expert_stage_threads() == 3
+    assert expert_cache_key(cfg, tmp_path, 8, 0, None) != key  # another count gives another expert: retrain
+    for bad in ('0', 'two', '-1'):
+        monkeypatch.setenv('JEDI_EXPERT_THREADS', bad)
+        with pytest.raises(JediError, match='JEDI_EXPERT_THREADS'):
+            expert_stage_threads()
