@@ -31,6 +31,8 @@ def stores(tmp_path_factory):
     y = np.load(root / 'label/labels/ds0/train.npy', mmap_mode='r+')
     y[0] = 7
     y.flush()
+    for name, rel in (('nan', 'features/e0/ds1/train.npy'), ('label', 'labels/ds0/train.npy')):
+        _rehash(root / name, rel)  # written so by a faulty tool: the manifest matches the bad bytes
     manifest = json.loads((root / 'dims/manifest.json').read_text())
     manifest['experts'][1]['dim'] = 16
     (root / 'dims/manifest.json').write_text(json.dumps(manifest))
@@ -39,6 +41,13 @@ def stores(tmp_path_factory):
     (root / 'notzip.npz').write_text('not a zip archive')
     (root / 'broken.py').write_text('model = dict(\n')
     return root
+
+
+def _rehash(store: Path, rel: str) -> None:
+    from jedi_repro.data.files import sha256_file
+    manifest = json.loads((store / 'manifest.json').read_text())
+    manifest['arrays'][rel]['sha256'] = sha256_file(store / rel)
+    (store / 'manifest.json').write_text(json.dumps(manifest))
 
 
 @pytest.fixture(scope='module')
@@ -196,7 +205,7 @@ def test_corpus_is_large_enough():
 def test_bad_input_is_a_clear_error(build, expected, stores, video_roots, tmp_path, capsys):
     argv = [a.replace('{tmp}', str(tmp_path)).replace('{stores}', str(stores))
             for a in build(tmp_path, stores, video_roots)]
-    before = sorted(p.name for p in tmp_path.iterdir())
+    before = written(tmp_path)
     rc = main(argv)
     err = capsys.readouterr().err
     assert rc == 1, err
@@ -206,7 +215,19 @@ def test_bad_input_is_a_clear_error(build, expected, stores, video_roots, tmp_pa
     for text in expected:
         assert text in flat, f'{text!r} not in: {err}'
     # nothing half written: no work dir, store or report next to the inputs, no MLflow run
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert written(tmp_path) == before
+    assert_no_mlflow_run()
+
+
+def written(tmp_path: Path) -> list[str]:
+    """Every path under ``tmp_path`` (the workspace root lies inside it) except the store-verification
+    stamps, a cache about the input store, not about the run (jedi_repro/data/store_stamps.py)."""
+    stamps = workspace.root() / 'stamps'
+    return sorted(str(p) for p in tmp_path.rglob('*') if p != stamps and stamps not in p.parents
+                  and p != workspace.root())
+
+
+def assert_no_mlflow_run() -> None:
     db = workspace.root() / 'mlflow' / 'mlflow.db'
     if db.is_file():
         from mlflow.tracking import MlflowClient

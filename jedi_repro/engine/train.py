@@ -303,7 +303,9 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
         cfg.data = {}
     check_config(cfg)
     apply_precision(cfg)
-    store = FeatureStore.open(features, check_values=check_values)
+    # every block checked against the manifest (re-hashed only where its stamp changed): the run's
+    # features_hash, reuse key and MLflow digest then describe the bytes it reads
+    store = FeatureStore.open(features, check_values=check_values, verify=True)
     _check_data_against_store(cfg.data, store)
     check_metric_keys(cfg, store.dataset_names)
     exclude_untrained(cfg, untrained_roles(cfg))
@@ -468,6 +470,7 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     metrics['val'] = {k: v for k, v in metrics_to_contract(val_flat, store.dataset_names, seed, {}, 0).items()
                       if k in ('datasets', 'mean')}
     mark_untrained(metrics, untrained_roles(cfg))
+    store.verify()  # a block changed during the run fails it here (stat only when nothing changed)
     if is_main_process():
         write_json_atomic(Path(cfg.work_dir) / 'metrics.json', metrics)
     return metrics
