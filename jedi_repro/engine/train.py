@@ -57,6 +57,7 @@ def load_config(cfg):
 
 def _component_class(node: dict):
     """The registered class a ``type=`` dict builds, or None if unknown here."""
+    from jedi_repro.engine.config_check import resolve_type
     from jedi_repro.registry import FUSIONS, HOOKS, KD_LOSSES, METRICS, MODELS
     t = node.get('type')
     if not isinstance(t, str):
@@ -65,12 +66,14 @@ def _component_class(node: dict):
         cls = reg.get(t)
         if cls is not None:
             return cls
-    return None
+    return resolve_type(t)  # mmengine's loops, optimizer wrappers, optimizers, ... (optim_wrapper.clip_grad)
 
 
 def _accepts(cls, key: str) -> bool:
-    params = inspect.signature(cls.__init__).parameters
-    return key in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    """Whether ``key`` is an argument ``cls`` really uses (``**kwargs`` followed: engine/config_check.py)."""
+    from jedi_repro.engine.config_check import accepted_args
+    allowed = accepted_args(cls)
+    return allowed is None or key in allowed
 
 
 def apply_cfg_options(cfg, options: dict) -> None:
@@ -96,17 +99,21 @@ def apply_cfg_options(cfg, options: dict) -> None:
             if not isinstance(node, dict):
                 raise JediError(f'--cfg-options {key}: {".".join(parts[:depth])!r} is a value, not a section')
             if part not in node:
-                cls = _component_class(node) if last else None
+                cls = _component_class(node)
                 if cls is None or not _accepts(cls, part):
                     known = ', '.join(sorted(str(k) for k in node)) or '(none)'
                     raise JediError(f'--cfg-options {key}: unknown config key {here!r} (known here: {known})')
+                if not last:  # an argument of the component given as a section, e.g. optim_wrapper.clip_grad
+                    break
             if not last:
                 node = node[part]
         cfg.merge_from_dict({key: value})
 
 
 def check_config(cfg) -> None:
-    """Refuse unknown keys in the JEDI parts of a config, naming the key."""
+    """Refuse unknown keys in a config (JEDI parts here, components and top level in
+    :mod:`jedi_repro.engine.config_check`), naming the key."""
+    from jedi_repro.engine.config_check import check_components, check_top_level
     from jedi_repro.models.jedi_model import JEDIModel
     from jedi_repro.registry import FUSIONS, KD_LOSSES
     for section in ('model', 'data', 'train_cfg', 'optim_wrapper'):
@@ -130,6 +137,8 @@ def check_config(cfg) -> None:
             for k in sub:
                 if k != 'type' and not _accepts(cls, k):
                     raise JediError(f'unknown config key model.{part}.{k} (for {part} type {sub["type"]!r})')
+    check_top_level(cfg)
+    check_components(cfg)
     unknown = set(cfg.data) - DATA_KEYS
     if unknown:
         raise JediError(f'unknown config key(s) {sorted("data." + k for k in unknown)} '
@@ -292,6 +301,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
     callers that already made it).
     """
     from jedi_repro.data.feature_store import FeatureStore
+    from jedi_repro.engine.config_check import check_effective
     from jedi_repro.engine.precision import apply_precision
     _register_all()
     if Path(work_dir).exists() and not Path(work_dir).is_dir():
@@ -301,13 +311,18 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
         apply_cfg_options(cfg, dict(cfg_options))
     if 'data' not in cfg:
         cfg.data = {}
-    check_config(cfg)
+    try:
+        check_config(cfg)
+    except JediError as exc:  # name the file the key came from (or was checked in)
+        origin = f'config {cfg.filename}' if getattr(cfg, 'filename', None) else 'config'
+        raise JediError(f'{origin}{" with --cfg-options" if cfg_options else ""}: {exc}') from None
     apply_precision(cfg)
     # every block checked against the manifest (re-hashed only where its stamp changed): the run's
     # features_hash, reuse key and MLflow digest then describe the bytes it reads
     store = FeatureStore.open(features, check_values=check_values, verify=True)
     _check_data_against_store(cfg.data, store)
     check_metric_keys(cfg, store.dataset_names)
+    check_effective(cfg, store)
     exclude_untrained(cfg, untrained_roles(cfg))
     if seed is None:
         seed = (cfg.get('randomness') or {}).get('seed')
@@ -329,6 +344,7 @@ def preflight(cfg, store) -> None:
     has created the work dir.
     """
     import torch
+    from mmengine.optim import build_optim_wrapper
     from mmengine.registry import OPTIMIZERS
 
     from jedi_repro.registry import DATASETS, MODELS
@@ -336,14 +352,15 @@ def preflight(cfg, store) -> None:
     optim_cfg = dict(cfg.optim_wrapper.optimizer, params=[torch.nn.Parameter(torch.zeros(1))])
     for section, build in (('model', lambda: MODELS.build(model_cfg)),
                            ('data', lambda: DATASETS.build(cfg.train_dataloader.dataset)),
-                           ('optim_wrapper.optimizer', lambda: OPTIMIZERS.build(optim_cfg))):
+                           ('optim_wrapper.optimizer', lambda: OPTIMIZERS.build(optim_cfg)),
+                           # the wrapper with its optimizer (clip_grad, accumulative_counts, lr, ...)
+                           ('optim_wrapper', lambda: build_optim_wrapper(
+                               torch.nn.Linear(1, 1), copy.deepcopy(cfg.optim_wrapper)))):
         try:
             build()
         except JediError:
             raise
         except KeyError as exc:
-            if section == 'optim_wrapper.optimizer':
-                continue  # a type registered in a downstream scope only: the Runner builds and checks it
             raise JediError(f'config section {section}: {exc}') from None
         except (TypeError, ValueError, AssertionError) as exc:
             raise JediError(f'config section {section}: {type(exc).__name__}: {exc}') from None
@@ -470,6 +487,8 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     metrics['val'] = {k: v for k, v in metrics_to_contract(val_flat, store.dataset_names, seed, {}, 0).items()
                       if k in ('datasets', 'mean')}
     mark_untrained(metrics, untrained_roles(cfg))
+    from jedi_repro.engine.config_check import effective_values
+    metrics['effective'] = effective_values(cfg, store, seed)  # what the run used where it differs
     store.verify()  # a block changed during the run fails it here (stat only when nothing changed)
     if is_main_process():
         write_json_atomic(Path(cfg.work_dir) / 'metrics.json', metrics)
