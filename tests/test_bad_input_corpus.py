@@ -40,6 +40,22 @@ def stores(tmp_path_factory):
     (root / 'a_file').write_text('x')
     (root / 'notzip.npz').write_text('not a zip archive')
     (root / 'broken.py').write_text('model = dict(\n')
+    make_toy_store(root / 'one_class', n_datasets=2, n_classes=[1, 3], dim=8, n_train=40, n_val=20,
+                   n_test=20)
+    shutil.copytree(root / 'good', root / 'changed')  # finite bytes overwritten in place, same size
+    x = np.load(root / 'changed/features/e1/ds0/val.npy', mmap_mode='r+')
+    x[:] = x[::-1].copy()
+    x.flush()
+    base = f"_base_ = '{CONFIG}'\n"
+    (root / 'child_max_epoch.py').write_text(base + 'train_cfg = dict(max_epoch=2)\n')
+    (root / 'child_hook_typo.py').write_text(base + "default_hooks = dict(checkpoint=dict(save_bests='x'))\n")
+    (root / 'child_custom_hook.py').write_text(base + "custom_hooks = [dict(type='JEDIDistillHook', "
+                                               "schedual='warmup')]\n")
+    (root / 'child_toplevel.py').write_text(base + "lod_from = 'x.pth'\n")
+    (root / 'child_optimizer.py').write_text(base + "optim_wrapper = dict(optimizer=dict(type='Adamw'))\n")
+    np.savez(root / 'empty_val.npz', y_train=np.arange(12) % 3, y_val=np.zeros(0, np.int64),
+             feat__e0__train=np.ones((12, 4)), feat__e0__val=np.ones((0, 4)))
+    np.savez(root / 'head.npz', weight=np.zeros((3, 4)), bias=np.zeros(3))
     return root
 
 
@@ -99,6 +115,24 @@ def tr(*opts, store='good', **kw):
 def st(store='good', *extra, **fields):
     """A `jedi study run` case on a spec with ``fields`` replaced."""
     return lambda t, s, v: ['study', 'run', str(spec(t, s / store, **fields)), *extra]
+
+
+def raw_spec(text):
+    """A `jedi study run` case on a spec written as raw YAML (``{store}``, ``{config}`` filled in)."""
+    def build(t, s, v):
+        path = t / 'raw.yaml'
+        path.write_text(text.format(store=s / 'good', config=CONFIG))
+        return ['study', 'run', str(path)]
+    return build
+
+
+RAW_SPEC = """name: raw
+base_config: {config}
+features: {store}
+sampler: {{type: grid}}
+cfg_options: {{train_cfg.max_epochs: 1}}
+objectives: [{{metric: mean/teacher/top1}}]
+"""
 
 
 def ex(root):
@@ -187,6 +221,76 @@ CASES = [
     ('expert-missing-video', ex('missing'), ['does not exist', 'train_labeled.txt']),
     ('expert-truncated-video', ex('truncated'), ['decode', 'train_labeled.txt']),
     ('expert-wrong-label', ex('label'), ['train_labeled.txt', '99']),
+    # issue 20: every key takes effect or is refused (components that swallow **kwargs, config files)
+    ('checkpoint-save-bests', tr('default_hooks.checkpoint.save_bests=mean/teacher/top1'),
+     ['default_hooks.checkpoint.save_bests']),
+    ('checkpoint-rules', tr('default_hooks.checkpoint.rules=less'), ['default_hooks.checkpoint.rules']),
+    ('checkpoint-max-keep-ckpt', tr('default_hooks.checkpoint.max_keep_ckpt=1'),
+     ['default_hooks.checkpoint.max_keep_ckpt']),
+    ('checkpoint-typo-interval-1', tr('default_hooks.checkpoint.interval=1',
+                                      'default_hooks.checkpoint.save_bests=x'),
+     ['default_hooks.checkpoint.save_bests']),
+    ('optimizer-type-unknown', tr('optim_wrapper.optimizer.type=NoSuchOptimizer'),
+     ['optim_wrapper.optimizer.type', 'NoSuchOptimizer']),
+    ('clip-grad-not-a-dict', tr('optim_wrapper.clip_grad=1.0'), ['optim_wrapper', 'clip_grad']),
+    ('config-file-max-epoch', tr(config='{stores}/child_max_epoch.py'),
+     ['child_max_epoch.py', 'train_cfg.max_epoch', 'EpochBasedTrainLoop']),
+    ('config-file-hook-typo', tr(config='{stores}/child_hook_typo.py'),
+     ['child_hook_typo.py', 'default_hooks.checkpoint.save_bests']),
+    ('config-file-custom-hook-typo', tr(config='{stores}/child_custom_hook.py'),
+     ['child_custom_hook.py', 'custom_hooks.0.schedual']),
+    ('config-file-top-level-typo', tr(config='{stores}/child_toplevel.py'), ['child_toplevel.py', 'lod_from']),
+    ('config-file-optimizer-type', tr(config='{stores}/child_optimizer.py'),
+     ['child_optimizer.py', 'optim_wrapper.optimizer.type', 'Adamw']),
+    # settings that cannot take effect
+    ('eval-batch-size-0', tr('data.eval_batch_size=0'), ['data.eval_batch_size']),
+    ('eval-batch-size-text', tr('data.eval_batch_size=big'), ['data.eval_batch_size']),
+    ('kd-empty-pool-batch', tr('data.unlabeled_batch_size=0'),
+     ['model.gamma=0.4', 'data.unlabeled_batch_size=0']),
+    ('kd-empty-pool-datasets', tr('data.unlabeled_datasets=[]'), ['model.gamma', 'data.unlabeled_datasets']),
+    ('all-weights-zero', tr('model.alpha=0', 'model.beta=0', 'model.gamma=0'),
+     ['model.alpha=0', 'model.gamma=0', 'no gradient']),
+    ('baseline-alpha-zero', tr('model.alpha=0', config=str(REPO / 'mm_configs/jedi/student_baseline.py')),
+     ['model.alpha=0', 'no gradient']),
+    ('gamma-bool', tr('model.gamma=True'), ['model.gamma=True', 'boolean']),
+    ('labeled-fraction-bool', tr('data.labeled_fraction=True'), ['data.labeled_fraction', 'boolean']),
+    ('one-class-dataset', tr(store='one_class'), ['ds0', '1 class']),
+    # the store's bytes are what its manifest says, or no run starts
+    ('features-changed-in-place', tr(store='changed'), ['features/e1/ds0/val.npy', 'sha256 differs']),
+    ('info-verify-changed', lambda t, s, v: ['features', 'info', str(s / 'changed'), '--verify'],
+     ['features/e1/ds0/val.npy', 'sha256']),
+    ('npz-empty-val', lambda t, s, v: ['features', 'import-npz', '--out', str(t / 'store'), '--dataset',
+                                       f'ds0={s / "empty_val.npz"}', '--expert', f'e0=ds0:{s / "head.npz"}'],
+     ['empty_val.npz', 'y_val', '0 rows']),
+    # finished runs
+    ('resume-and-overwrite', lambda t, s, v: train(s / 'good') + ['--resume', '--overwrite'],
+     ['--resume', '--overwrite']),
+    # studies: duplicate YAML keys at any depth, empty names, flags like the spec's fields
+    ('spec-duplicate-seeds', raw_spec(RAW_SPEC + 'seeds: [0]\nseeds: [0, 1, 2]\n'
+                                      'space: {{model.gamma: {{type: grid, values: [0.0]}}}}\n'),
+     ["'seeds'", 'twice', 'raw.yaml']),
+    ('spec-duplicate-space-key', raw_spec(RAW_SPEC + 'space:\n  model.gamma: {{type: grid, values: [0.0, 0.4]}}\n'
+                                          '  model.gamma: {{type: grid, values: [0.8]}}\n'),
+     ["'model.gamma'", 'twice']),
+    ('spec-duplicate-nested', raw_spec(RAW_SPEC + 'space:\n  model.gamma:\n    type: grid\n    values: [0.0]\n'
+                                       '    values: [0.4]\n'), ["'values'", 'twice']),
+    ('spec-name-empty', st(name=None), ['"name"', 'None']),
+    ('spec-name-number', st(name=12), ['"name"', '12']),
+    ('spec-objective-map-on-top1-store', st(objectives=[{'metric': 'mean/student/mAP'}]),
+     ['objectives[0].metric', 'mAP']),
+    ('spec-objective-map-dataset', st(objectives=[{'metric': 'ds0/student/mAP'}]), ['ds0', 'mAP']),
+    ('spec-store-changed', st('changed'), ['features', 'sha256 differs']),
+    ('spec-space-checkpoint-typo', st(space={'default_hooks.checkpoint.save_bests': {
+        'type': 'grid', 'values': ['mean/student/top1', 'mean/teacher/top1']}}),
+     ['default_hooks.checkpoint.save_bests']),
+    ('study-n-trials-0', st('good', '--n-trials', '0'), ['--n-trials', '0']),
+    ('study-n-trials-negative', st('good', '--n-trials', '-3'), ['--n-trials', '-3']),
+    ('study-timeout-negative', st('good', '--timeout', '-5'), ['--timeout', '-5']),
+    ('study-storage-directory', st('good', '--storage', '{stores}'), ['--storage', 'is a directory']),
+    ('worker-index-negative', lambda t, s, v: ['study', 'worker', str(spec(t, s / 'good')), '--index', '-1'],
+     ['--index']),
+    ('worker-n-trials-0', lambda t, s, v: ['study', 'worker', str(spec(t, s / 'good')), '--n-trials', '0'],
+     ['--n-trials']),
     ('report-empty-workspace', lambda t, s, v: ['report', '--study', 'nope', '--out', str(t / 'report')],
      ['no MLflow database', 'mlflow.db']),
 ]

@@ -92,7 +92,7 @@ def _write(sfile: Path, store_path: Path, blocks: dict) -> None:
             json.dump({'version': STAMP_VERSION, 'store': str(store_path), 'blocks': blocks}, f)
         os.replace(tmp, sfile)
     except OSError as exc:
-        log.warning('could not write the verification stamps %s (%s): the next run verifies the store '
+        log.info('could not write the verification stamps %s (%s): the next run verifies the store '
                     'again', sfile, exc)
 
 

@@ -81,8 +81,11 @@ def load_spec(path: str | Path, check_paths: bool = True) -> StudySpec:
     path = locate(path)  # a relative studies/... path also finds the shipped spec
     if not path.is_file():
         raise SpecError(f'study spec {path}: no such file')
+    from jedi_repro.studies.strict_yaml import DuplicateKeyError, strict_load
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = strict_load(path.read_text())
+    except DuplicateKeyError as exc:
+        raise SpecError(f'study spec {path}: {exc.problem}') from None
     except yaml.YAMLError as exc:
         raise SpecError(f'study spec {path}: not valid YAML ({exc})') from exc
     return parse_spec(raw, path, check_paths=check_paths)
@@ -97,8 +100,8 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
     if unknown:
         raise SpecError(f'{where}: unknown field(s) {unknown}; allowed: {sorted(TOP_KEYS)}')
 
-    name = str(raw.get('name', path.stem))
-    if not NAME_RE.match(name):
+    name = raw.get('name', path.stem)
+    if not isinstance(name, str) or not NAME_RE.match(name):
         raise SpecError(f'{where}: field "name" = {name!r} must be letters, digits, "_", "-", "."')
 
     if 'base_config' not in raw:
@@ -205,14 +208,22 @@ def check_against_store(spec: StudySpec) -> None:
         raise SpecError(f'{where}: field "features": {spec.features} is not a feature store (no '
                         'manifest.json); run `jedi extract` or `jedi demo`, or point "features" elsewhere')
     try:
-        store = FeatureStore.open(spec.features)
+        store = FeatureStore.open(spec.features, verify=True)
     except JediError as exc:
         raise SpecError(f'{where}: field "features": {exc}') from exc
+    with_map = [d for d in store.dataset_names
+                if store.dataset(d)['multilabel'] or store.dataset(d)['metric'] == 'mAP']
     for i, o in enumerate(spec.objectives):
         scope = o.metric.split('/')[0]
         if scope != 'mean' and scope not in store.dataset_names:
             raise SpecError(f'{where}: field "objectives[{i}].metric" = {o.metric!r}: the store has no '
                             f'dataset {scope!r} (datasets: {store.dataset_names}, or mean)')
+        if o.metric.endswith('/mAP') and (scope not in with_map if scope != 'mean' else not with_map):
+            # no trial would ever have the value: every one of them would fail
+            raise SpecError(f'{where}: field "objectives[{i}].metric" = {o.metric!r}: mAP is computed only '
+                            f'on multi-label datasets or those declaring metric mAP, and '
+                            f'{"dataset " + repr(scope) + " is not one" if scope != "mean" else "the store has none"}'
+                            f' (store {spec.features}); use top1, top5 or mean_class')
     cases = [('field "cfg_options"', {})]
     cases += [(f'field "space.{key}" = {value!r}', {key: value})
               for key, param in spec.space.items() for value in representative_values(param)]
