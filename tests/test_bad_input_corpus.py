@@ -222,11 +222,6 @@ CASES = [
     ('expert-truncated-video', ex('truncated'), ['decode', 'train_labeled.txt']),
     ('expert-wrong-label', ex('label'), ['train_labeled.txt', '99']),
     # issue 20: every key takes effect or is refused (components that swallow **kwargs, config files)
-    ('checkpoint-save-bests', tr('default_hooks.checkpoint.save_bests=mean/teacher/top1'),
-     ['default_hooks.checkpoint.save_bests']),
-    ('checkpoint-rules', tr('default_hooks.checkpoint.rules=less'), ['default_hooks.checkpoint.rules']),
-    ('checkpoint-max-keep-ckpt', tr('default_hooks.checkpoint.max_keep_ckpt=1'),
-     ['default_hooks.checkpoint.max_keep_ckpt']),
     ('checkpoint-typo-interval-1', tr('default_hooks.checkpoint.interval=1',
                                       'default_hooks.checkpoint.save_bests=x'),
      ['default_hooks.checkpoint.save_bests']),
@@ -245,18 +240,13 @@ CASES = [
     # settings that cannot take effect
     ('eval-batch-size-0', tr('data.eval_batch_size=0'), ['data.eval_batch_size']),
     ('eval-batch-size-text', tr('data.eval_batch_size=big'), ['data.eval_batch_size']),
-    ('kd-empty-pool-batch', tr('data.unlabeled_batch_size=0'),
-     ['model.gamma=0.4', 'data.unlabeled_batch_size=0']),
     ('kd-empty-pool-datasets', tr('data.unlabeled_datasets=[]'), ['model.gamma', 'data.unlabeled_datasets']),
-    ('all-weights-zero', tr('model.alpha=0', 'model.beta=0', 'model.gamma=0'),
-     ['model.alpha=0', 'model.gamma=0', 'no gradient']),
     ('baseline-alpha-zero', tr('model.alpha=0', config=str(REPO / 'mm_configs/jedi/student_baseline.py')),
      ['model.alpha=0', 'no gradient']),
     ('gamma-bool', tr('model.gamma=True'), ['model.gamma=True', 'boolean']),
     ('labeled-fraction-bool', tr('data.labeled_fraction=True'), ['data.labeled_fraction', 'boolean']),
     ('one-class-dataset', tr(store='one_class'), ['ds0', '1 class']),
     # the store's bytes are what its manifest says, or no run starts
-    ('features-changed-in-place', tr(store='changed'), ['features/e1/ds0/val.npy', 'sha256 differs']),
     ('info-verify-changed', lambda t, s, v: ['features', 'info', str(s / 'changed'), '--verify'],
      ['features/e1/ds0/val.npy', 'sha256']),
     ('npz-empty-val', lambda t, s, v: ['features', 'import-npz', '--out', str(t / 'store'), '--dataset',
@@ -266,12 +256,6 @@ CASES = [
     ('resume-and-overwrite', lambda t, s, v: train(s / 'good') + ['--resume', '--overwrite'],
      ['--resume', '--overwrite']),
     # studies: duplicate YAML keys at any depth, empty names, flags like the spec's fields
-    ('spec-duplicate-seeds', raw_spec(RAW_SPEC + 'seeds: [0]\nseeds: [0, 1, 2]\n'
-                                      'space: {{model.gamma: {{type: grid, values: [0.0]}}}}\n'),
-     ["'seeds'", 'twice', 'raw.yaml']),
-    ('spec-duplicate-space-key', raw_spec(RAW_SPEC + 'space:\n  model.gamma: {{type: grid, values: [0.0, 0.4]}}\n'
-                                          '  model.gamma: {{type: grid, values: [0.8]}}\n'),
-     ["'model.gamma'", 'twice']),
     ('spec-duplicate-nested', raw_spec(RAW_SPEC + 'space:\n  model.gamma:\n    type: grid\n    values: [0.0]\n'
                                        '    values: [0.4]\n'), ["'values'", 'twice']),
     ('spec-name-empty', st(name=None), ['"name"', 'None']),
@@ -295,6 +279,27 @@ CASES = [
      ['no MLflow database', 'mlflow.db']),
 ]
 
+# Issue 20: inputs that exited 0 with a record that was wrong; each is now refused before anything is written
+# (the others of that list need a finished run or a study, see TestExitZeroButWrong).
+WRONG_CASES = [
+    ('checkpoint-save-bests', tr('default_hooks.checkpoint.save_bests=mean/teacher/top1'),
+     ['default_hooks.checkpoint.save_bests']),
+    ('checkpoint-rules', tr('default_hooks.checkpoint.rules=less'), ['default_hooks.checkpoint.rules']),
+    ('checkpoint-max-keep-ckpt', tr('default_hooks.checkpoint.max_keep_ckpt=1'),
+     ['default_hooks.checkpoint.max_keep_ckpt']),
+    ('kd-empty-pool-batch', tr('data.unlabeled_batch_size=0'),
+     ['model.gamma=0.4', 'data.unlabeled_batch_size=0']),
+    ('all-weights-zero', tr('model.alpha=0', 'model.beta=0', 'model.gamma=0'),
+     ['model.alpha=0', 'model.gamma=0', 'no gradient']),
+    ('features-changed-in-place', tr(store='changed'), ['features/e1/ds0/val.npy', 'sha256 differs']),
+    ('spec-duplicate-seeds', raw_spec(RAW_SPEC + 'seeds: [0]\nseeds: [0, 1, 2]\n'
+                                      'space: {{model.gamma: {{type: grid, values: [0.0]}}}}\n'),
+     ["'seeds'", 'twice', 'raw.yaml']),
+    ('spec-duplicate-space-key', raw_spec(RAW_SPEC + 'space:\n  model.gamma: {{type: grid, values: [0.0, 0.4]}}\n'
+                                          '  model.gamma: {{type: grid, values: [0.8]}}\n'),
+     ["'model.gamma'", 'twice']),
+]
+
 
 def _write(path: Path, text: str) -> Path:
     path.write_text(text)
@@ -302,11 +307,17 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
+    ids = [c[0] for c in CASES + WRONG_CASES + HOSTILE_CASES]
+    assert len(CASES) >= 80 and len(set(ids)) == len(ids)
 
 
 @pytest.mark.parametrize('build,expected', [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_a_clear_error(build, expected, stores, video_roots, tmp_path, capsys):
+    assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys)
+
+
+def assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys):
+    """Exit 1, one paragraph naming ``expected``, no traceback, nothing written, no MLflow run."""
     argv = [a.replace('{tmp}', str(tmp_path)).replace('{stores}', str(stores))
             for a in build(tmp_path, stores, video_roots)]
     before = written(tmp_path)
@@ -349,3 +360,161 @@ def test_resume_refuses_a_checkpoint_of_another_configuration(stores, tmp_path, 
     err = capsys.readouterr().err
     assert rc == 1 and 'cannot resume' in err and 'another' in err.replace('\n  ', ' ')
     assert (wd / 'last.pth').read_bytes() == b'an older run'  # left as it was
+
+
+# Inputs of my own tried as a hostile user after issue 20's list (each found a gap that is now closed).
+HOSTILE_CASES = []
+
+
+@pytest.mark.parametrize('build,expected', [c[1:] for c in HOSTILE_CASES], ids=[c[0] for c in HOSTILE_CASES])
+def test_hostile_input_is_a_clear_error(build, expected, stores, video_roots, tmp_path, capsys):
+    assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys)
+
+
+def _mlflow_runs():
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(workspace.mlflow_uri())
+    return client, client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def _finished_run(stores, tmp_path, store=None):
+    """A real `jedi train` (1 epoch, tiny store, logged to MLflow) in ``tmp_path/wd``."""
+    store = store or stores / 'good'
+    assert main(train(store, 'train_cfg.max_epochs=1', work_dir=str(tmp_path / 'wd'))) == 0
+    return tmp_path / 'wd'
+
+
+class TestExitZeroButWrong:
+    """The nine inputs of issue 20 that exited 0 with a record that was wrong. Each is now refused (exit 1,
+    the key, block or work dir named, nothing written) or does what its record says."""
+
+    @pytest.mark.parametrize('build,expected', [c[1:] for c in WRONG_CASES], ids=[c[0] for c in WRONG_CASES])
+    def test_refused_before_anything_is_written(self, build, expected, stores, video_roots, tmp_path, capsys):
+        """Items 1 (a block overwritten in place), 3 and 4 (CheckpointHook typos), 5 and 6 (duplicate
+        spec keys), 7 (KD with an empty pool), 8 (all loss weights zero)."""
+        assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys)
+
+    def test_verified_store_changed_in_place_is_refused_not_served_stale(self, stores, tmp_path, capsys):
+        """Item 1 after a stamp exists, and item 2: the store changed in place after a finished run; the
+        same `jedi train` again is refused, not "reused the finished run" with the old metrics."""
+        store = tmp_path / 'store'
+        shutil.copytree(stores / 'good', store)
+        _finished_run(stores, tmp_path, store)
+        x = np.load(store / 'features/e0/ds0/train.npy', mmap_mode='r+')
+        x[0] = x[0] + 1.0  # finite, same size, the stamp of this block no longer matches
+        x.flush()
+        del x
+        capsys.readouterr()
+        _, runs_before = _mlflow_runs()
+        rc = main(train(store, 'train_cfg.max_epochs=1', work_dir=str(tmp_path / 'wd2')))
+        err = ' '.join(capsys.readouterr().err.split())
+        assert rc == 1 and 'features/e0/ds0/train.npy' in err and 'sha256 differs' in err, err
+        assert 'reused' not in err and not (tmp_path / 'wd2').exists()
+        assert len(_mlflow_runs()[1]) == len(runs_before)
+
+    def test_finished_run_is_never_overwritten_by_accident(self, stores, tmp_path, capsys):
+        """Item 9: `--resume` of a finished run says so and opens no second MLflow run; a new `jedi train`
+        into it is refused; `--overwrite` replaces it without leaving its best checkpoints behind."""
+        wd = _finished_run(stores, tmp_path)
+        record = (wd / 'metrics.json').read_text()
+        old_ckpts = sorted(p.name for p in wd.glob('best_*.pth'))
+        assert old_ckpts
+        _, runs = _mlflow_runs()
+        assert len(runs) == 1
+        capsys.readouterr()
+        assert main(train(stores / 'good', 'train_cfg.max_epochs=1', work_dir=str(wd)) + ['--resume']) == 0
+        assert 'finished run: nothing to resume' in capsys.readouterr().out
+        assert (wd / 'metrics.json').read_text() == record and len(_mlflow_runs()[1]) == 1
+        rc = main(train(stores / 'good', 'train_cfg.max_epochs=2', work_dir=str(wd)))
+        err = ' '.join(capsys.readouterr().err.split())
+        assert rc == 1 and str(wd) in err and 'finished run' in err and '--overwrite' in err, err
+        assert (wd / 'metrics.json').read_text() == record and len(_mlflow_runs()[1]) == 1
+        # a bad config with --overwrite keeps the finished run
+        rc = main(train(stores / 'good', 'model.gama=1', work_dir=str(wd)) + ['--overwrite'])
+        assert rc == 1 and (wd / 'metrics.json').read_text() == record
+        (wd / 'best_mean_student_top1_epoch_99.pth').write_bytes(b'a stale checkpoint of the old run')
+        assert main(train(stores / 'good', 'train_cfg.max_epochs=2', 'default_hooks.plateau.patience=5',
+                          work_dir=str(wd)) + ['--overwrite', '--no-reuse']) == 0
+        new = json.loads((wd / 'metrics.json').read_text())
+        assert new['convergence']['last_epoch'] == 2 and new['config']['train_cfg']['max_epochs'] == 2
+        assert not (wd / 'best_mean_student_top1_epoch_99.pth').exists()
+        assert {p.name for p in wd.glob('best_*.pth')} == {f'best_{s}' for s in (
+            new['selection']['student']['checkpoint'][5:], new['selection']['teacher']['checkpoint'][5:])}
+
+    def test_a_study_whose_trials_all_fail_exits_non_zero(self, stores, tmp_path, capsys, monkeypatch):
+        """"A study whose every trial fails exits 0: automation cannot tell" (stub trainer that raises)."""
+        studies = REPO / 'tests' / 'test_studies'
+        monkeypatch.syspath_prepend(str(studies))
+        monkeypatch.setenv('PYTHONPATH', ':'.join([str(studies), *filter(None, [
+            __import__('os').environ.get('PYTHONPATH')])]))
+        monkeypatch.setenv('JEDI_STUB_FAIL_GAMMA', '0.4')
+        path = spec(tmp_path, stores / 'good', space={'model.gamma': {'type': 'grid', 'values': [0.4]}})
+        rc = main(['study', 'run', str(path), '--train-fn', 'stub_train:train', '--no-progress'])
+        cap = capsys.readouterr()
+        err = ' '.join(cap.err.split())
+        assert rc == 1 and 'did not succeed' in err and 'all 1 trial(s) it ran failed' in err, cap
+        assert 'fail 1' in cap.out  # the summary line is still printed
+
+    def test_interrupted_trials_print_as_interrupted_and_are_not_done(self, tmp_path):
+        import optuna
+
+        from jedi_repro.studies import recovery
+        from jedi_repro.studies.runner import _update, trial_line
+        study = optuna.create_study(storage=f'sqlite:///{tmp_path}/s.db', study_name='s')
+        for attrs in ({}, {recovery.INTERRUPTED_ATTR: True}):
+            t = study.ask()
+            for k, v in attrs.items():
+                t.set_user_attr(k, v)
+            study.tell(t, state=optuna.trial.TrialState.FAIL)
+        fail, interrupted = study.get_trials()
+        assert ' fail' in trial_line(fail) and ' interrupted' in trial_line(interrupted)
+
+        class Bar:
+            n = None
+
+            def refresh(self):
+                pass
+        bar = Bar()
+        _update(bar, study)
+        assert bar.n == 1  # the interrupted trial runs again: not done
+
+
+class TestAcceptedAndEffective:
+    """Valid keys that were refused or recorded wrongly: accepted, and they take effect as recorded."""
+
+    def test_clip_grad_max_keep_ckpts_and_the_effective_label_fraction(self, stores, tmp_path):
+        from mmengine.hooks import CheckpointHook, Hook
+
+        from jedi_repro.engine.train import train as train_fn
+        from jedi_repro.tracking.runs import log_train_run
+        seen = {}
+
+        class Capture(Hook):
+            def before_train(self, runner):
+                seen['clip'] = runner.optim_wrapper.clip_grad_kwargs
+                seen['keep'] = [h.max_keep_ckpts for h in runner.hooks if isinstance(h, CheckpointHook)]
+
+        opts = {'train_cfg.max_epochs': 1, 'optim_wrapper.clip_grad.max_norm': 1.0,
+                'default_hooks.checkpoint.max_keep_ckpts': 1, 'data.labeled_fraction': 0.001}
+        m = train_fn(str(CONFIG), stores / 'good', tmp_path / 'wd', cfg_options=opts, extra_hooks=[Capture()])
+        assert seen == {'clip': {'max_norm': 1.0}, 'keep': [1]}
+        # 40 train samples, 3 classes: at least one labelled sample per class is 3 / 40, not 0.001
+        assert m['config']['data']['labeled_fraction'] == 0.001
+        assert m['effective'] == {'data.labeled_fraction': {'ds0': 0.075, 'ds1': 0.075}}
+        assert json.loads((tmp_path / 'wd' / 'metrics.json').read_text())['effective'] == m['effective']
+        run_id = log_train_run(m, str(CONFIG), tmp_path / 'wd', features=stores / 'good')
+        client, _ = _mlflow_runs()
+        params = client.get_run(run_id).data.params
+        assert params['data.labeled_fraction'] == '0.001'
+        assert params['effective.data.labeled_fraction.ds0'] == '0.075'
+
+    def test_gamma_zero_with_an_empty_pool_and_yaml_merge_keys_are_accepted(self, stores, tmp_path):
+        from jedi_repro.engine.train import prepare_config
+        from jedi_repro.studies.spec import load_spec
+        cfg, _, _ = prepare_config(str(CONFIG), stores / 'good', tmp_path / 'wd',
+                                   {'model.gamma': 0.0, 'data.unlabeled_batch_size': 0})
+        assert cfg.model.gamma == 0.0 and not (tmp_path / 'wd').exists()
+        path = tmp_path / 'merge.yaml'
+        path.write_text(RAW_SPEC.format(store=stores / 'good', config=CONFIG) +
+                        'space:\n  model.gamma:\n    <<: {type: grid, values: [0.0]}\n    values: [0.0, 0.4]\n')
+        assert tuple(load_spec(path).space['model.gamma'].values) == (0.0, 0.4)  # explicit beats <<
