@@ -350,6 +350,7 @@ def preflight(cfg, store) -> None:
     from jedi_repro.registry import DATASETS, MODELS
     model_cfg = dict(cfg.model, store=store)
     optim_cfg = dict(cfg.optim_wrapper.optimizer, params=[torch.nn.Parameter(torch.zeros(1))])
+    from mmengine.registry import DefaultScope
     for section, build in (('model', lambda: MODELS.build(model_cfg)),
                            ('data', lambda: DATASETS.build(cfg.train_dataloader.dataset)),
                            ('optim_wrapper.optimizer', lambda: OPTIMIZERS.build(optim_cfg)),
@@ -357,7 +358,8 @@ def preflight(cfg, store) -> None:
                            ('optim_wrapper', lambda: build_optim_wrapper(
                                torch.nn.Linear(1, 1), copy.deepcopy(cfg.optim_wrapper)))):
         try:
-            build()
+            with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmaction'):
+                build()
         except JediError:
             raise
         except KeyError as exc:
