@@ -56,6 +56,12 @@ def stores(tmp_path_factory):
     np.savez(root / 'empty_val.npz', y_train=np.arange(12) % 3, y_val=np.zeros(0, np.int64),
              feat__e0__train=np.ones((12, 4)), feat__e0__val=np.ones((0, 4)))
     np.savez(root / 'head.npz', weight=np.zeros((3, 4)), bias=np.zeros(3))
+    for name, edit in (('no_sha', lambda m: m['arrays']['features/e0/ds0/train.npy'].pop('sha256')),
+                       ('arrays_list', lambda m: m.update(arrays=list(m['arrays'])))):
+        shutil.copytree(root / 'good', root / name)
+        manifest = json.loads((root / name / 'manifest.json').read_text())
+        edit(manifest)
+        (root / name / 'manifest.json').write_text(json.dumps(manifest))
     return root
 
 
@@ -363,7 +369,44 @@ def test_resume_refuses_a_checkpoint_of_another_configuration(stores, tmp_path, 
 
 
 # Inputs of my own tried as a hostile user after issue 20's list (each found a gap that is now closed).
-HOSTILE_CASES = []
+HOSTILE_CASES = [
+    # tracebacks
+    ('h-seed-text', tr('randomness.seed=abc'), ['randomness.seed']),
+    ('h-val-interval-0', tr('train_cfg.val_interval=0'), ['train_cfg.val_interval']),
+    ('h-model-scalar', tr('model=1'), ['model=1', 'section']),
+    ('h-manifest-no-sha', tr(store='no_sha'), ['manifest.json', 'features/e0/ds0/train.npy', 'sha256']),
+    ('h-manifest-arrays-list', tr(store='arrays_list'), ['manifest.json', '"arrays"']),
+    ('h-spec-pruner-negative', st(pruner={'type': 'median', 'n_startup_trials': -1}),
+     ['pruner.n_startup_trials', '-1']),
+    # exit 0 with a record that was wrong
+    ('h-save-best-empty', tr('default_hooks.checkpoint.save_best=[]'), ['default_hooks.checkpoint.save_best']),
+    ('h-lr-zero', tr('optim_wrapper.optimizer.lr=0'), ['optim_wrapper.optimizer.lr=0']),
+    ('h-hidden-dim-0', tr('model.adjustment.hidden_dim=0'), ['model.adjustment.hidden_dim=0']),
+    ('h-adjustment-enabled-text', tr('model.adjustment.enabled=maybe'), ['model.adjustment.enabled']),
+    ('h-flush-denormal-text', tr('flush_denormal=maybe'), ['flush_denormal']),
+    ('h-kd-stop-epoch-negative', tr('custom_hooks.0.stop_epoch=-1'), ['custom_hooks.0.stop_epoch=-1']),
+    ('h-proj-dim-0', tr('model.fusion.type=mean', 'model.fusion.proj_dim=0'), ['model.fusion.proj_dim=0']),
+    ('h-cfg-option-twice', tr('model.gamma=0.1', 'model.gamma=0.2'), ['model.gamma', 'twice']),
+    ('h-work-dir-is-store', tr(work_dir='{stores}/good'), ['--work-dir', 'overlap']),
+    ('h-work-dir-above-store', tr(work_dir='{stores}'), ['--work-dir', 'overlap']),
+    ('h-seed-negative', lambda t, s, v: train(s / 'good') + ['--seed', '-1'], ['seed -1']),
+    ('h-spec-seed-negative', st(seeds=[0, -1]), ['"seeds"']),
+    ('h-spec-n-trials-bool', st(sampler={'type': 'random'}, budget={'n_trials': True},
+                                space={'model.gamma': {'type': 'float', 'low': 0.0, 'high': 0.5}}),
+     ['budget.n_trials']),
+    ('h-spec-timeout-bool', st(sampler={'type': 'random'}, budget={'timeout_s': True},
+                               space={'model.gamma': {'type': 'float', 'low': 0.0, 'high': 0.5}}),
+     ['budget.timeout_s']),
+    ('h-spec-sampler-seed-bool', st(sampler={'type': 'random', 'seed': True}, budget={'n_trials': 1},
+                                    space={'model.gamma': {'type': 'float', 'low': 0.0, 'high': 0.5}}),
+     ['sampler.seed']),
+    ('h-spec-objective-twice', st(objectives=['mean/student/top1', 'mean/student/top1']),
+     ['objectives[1].metric', 'twice']),
+    ('h-spec-description-list', st(description=[1, 2]), ['"description"']),
+    ('h-spec-base-config-dir', lambda t, s, v: ['study', 'run', str(spec(t, s / 'good', base_config=str(s)))],
+     ['"base_config"', 'is not a file']),
+    ('h-status-top-0', lambda t, s, v: ['study', 'status', str(spec(t, s / 'good')), '--top', '0'], ['--top']),
+]
 
 
 @pytest.mark.parametrize('build,expected', [c[1:] for c in HOSTILE_CASES], ids=[c[0] for c in HOSTILE_CASES])

@@ -99,5 +99,8 @@ def _worker(args) -> int:
 def _status(args) -> int:
     from jedi_repro.studies.runner import study_status
 
+    if args.top < 1:
+        from jedi_repro.errors import JediError
+        raise JediError(f'--top must be at least 1, got {args.top}')
     print(study_status(args.spec, storage=args.storage, top=args.top))
     return 0

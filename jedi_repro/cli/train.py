@@ -50,6 +50,8 @@ def parse_cfg_options(items) -> dict:
         if '=' not in item:
             raise JediError(f'--cfg-options {item!r} must look like KEY=VALUE')
         key, val = item.split('=', 1)
+        if key in out:  # the last would win silently
+            raise JediError(f'--cfg-options {key} is given twice ({key}={out[key]!r} and {item!r})')
         out[key] = DictAction._parse_iterable(val)
     return out
 

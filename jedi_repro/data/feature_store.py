@@ -354,6 +354,14 @@ def _validate_manifest(m, mpath: Path) -> dict:
             fail(f'missing field {key!r}')
     if not m['datasets'] or not m['experts']:
         fail('needs at least one dataset and one expert')
+    if not isinstance(m['arrays'], dict):
+        fail('"arrays" must map each block path to its shape, dtype and sha256')
+    for rel, rec in m['arrays'].items():
+        if (not isinstance(rec, dict) or not isinstance(rec.get('sha256'), str)
+                or not re.fullmatch(r'[0-9a-f]{64}', rec['sha256']) or not isinstance(rec.get('shape'), list)
+                or not isinstance(rec.get('dtype'), str)):
+            fail(f'"arrays" entry {rel!r} must be {{"shape": [...], "dtype": "...", "sha256": "<64 hex>"}}, '
+                 f'got {rec!r}')
     names = set()
     for i, d in enumerate(m['datasets']):
         for key in ('name', 'classes', 'metric', 'multilabel', 'splits'):

@@ -167,6 +167,53 @@ def check_top_level(cfg, origin: str = 'config') -> None:
                         f'harness adds {", ".join(sorted(HARNESS_TOP_KEYS))})')
 
 
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_values(cfg) -> None:
+    """Values whose mistakes the components accept silently or crash on mid-run (hostile-input round of
+    issue 20): sections that are not sections, seeds, intervals, switches given as text, a learning rate
+    of 0, a KD stop epoch at or before the start, an empty checkpoint selection."""
+    for section in ('model', 'data', 'train_cfg', 'optim_wrapper', 'default_hooks', 'randomness'):
+        if section in cfg and cfg[section] is not None and not isinstance(cfg[section], Mapping):
+            raise JediError(f'config key {section}={cfg[section]!r} must be a section (a dict), not a value')
+    seed = (cfg.get('randomness') or {}).get('seed')
+    if seed is not None and (not _is_int(seed) or seed < 0):
+        raise JediError(f'randomness.seed={seed!r} must be an integer >= 0')
+    val_interval = (cfg.get('train_cfg') or {}).get('val_interval', 1)
+    if not _is_int(val_interval) or val_interval < 1:
+        raise JediError(f'train_cfg.val_interval={val_interval!r} must be an integer >= 1 (checkpoints are '
+                        'chosen on validation epochs)')
+    flush = cfg.get('flush_denormal', True)
+    if not isinstance(flush, bool):
+        raise JediError(f'config key flush_denormal={flush!r} must be True or False')
+    model = cfg.get('model') or {}
+    adj = model.get('adjustment') or {}
+    if isinstance(adj, Mapping):
+        if 'enabled' in adj and not isinstance(adj['enabled'], bool):
+            raise JediError(f'model.adjustment.enabled={adj["enabled"]!r} must be True or False')
+        hd = adj.get('hidden_dim')
+        if hd is not None and (not _is_int(hd) or hd < 1):
+            raise JediError(f'model.adjustment.hidden_dim={hd!r} must be an integer >= 1, or None (= the '
+                            'expert\'s dim)')
+    lr = ((cfg.get('optim_wrapper') or {}).get('optimizer') or {}).get('lr')
+    if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr == 0:
+        raise JediError('optim_wrapper.optimizer.lr=0: no parameter would change, yet the students and teachers '
+                        'would be reported as trained; give a positive learning rate')
+    for i, h in enumerate(cfg.get('custom_hooks') or []):
+        if isinstance(h, Mapping) and h.get('type') == 'JEDIDistillHook':
+            stop = h.get('stop_epoch')
+            if stop is not None and (isinstance(stop, bool) or not isinstance(stop, (int, float)) or stop <= 0):
+                raise JediError(f'custom_hooks.{i}.stop_epoch={stop!r}: distillation would be off from the '
+                                'first iteration while the record says gamma > 0; give a positive epoch, or '
+                                'None (never stop)')
+    ckpt = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if isinstance(ckpt, Mapping) and 'save_best' in ckpt and not ckpt['save_best']:
+        raise JediError(f'default_hooks.checkpoint.save_best={ckpt["save_best"]!r}: no checkpoint would be '
+                        'chosen on validation; name the metric(s) to select on, e.g. mean/student/top1')
+
+
 def _active_gamma(cfg) -> tuple[bool, float]:
     """(distillation switched on, the gamma it starts from)."""
     hooks = [h for h in (cfg.get('custom_hooks') or []) if isinstance(h, Mapping)
@@ -216,6 +263,16 @@ def check_effective(cfg, store) -> None:
             raise JediError(f'dataset {ds!r} of feature store {store.path} has {n_cls} class: every accuracy '
                             'on it is 100% by construction and would inflate every mean; train on datasets '
                             'with at least 2 classes')
+
+
+def check_work_dir(work_dir, store_path) -> None:
+    """A run's files never go into its feature store, nor a store into a run (``--overwrite`` removes a
+    finished work dir, and a store rewritten with ``--overwrite`` would take the run with it)."""
+    from pathlib import Path
+    wd, st = Path(work_dir).resolve(), Path(store_path).resolve()
+    if wd == st or st in wd.parents or wd in st.parents:
+        raise JediError(f'--work-dir {work_dir} and the feature store {store_path} overlap; a run\'s files '
+                        'must not go into the store, nor the store into a run: choose another --work-dir')
 
 
 def effective_values(cfg, store, seed: int) -> dict:

@@ -113,13 +113,14 @@ def apply_cfg_options(cfg, options: dict) -> None:
 def check_config(cfg) -> None:
     """Refuse unknown keys in a config (JEDI parts here, components and top level in
     :mod:`jedi_repro.engine.config_check`), naming the key."""
-    from jedi_repro.engine.config_check import check_components, check_top_level
+    from jedi_repro.engine.config_check import check_components, check_top_level, check_values
     from jedi_repro.models.jedi_model import JEDIModel
     from jedi_repro.registry import FUSIONS, KD_LOSSES
     for section in ('model', 'data', 'train_cfg', 'optim_wrapper'):
         if section not in cfg:
             raise JediError(f'config lacks the {section!r} section '
                             '(base it on mm_configs/jedi/jedi_default.py)')
+    check_values(cfg)
     model = cfg.model
     if model.get('type') == 'JEDIModel':
         for k in model:
@@ -301,7 +302,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
     callers that already made it).
     """
     from jedi_repro.data.feature_store import FeatureStore
-    from jedi_repro.engine.config_check import check_effective
+    from jedi_repro.engine.config_check import check_effective, check_work_dir
     from jedi_repro.engine.precision import apply_precision
     _register_all()
     if Path(work_dir).exists() and not Path(work_dir).is_dir():
@@ -323,9 +324,12 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
     _check_data_against_store(cfg.data, store)
     check_metric_keys(cfg, store.dataset_names)
     check_effective(cfg, store)
+    check_work_dir(work_dir, store.path)
     exclude_untrained(cfg, untrained_roles(cfg))
     if seed is None:
         seed = (cfg.get('randomness') or {}).get('seed')
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise JediError(f'seed {seed!r} must be an integer >= 0 (--seed, randomness.seed, a study\'s seeds)')
     seed = 0 if seed is None else int(seed)
     cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
     store_path = str(Path(store.path).resolve())
@@ -358,7 +362,10 @@ def preflight(cfg, store) -> None:
                            ('optim_wrapper', lambda: build_optim_wrapper(
                                torch.nn.Linear(1, 1), copy.deepcopy(cfg.optim_wrapper)))):
         try:
-            with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmaction'):
+            if section.startswith('optim_wrapper'):  # the wrappers live in the config's scope (bf16: mmaction)
+                with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmaction'):
+                    build()
+            else:
                 build()
         except JediError:
             raise

@@ -108,7 +108,8 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
         raise SpecError(f'{where}: field "base_config" is required (e.g. mm_configs/jedi/jedi_default.py)')
     base_config = _resolve_path(str(raw['base_config']), path, f'{where}: field "base_config"')
     if check_paths and not base_config.is_file():
-        raise SpecError(f'{where}: field "base_config": {base_config} does not exist')
+        raise SpecError(f'{where}: field "base_config": {base_config} '
+                        f'{"is not a file" if base_config.exists() else "does not exist"}')
 
     features = Path(expand_vars(str(raw.get('features', DEFAULT_FEATURES)), f'{where}: field "features"'))
     if not features.is_absolute():
@@ -116,8 +117,8 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
 
     seeds = raw.get('seeds', [0])
     if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
-        raise SpecError(f'{where}: field "seeds" must be a non-empty list of integers, got {seeds!r}')
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise SpecError(f'{where}: field "seeds" must be a non-empty list of integers >= 0, got {seeds!r}')
     if len(set(seeds)) != len(seeds):
         raise SpecError(f'{where}: field "seeds" has duplicates: {seeds}')
 
@@ -136,6 +137,11 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
     sampler = _parse_typed(raw.get('sampler', {'type': 'tpe'}), 'sampler', SAMPLERS, {'seed'}, where)
     pruner = _parse_typed(raw.get('pruner', {'type': 'none'}), 'pruner', PRUNERS,
                           {'n_startup_trials', 'n_warmup_steps', 'interval_steps'}, where)
+    for k in ('n_startup_trials', 'n_warmup_steps', 'interval_steps'):
+        v = pruner.get(k)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == 'interval_steps' else 0)):
+            raise SpecError(f'{where}: field "pruner.{k}" = {v!r} must be an integer >= '
+                            f'{1 if k == "interval_steps" else 0}')
     if pruner['type'] != 'none' and len(objectives) > 1:
         raise SpecError(f'{where}: field "pruner": pruning needs a single objective, got {len(objectives)}')
     if sampler['type'] in ('grid', 'brute-force'):
@@ -143,17 +149,19 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
         if continuous:
             raise SpecError(f'{where}: field "sampler": a {sampler["type"]} sampler needs discrete '
                             f'parameters; {continuous} are continuous (give "step" or use choices)')
-    if sampler.get('seed') is not None and not isinstance(sampler['seed'], int):
+    if sampler.get('seed') is not None and (not isinstance(sampler['seed'], int)
+                                            or isinstance(sampler['seed'], bool)):
         raise SpecError(f'{where}: field "sampler.seed" must be an integer')
 
     budget = raw.get('budget') or {}
     if not isinstance(budget, dict) or set(budget) - {'n_trials', 'timeout_s'}:
         raise SpecError(f'{where}: field "budget" takes only "n_trials" and "timeout_s"')
     n_trials = budget.get('n_trials')
-    if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
+    if n_trials is not None and (not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1):
         raise SpecError(f'{where}: field "budget.n_trials" must be a positive integer')
     timeout_s = budget.get('timeout_s')
-    if timeout_s is not None and (not isinstance(timeout_s, (int, float)) or timeout_s <= 0):
+    if timeout_s is not None and (not isinstance(timeout_s, (int, float)) or isinstance(timeout_s, bool)
+                                  or timeout_s <= 0):
         raise SpecError(f'{where}: field "budget.timeout_s" must be a positive number of seconds')
     if sampler['type'] in ('tpe', 'random') and n_trials is None and timeout_s is None:
         raise SpecError(f'{where}: field "budget": a {sampler["type"]} study needs "n_trials" or "timeout_s"')
@@ -161,7 +169,7 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
     spec = StudySpec(name=name, path=path.resolve(), base_config=base_config, features=features, seeds=seeds,
                      space=space, objectives=objectives, sampler=sampler, pruner=pruner,
                      cfg_options=cfg_options, n_trials=n_trials, timeout_s=timeout_s,
-                     description=str(raw.get('description', '')))
+                     description=_description(raw.get('description', ''), where))
     if check_paths:
         check_against_config(spec)
     return spec
@@ -296,8 +304,16 @@ def _parse_objectives(raw: dict, where: str) -> list[Objective]:
         direction = item.get('direction', 'maximize')
         if direction not in DIRECTIONS:
             raise SpecError(f'{where}: field "{fld}.direction" = {direction!r}; use maximize or minimize')
+        if any(o.metric == metric for o in out):
+            raise SpecError(f'{where}: field "{fld}.metric" = {metric!r} is listed twice')
         out.append(Objective(metric, direction))
     return out
+
+
+def _description(value: Any, where: str) -> str:
+    if value is not None and not isinstance(value, str):
+        raise SpecError(f'{where}: field "description" must be text, got {value!r}')
+    return value or ''
 
 
 def _parse_typed(value: Any, fld: str, types: set[str], extra: set[str], where: str) -> dict:
