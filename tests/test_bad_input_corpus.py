@@ -414,6 +414,20 @@ def test_hostile_input_is_a_clear_error(build, expected, stores, video_roots, tm
     assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys)
 
 
+def test_an_unwritable_workspace_is_a_clear_error(stores, tmp_path, capsys, monkeypatch):
+    """`jedi study run` with a JEDI_HOME that cannot be written (here: below a file, so even root cannot)."""
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    monkeypatch.setenv('JEDI_HOME', str(blocker / 'ws'))
+    path = spec(tmp_path, stores / 'good')
+    before = sorted(str(p) for p in tmp_path.rglob('*'))
+    rc = main(['study', 'run', str(path), '--no-progress'])
+    err = ' '.join(capsys.readouterr().err.split())
+    assert rc == 1 and err.startswith('error: ') and 'Traceback' not in err, err
+    assert str(blocker / 'ws') in err and 'JEDI_HOME' in err
+    assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+
+
 def _mlflow_runs():
     from mlflow.tracking import MlflowClient
     client = MlflowClient(workspace.mlflow_uri())
