@@ -240,7 +240,8 @@ CASES = [
      ['child_hook_typo.py', 'default_hooks.checkpoint.save_bests']),
     ('config-file-custom-hook-typo', tr(config='{stores}/child_custom_hook.py'),
      ['child_custom_hook.py', 'custom_hooks.0.schedual']),
-    ('config-file-top-level-typo', tr(config='{stores}/child_toplevel.py'), ['child_toplevel.py', 'lod_from']),
+    ('config-file-top-level-typo', tr(config='{stores}/child_toplevel.py'),
+     ['child_toplevel.py', 'lod_from']),
     ('config-file-optimizer-type', tr(config='{stores}/child_optimizer.py'),
      ['child_optimizer.py', 'optim_wrapper.optimizer.type', 'Adamw']),
     # settings that cannot take effect
@@ -262,8 +263,8 @@ CASES = [
     ('resume-and-overwrite', lambda t, s, v: train(s / 'good') + ['--resume', '--overwrite'],
      ['--resume', '--overwrite']),
     # studies: duplicate YAML keys at any depth, empty names, flags like the spec's fields
-    ('spec-duplicate-nested', raw_spec(RAW_SPEC + 'space:\n  model.gamma:\n    type: grid\n    values: [0.0]\n'
-                                       '    values: [0.4]\n'), ["'values'", 'twice']),
+    ('spec-duplicate-nested', raw_spec(RAW_SPEC + 'space:\n  model.gamma:\n    type: grid\n'
+                                       '    values: [0.0]\n    values: [0.4]\n'), ["'values'", 'twice']),
     ('spec-name-empty', st(name=None), ['"name"', 'None']),
     ('spec-name-number', st(name=12), ['"name"', '12']),
     ('spec-objective-map-on-top1-store', st(objectives=[{'metric': 'mean/student/mAP'}]),
@@ -301,7 +302,8 @@ WRONG_CASES = [
     ('spec-duplicate-seeds', raw_spec(RAW_SPEC + 'seeds: [0]\nseeds: [0, 1, 2]\n'
                                       'space: {{model.gamma: {{type: grid, values: [0.0]}}}}\n'),
      ["'seeds'", 'twice', 'raw.yaml']),
-    ('spec-duplicate-space-key', raw_spec(RAW_SPEC + 'space:\n  model.gamma: {{type: grid, values: [0.0, 0.4]}}\n'
+    ('spec-duplicate-space-key', raw_spec(RAW_SPEC + 'space:\n'
+                                          '  model.gamma: {{type: grid, values: [0.0, 0.4]}}\n'
                                           '  model.gamma: {{type: grid, values: [0.8]}}\n'),
      ["'model.gamma'", 'twice']),
 ]
@@ -379,7 +381,8 @@ HOSTILE_CASES = [
     ('h-spec-pruner-negative', st(pruner={'type': 'median', 'n_startup_trials': -1}),
      ['pruner.n_startup_trials', '-1']),
     # exit 0 with a record that was wrong
-    ('h-save-best-empty', tr('default_hooks.checkpoint.save_best=[]'), ['default_hooks.checkpoint.save_best']),
+    ('h-save-best-empty', tr('default_hooks.checkpoint.save_best=[]'),
+     ['default_hooks.checkpoint.save_best']),
     ('h-lr-zero', tr('optim_wrapper.optimizer.lr=0'), ['optim_wrapper.optimizer.lr=0']),
     ('h-hidden-dim-0', tr('model.adjustment.hidden_dim=0'), ['model.adjustment.hidden_dim=0']),
     ('h-adjustment-enabled-text', tr('model.adjustment.enabled=maybe'), ['model.adjustment.enabled']),
@@ -403,9 +406,11 @@ HOSTILE_CASES = [
     ('h-spec-objective-twice', st(objectives=['mean/student/top1', 'mean/student/top1']),
      ['objectives[1].metric', 'twice']),
     ('h-spec-description-list', st(description=[1, 2]), ['"description"']),
-    ('h-spec-base-config-dir', lambda t, s, v: ['study', 'run', str(spec(t, s / 'good', base_config=str(s)))],
+    ('h-spec-base-config-dir',
+     lambda t, s, v: ['study', 'run', str(spec(t, s / 'good', base_config=str(s)))],
      ['"base_config"', 'is not a file']),
-    ('h-status-top-0', lambda t, s, v: ['study', 'status', str(spec(t, s / 'good')), '--top', '0'], ['--top']),
+    ('h-status-top-0', lambda t, s, v: ['study', 'status', str(spec(t, s / 'good')), '--top', '0'],
+     ['--top']),
 ]
 
 
@@ -572,6 +577,6 @@ class TestAcceptedAndEffective:
                                    {'model.gamma': 0.0, 'data.unlabeled_batch_size': 0})
         assert cfg.model.gamma == 0.0 and not (tmp_path / 'wd').exists()
         path = tmp_path / 'merge.yaml'
-        path.write_text(RAW_SPEC.format(store=stores / 'good', config=CONFIG) +
-                        'space:\n  model.gamma:\n    <<: {type: grid, values: [0.0]}\n    values: [0.0, 0.4]\n')
+        path.write_text(RAW_SPEC.format(store=stores / 'good', config=CONFIG) + 'space:\n  model.gamma:\n'
+                        '    <<: {type: grid, values: [0.0]}\n    values: [0.0, 0.4]\n')
         assert tuple(load_spec(path).space['model.gamma'].values) == (0.0, 0.4)  # explicit beats <<

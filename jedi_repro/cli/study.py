@@ -80,12 +80,11 @@ def _run(args) -> int:
 def _worker(args) -> int:
     import time
 
+    from jedi_repro.errors import JediError
+    from jedi_repro.studies.runner import check_budget_flags
     from jedi_repro.studies.spec import load_spec
     from jedi_repro.studies.storage import storage_url
     from jedi_repro.studies.worker import run_worker
-
-    from jedi_repro.errors import JediError
-    from jedi_repro.studies.runner import check_budget_flags
     check_budget_flags(args.n_trials, args.timeout)
     if args.index < 0 or not args.wait >= 0:
         raise JediError(f'--index must be >= 0 and --wait >= 0 seconds, got {args.index} and {args.wait}')

@@ -1,4 +1,4 @@
-"""Every configuration key takes effect or is refused: the checks ``train()`` makes before anything is written.
+"""Every configuration key takes effect or is refused: what ``train()`` checks before anything is written.
 
 * **Component keys** (:func:`check_components`): every ``type=`` dict outside ``model``/``data`` (hooks,
   loops, optimizer wrapper and optimizer, evaluators, log processor, visualizer) must name a registered
@@ -199,12 +199,14 @@ def check_values(cfg) -> None:
                             'expert\'s dim)')
     lr = ((cfg.get('optim_wrapper') or {}).get('optimizer') or {}).get('lr')
     if isinstance(lr, (int, float)) and not isinstance(lr, bool) and lr == 0:
-        raise JediError('optim_wrapper.optimizer.lr=0: no parameter would change, yet the students and teachers '
+        raise JediError('optim_wrapper.optimizer.lr=0: no parameter would change, yet the students and '
+                        'teachers '
                         'would be reported as trained; give a positive learning rate')
     for i, h in enumerate(cfg.get('custom_hooks') or []):
         if isinstance(h, Mapping) and h.get('type') == 'JEDIDistillHook':
             stop = h.get('stop_epoch')
-            if stop is not None and (isinstance(stop, bool) or not isinstance(stop, (int, float)) or stop <= 0):
+            bad = isinstance(stop, bool) or not isinstance(stop, (int, float)) or stop <= 0
+            if stop is not None and bad:
                 raise JediError(f'custom_hooks.{i}.stop_epoch={stop!r}: distillation would be off from the '
                                 'first iteration while the record says gamma > 0; give a positive epoch, or '
                                 'None (never stop)')

@@ -343,18 +343,18 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
 def preflight(cfg, store) -> None:
     """Build the model, the training batches and the optimizer once, before anything is written.
 
-    Values that only their constructors check (``model.gamma=-1``, ``optim_wrapper.optimizer.lr=-1``, a
-    fusion argument of the wrong type) fail here with the section they came from, not after the Runner
+    Values that only their constructors check (``model.gamma=-1``, ``optim_wrapper.optimizer.lr=-1``,
+    ``optim_wrapper.clip_grad`` that is not a dict, a fusion argument of the wrong type) fail here with
+    the section they came from, not after the Runner
     has created the work dir.
     """
     import torch
     from mmengine.optim import build_optim_wrapper
-    from mmengine.registry import OPTIMIZERS
+    from mmengine.registry import OPTIMIZERS, DefaultScope
 
     from jedi_repro.registry import DATASETS, MODELS
     model_cfg = dict(cfg.model, store=store)
     optim_cfg = dict(cfg.optim_wrapper.optimizer, params=[torch.nn.Parameter(torch.zeros(1))])
-    from mmengine.registry import DefaultScope
     for section, build in (('model', lambda: MODELS.build(model_cfg)),
                            ('data', lambda: DATASETS.build(cfg.train_dataloader.dataset)),
                            ('optim_wrapper.optimizer', lambda: OPTIMIZERS.build(optim_cfg)),
@@ -362,7 +362,7 @@ def preflight(cfg, store) -> None:
                            ('optim_wrapper', lambda: build_optim_wrapper(
                                torch.nn.Linear(1, 1), copy.deepcopy(cfg.optim_wrapper)))):
         try:
-            if section.startswith('optim_wrapper'):  # the wrappers live in the config's scope (bf16: mmaction)
+            if section.startswith('optim_wrapper'):  # wrappers live in the config's scope (bf16: mmaction)
                 with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmaction'):
                     build()
             else:

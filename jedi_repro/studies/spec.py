@@ -139,9 +139,9 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
                           {'n_startup_trials', 'n_warmup_steps', 'interval_steps'}, where)
     for k in ('n_startup_trials', 'n_warmup_steps', 'interval_steps'):
         v = pruner.get(k)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == 'interval_steps' else 0)):
-            raise SpecError(f'{where}: field "pruner.{k}" = {v!r} must be an integer >= '
-                            f'{1 if k == "interval_steps" else 0}')
+        low = 1 if k == 'interval_steps' else 0
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+            raise SpecError(f'{where}: field "pruner.{k}" = {v!r} must be an integer >= {low}')
     if pruner['type'] != 'none' and len(objectives) > 1:
         raise SpecError(f'{where}: field "pruner": pruning needs a single objective, got {len(objectives)}')
     if sampler['type'] in ('grid', 'brute-force'):
@@ -228,10 +228,10 @@ def check_against_store(spec: StudySpec) -> None:
                             f'dataset {scope!r} (datasets: {store.dataset_names}, or mean)')
         if o.metric.endswith('/mAP') and (scope not in with_map if scope != 'mean' else not with_map):
             # no trial would ever have the value: every one of them would fail
+            which = f'dataset {scope!r} is not one' if scope != 'mean' else 'the store has none'
             raise SpecError(f'{where}: field "objectives[{i}].metric" = {o.metric!r}: mAP is computed only '
-                            f'on multi-label datasets or those declaring metric mAP, and '
-                            f'{"dataset " + repr(scope) + " is not one" if scope != "mean" else "the store has none"}'
-                            f' (store {spec.features}); use top1, top5 or mean_class')
+                            f'on multi-label datasets or those declaring metric mAP, and {which} (store '
+                            f'{spec.features}); use top1, top5 or mean_class')
     cases = [('field "cfg_options"', {})]
     cases += [(f'field "space.{key}" = {value!r}', {key: value})
               for key, param in spec.space.items() for value in representative_values(param)]

@@ -61,9 +61,9 @@ def check_storage(url: str) -> None:
     foreign = sorted(tables & MLFLOW_TABLES)
     if foreign and not OPTUNA_TABLES <= tables:
         raise JediError(f'--storage {url} holds another application\'s schema: MLflow\'s tables '
-                        f'({", ".join(foreign)}) and its alembic_version stamp, which Optuna would read as its '
-                        'own. Give the study a database of its own (e.g. `createdb jedi_optuna`; the tracking '
-                        'server keeps its database), as in the README\'s PostgreSQL recipe')
+                        f'({", ".join(foreign)}) and its alembic_version stamp, which Optuna would read as '
+                        'its own. Give the study a database of its own (e.g. `createdb jedi_optuna`; the '
+                        'tracking server keeps its database), as in the README\'s PostgreSQL recipe')
 
 
 def check_schema_ready(url: str) -> None:
