@@ -191,7 +191,8 @@ def check_budget_flags(n_trials, timeout_s) -> None:
 
 def exit_verdict(summary: dict) -> str | None:
     """Why a finished ``jedi study run`` is not a success (None: it is): no trial of the study completed,
-    or every trial this invocation finished failed. Automation reads the exit code."""
+    or every trial this invocation finished failed. Automation reads the exit code. (Not asked of
+    ``--workers 0``, which only prepares or closes a study for workers started apart.)"""
     done = summary['counts'].get('COMPLETE', 0) + summary['counts'].get('PRUNED', 0)
     new = summary.get('new') or {}
     new_ok = new.get('COMPLETE', 0) + new.get('PRUNED', 0)
