@@ -20,7 +20,12 @@ def path(*parts: str, mkdir: bool = False) -> Path:
     """A path under the workspace root; with ``mkdir`` the directory itself is created."""
     p = root().joinpath(*parts)
     if mkdir:
-        p.mkdir(parents=True, exist_ok=True)
+        try:
+            p.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            from jedi_repro.errors import JediError
+            raise JediError(f'the workspace root {root()} (JEDI_HOME) cannot be written: creating {p} failed '
+                            f'({exc.strerror or exc}); set JEDI_HOME to a writable directory') from None
     return p
 
 

@@ -31,6 +31,8 @@ def stores(tmp_path_factory):
     y = np.load(root / 'label/labels/ds0/train.npy', mmap_mode='r+')
     y[0] = 7
     y.flush()
+    for name, rel in (('nan', 'features/e0/ds1/train.npy'), ('label', 'labels/ds0/train.npy')):
+        _rehash(root / name, rel)  # written so by a faulty tool: the manifest matches the bad bytes
     manifest = json.loads((root / 'dims/manifest.json').read_text())
     manifest['experts'][1]['dim'] = 16
     (root / 'dims/manifest.json').write_text(json.dumps(manifest))
@@ -38,7 +40,36 @@ def stores(tmp_path_factory):
     (root / 'a_file').write_text('x')
     (root / 'notzip.npz').write_text('not a zip archive')
     (root / 'broken.py').write_text('model = dict(\n')
+    make_toy_store(root / 'one_class', n_datasets=2, n_classes=[1, 3], dim=8, n_train=40, n_val=20,
+                   n_test=20)
+    shutil.copytree(root / 'good', root / 'changed')  # finite bytes overwritten in place, same size
+    x = np.load(root / 'changed/features/e1/ds0/val.npy', mmap_mode='r+')
+    x[:] = x[::-1].copy()
+    x.flush()
+    base = f"_base_ = '{CONFIG}'\n"
+    (root / 'child_max_epoch.py').write_text(base + 'train_cfg = dict(max_epoch=2)\n')
+    (root / 'child_hook_typo.py').write_text(base + "default_hooks = dict(checkpoint=dict(save_bests='x'))\n")
+    (root / 'child_custom_hook.py').write_text(base + "custom_hooks = [dict(type='JEDIDistillHook', "
+                                               "schedual='warmup')]\n")
+    (root / 'child_toplevel.py').write_text(base + "lod_from = 'x.pth'\n")
+    (root / 'child_optimizer.py').write_text(base + "optim_wrapper = dict(optimizer=dict(type='Adamw'))\n")
+    np.savez(root / 'empty_val.npz', y_train=np.arange(12) % 3, y_val=np.zeros(0, np.int64),
+             feat__e0__train=np.ones((12, 4)), feat__e0__val=np.ones((0, 4)))
+    np.savez(root / 'head.npz', weight=np.zeros((3, 4)), bias=np.zeros(3))
+    for name, edit in (('no_sha', lambda m: m['arrays']['features/e0/ds0/train.npy'].pop('sha256')),
+                       ('arrays_list', lambda m: m.update(arrays=list(m['arrays'])))):
+        shutil.copytree(root / 'good', root / name)
+        manifest = json.loads((root / name / 'manifest.json').read_text())
+        edit(manifest)
+        (root / name / 'manifest.json').write_text(json.dumps(manifest))
     return root
+
+
+def _rehash(store: Path, rel: str) -> None:
+    from jedi_repro.data.files import sha256_file
+    manifest = json.loads((store / 'manifest.json').read_text())
+    manifest['arrays'][rel]['sha256'] = sha256_file(store / rel)
+    (store / 'manifest.json').write_text(json.dumps(manifest))
 
 
 @pytest.fixture(scope='module')
@@ -90,6 +121,24 @@ def tr(*opts, store='good', **kw):
 def st(store='good', *extra, **fields):
     """A `jedi study run` case on a spec with ``fields`` replaced."""
     return lambda t, s, v: ['study', 'run', str(spec(t, s / store, **fields)), *extra]
+
+
+def raw_spec(text):
+    """A `jedi study run` case on a spec written as raw YAML (``{store}``, ``{config}`` filled in)."""
+    def build(t, s, v):
+        path = t / 'raw.yaml'
+        path.write_text(text.format(store=s / 'good', config=CONFIG))
+        return ['study', 'run', str(path)]
+    return build
+
+
+RAW_SPEC = """name: raw
+base_config: {config}
+features: {store}
+sampler: {{type: grid}}
+cfg_options: {{train_cfg.max_epochs: 1}}
+objectives: [{{metric: mean/teacher/top1}}]
+"""
 
 
 def ex(root):
@@ -178,8 +227,85 @@ CASES = [
     ('expert-missing-video', ex('missing'), ['does not exist', 'train_labeled.txt']),
     ('expert-truncated-video', ex('truncated'), ['decode', 'train_labeled.txt']),
     ('expert-wrong-label', ex('label'), ['train_labeled.txt', '99']),
+    # issue 20: every key takes effect or is refused (components that swallow **kwargs, config files)
+    ('checkpoint-typo-interval-1', tr('default_hooks.checkpoint.interval=1',
+                                      'default_hooks.checkpoint.save_bests=x'),
+     ['default_hooks.checkpoint.save_bests']),
+    ('optimizer-type-unknown', tr('optim_wrapper.optimizer.type=NoSuchOptimizer'),
+     ['optim_wrapper.optimizer.type', 'NoSuchOptimizer']),
+    ('clip-grad-not-a-dict', tr('optim_wrapper.clip_grad=1.0'), ['optim_wrapper', 'clip_grad']),
+    ('config-file-max-epoch', tr(config='{stores}/child_max_epoch.py'),
+     ['child_max_epoch.py', 'train_cfg.max_epoch', 'EpochBasedTrainLoop']),
+    ('config-file-hook-typo', tr(config='{stores}/child_hook_typo.py'),
+     ['child_hook_typo.py', 'default_hooks.checkpoint.save_bests']),
+    ('config-file-custom-hook-typo', tr(config='{stores}/child_custom_hook.py'),
+     ['child_custom_hook.py', 'custom_hooks.0.schedual']),
+    ('config-file-top-level-typo', tr(config='{stores}/child_toplevel.py'),
+     ['child_toplevel.py', 'lod_from']),
+    ('config-file-optimizer-type', tr(config='{stores}/child_optimizer.py'),
+     ['child_optimizer.py', 'optim_wrapper.optimizer.type', 'Adamw']),
+    # settings that cannot take effect
+    ('eval-batch-size-0', tr('data.eval_batch_size=0'), ['data.eval_batch_size']),
+    ('eval-batch-size-text', tr('data.eval_batch_size=big'), ['data.eval_batch_size']),
+    ('kd-empty-pool-datasets', tr('data.unlabeled_datasets=[]'), ['model.gamma', 'data.unlabeled_datasets']),
+    ('baseline-alpha-zero', tr('model.alpha=0', config=str(REPO / 'mm_configs/jedi/student_baseline.py')),
+     ['model.alpha=0', 'no gradient']),
+    ('gamma-bool', tr('model.gamma=True'), ['model.gamma=True', 'boolean']),
+    ('labeled-fraction-bool', tr('data.labeled_fraction=True'), ['data.labeled_fraction', 'boolean']),
+    ('one-class-dataset', tr(store='one_class'), ['ds0', '1 class']),
+    # the store's bytes are what its manifest says, or no run starts
+    ('info-verify-changed', lambda t, s, v: ['features', 'info', str(s / 'changed'), '--verify'],
+     ['features/e1/ds0/val.npy', 'sha256']),
+    ('npz-empty-val', lambda t, s, v: ['features', 'import-npz', '--out', str(t / 'store'), '--dataset',
+                                       f'ds0={s / "empty_val.npz"}', '--expert', f'e0=ds0:{s / "head.npz"}'],
+     ['empty_val.npz', 'y_val', '0 rows']),
+    # finished runs
+    ('resume-and-overwrite', lambda t, s, v: train(s / 'good') + ['--resume', '--overwrite'],
+     ['--resume', '--overwrite']),
+    # studies: duplicate YAML keys at any depth, empty names, flags like the spec's fields
+    ('spec-duplicate-nested', raw_spec(RAW_SPEC + 'space:\n  model.gamma:\n    type: grid\n'
+                                       '    values: [0.0]\n    values: [0.4]\n'), ["'values'", 'twice']),
+    ('spec-name-empty', st(name=None), ['"name"', 'None']),
+    ('spec-name-number', st(name=12), ['"name"', '12']),
+    ('spec-objective-map-on-top1-store', st(objectives=[{'metric': 'mean/student/mAP'}]),
+     ['objectives[0].metric', 'mAP']),
+    ('spec-objective-map-dataset', st(objectives=[{'metric': 'ds0/student/mAP'}]), ['ds0', 'mAP']),
+    ('spec-store-changed', st('changed'), ['features', 'sha256 differs']),
+    ('spec-space-checkpoint-typo', st(space={'default_hooks.checkpoint.save_bests': {
+        'type': 'grid', 'values': ['mean/student/top1', 'mean/teacher/top1']}}),
+     ['default_hooks.checkpoint.save_bests']),
+    ('study-n-trials-0', st('good', '--n-trials', '0'), ['--n-trials', '0']),
+    ('study-n-trials-negative', st('good', '--n-trials', '-3'), ['--n-trials', '-3']),
+    ('study-timeout-negative', st('good', '--timeout', '-5'), ['--timeout', '-5']),
+    ('study-storage-directory', st('good', '--storage', '{stores}'), ['--storage', 'is a directory']),
+    ('worker-index-negative', lambda t, s, v: ['study', 'worker', str(spec(t, s / 'good')), '--index', '-1'],
+     ['--index']),
+    ('worker-n-trials-0', lambda t, s, v: ['study', 'worker', str(spec(t, s / 'good')), '--n-trials', '0'],
+     ['--n-trials']),
     ('report-empty-workspace', lambda t, s, v: ['report', '--study', 'nope', '--out', str(t / 'report')],
      ['no MLflow database', 'mlflow.db']),
+]
+
+# Issue 20: inputs that exited 0 with a record that was wrong; each is now refused before anything is written
+# (the others of that list need a finished run or a study, see TestExitZeroButWrong).
+WRONG_CASES = [
+    ('checkpoint-save-bests', tr('default_hooks.checkpoint.save_bests=mean/teacher/top1'),
+     ['default_hooks.checkpoint.save_bests']),
+    ('checkpoint-rules', tr('default_hooks.checkpoint.rules=less'), ['default_hooks.checkpoint.rules']),
+    ('checkpoint-max-keep-ckpt', tr('default_hooks.checkpoint.max_keep_ckpt=1'),
+     ['default_hooks.checkpoint.max_keep_ckpt']),
+    ('kd-empty-pool-batch', tr('data.unlabeled_batch_size=0'),
+     ['model.gamma=0.4', 'data.unlabeled_batch_size=0']),
+    ('all-weights-zero', tr('model.alpha=0', 'model.beta=0', 'model.gamma=0'),
+     ['model.alpha=0', 'model.gamma=0', 'no gradient']),
+    ('features-changed-in-place', tr(store='changed'), ['features/e1/ds0/val.npy', 'sha256 differs']),
+    ('spec-duplicate-seeds', raw_spec(RAW_SPEC + 'seeds: [0]\nseeds: [0, 1, 2]\n'
+                                      'space: {{model.gamma: {{type: grid, values: [0.0]}}}}\n'),
+     ["'seeds'", 'twice', 'raw.yaml']),
+    ('spec-duplicate-space-key', raw_spec(RAW_SPEC + 'space:\n'
+                                          '  model.gamma: {{type: grid, values: [0.0, 0.4]}}\n'
+                                          '  model.gamma: {{type: grid, values: [0.8]}}\n'),
+     ["'model.gamma'", 'twice']),
 ]
 
 
@@ -189,14 +315,20 @@ def _write(path: Path, text: str) -> Path:
 
 
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
+    ids = [c[0] for c in CASES + WRONG_CASES + HOSTILE_CASES]
+    assert len(CASES) >= 80 and len(set(ids)) == len(ids)
 
 
 @pytest.mark.parametrize('build,expected', [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_input_is_a_clear_error(build, expected, stores, video_roots, tmp_path, capsys):
+    assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys)
+
+
+def assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys):
+    """Exit 1, one paragraph naming ``expected``, no traceback, nothing written, no MLflow run."""
     argv = [a.replace('{tmp}', str(tmp_path)).replace('{stores}', str(stores))
             for a in build(tmp_path, stores, video_roots)]
-    before = sorted(p.name for p in tmp_path.iterdir())
+    before = written(tmp_path)
     rc = main(argv)
     err = capsys.readouterr().err
     assert rc == 1, err
@@ -206,7 +338,19 @@ def test_bad_input_is_a_clear_error(build, expected, stores, video_roots, tmp_pa
     for text in expected:
         assert text in flat, f'{text!r} not in: {err}'
     # nothing half written: no work dir, store or report next to the inputs, no MLflow run
-    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert written(tmp_path) == before
+    assert_no_mlflow_run()
+
+
+def written(tmp_path: Path) -> list[str]:
+    """Every path under ``tmp_path`` (the workspace root lies inside it) except the store-verification
+    stamps, a cache about the input store, not about the run (jedi_repro/data/store_stamps.py)."""
+    stamps = workspace.root() / 'stamps'
+    return sorted(str(p) for p in tmp_path.rglob('*') if p != stamps and stamps not in p.parents
+                  and p != workspace.root())
+
+
+def assert_no_mlflow_run() -> None:
     db = workspace.root() / 'mlflow' / 'mlflow.db'
     if db.is_file():
         from mlflow.tracking import MlflowClient
@@ -224,3 +368,215 @@ def test_resume_refuses_a_checkpoint_of_another_configuration(stores, tmp_path, 
     err = capsys.readouterr().err
     assert rc == 1 and 'cannot resume' in err and 'another' in err.replace('\n  ', ' ')
     assert (wd / 'last.pth').read_bytes() == b'an older run'  # left as it was
+
+
+# Inputs of my own tried as a hostile user after issue 20's list (each found a gap that is now closed).
+HOSTILE_CASES = [
+    # tracebacks
+    ('h-seed-text', tr('randomness.seed=abc'), ['randomness.seed']),
+    ('h-val-interval-0', tr('train_cfg.val_interval=0'), ['train_cfg.val_interval']),
+    ('h-model-scalar', tr('model=1'), ['model=1', 'section']),
+    ('h-manifest-no-sha', tr(store='no_sha'), ['manifest.json', 'features/e0/ds0/train.npy', 'sha256']),
+    ('h-manifest-arrays-list', tr(store='arrays_list'), ['manifest.json', '"arrays"']),
+    ('h-spec-pruner-negative', st(pruner={'type': 'median', 'n_startup_trials': -1}),
+     ['pruner.n_startup_trials', '-1']),
+    # exit 0 with a record that was wrong
+    ('h-save-best-empty', tr('default_hooks.checkpoint.save_best=[]'),
+     ['default_hooks.checkpoint.save_best']),
+    ('h-lr-zero', tr('optim_wrapper.optimizer.lr=0'), ['optim_wrapper.optimizer.lr=0']),
+    ('h-hidden-dim-0', tr('model.adjustment.hidden_dim=0'), ['model.adjustment.hidden_dim=0']),
+    ('h-adjustment-enabled-text', tr('model.adjustment.enabled=maybe'), ['model.adjustment.enabled']),
+    ('h-flush-denormal-text', tr('flush_denormal=maybe'), ['flush_denormal']),
+    ('h-kd-stop-epoch-negative', tr('custom_hooks.0.stop_epoch=-1'), ['custom_hooks.0.stop_epoch=-1']),
+    ('h-proj-dim-0', tr('model.fusion.type=mean', 'model.fusion.proj_dim=0'), ['model.fusion.proj_dim=0']),
+    ('h-cfg-option-twice', tr('model.gamma=0.1', 'model.gamma=0.2'), ['model.gamma', 'twice']),
+    ('h-work-dir-is-store', tr(work_dir='{stores}/good'), ['--work-dir', 'overlap']),
+    ('h-work-dir-above-store', tr(work_dir='{stores}'), ['--work-dir', 'overlap']),
+    ('h-seed-negative', lambda t, s, v: train(s / 'good') + ['--seed', '-1'], ['seed -1']),
+    ('h-spec-seed-negative', st(seeds=[0, -1]), ['"seeds"']),
+    ('h-spec-n-trials-bool', st(sampler={'type': 'random'}, budget={'n_trials': True},
+                                space={'model.gamma': {'type': 'float', 'low': 0.0, 'high': 0.5}}),
+     ['budget.n_trials']),
+    ('h-spec-timeout-bool', st(sampler={'type': 'random'}, budget={'timeout_s': True},
+                               space={'model.gamma': {'type': 'float', 'low': 0.0, 'high': 0.5}}),
+     ['budget.timeout_s']),
+    ('h-spec-sampler-seed-bool', st(sampler={'type': 'random', 'seed': True}, budget={'n_trials': 1},
+                                    space={'model.gamma': {'type': 'float', 'low': 0.0, 'high': 0.5}}),
+     ['sampler.seed']),
+    ('h-spec-objective-twice', st(objectives=['mean/student/top1', 'mean/student/top1']),
+     ['objectives[1].metric', 'twice']),
+    ('h-spec-description-list', st(description=[1, 2]), ['"description"']),
+    ('h-spec-base-config-dir',
+     lambda t, s, v: ['study', 'run', str(spec(t, s / 'good', base_config=str(s)))],
+     ['"base_config"', 'is not a file']),
+    ('h-status-top-0', lambda t, s, v: ['study', 'status', str(spec(t, s / 'good')), '--top', '0'],
+     ['--top']),
+]
+
+
+@pytest.mark.parametrize('build,expected', [c[1:] for c in HOSTILE_CASES], ids=[c[0] for c in HOSTILE_CASES])
+def test_hostile_input_is_a_clear_error(build, expected, stores, video_roots, tmp_path, capsys):
+    assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys)
+
+
+def test_an_unwritable_workspace_is_a_clear_error(stores, tmp_path, capsys, monkeypatch):
+    """`jedi study run` with a JEDI_HOME that cannot be written (here: below a file, so even root cannot)."""
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    monkeypatch.setenv('JEDI_HOME', str(blocker / 'ws'))
+    path = spec(tmp_path, stores / 'good')
+    before = sorted(str(p) for p in tmp_path.rglob('*'))
+    rc = main(['study', 'run', str(path), '--no-progress'])
+    err = ' '.join(capsys.readouterr().err.split())
+    assert rc == 1 and err.startswith('error: ') and 'Traceback' not in err, err
+    assert str(blocker / 'ws') in err and 'JEDI_HOME' in err
+    assert sorted(str(p) for p in tmp_path.rglob('*')) == before
+
+
+def _mlflow_runs():
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(workspace.mlflow_uri())
+    return client, client.search_runs([e.experiment_id for e in client.search_experiments()])
+
+
+def _finished_run(stores, tmp_path, store=None):
+    """A real `jedi train` (1 epoch, tiny store, logged to MLflow) in ``tmp_path/wd``."""
+    store = store or stores / 'good'
+    assert main(train(store, 'train_cfg.max_epochs=1', work_dir=str(tmp_path / 'wd'))) == 0
+    return tmp_path / 'wd'
+
+
+class TestExitZeroButWrong:
+    """The nine inputs of issue 20 that exited 0 with a record that was wrong. Each is now refused (exit 1,
+    the key, block or work dir named, nothing written) or does what its record says."""
+
+    @pytest.mark.parametrize('build,expected', [c[1:] for c in WRONG_CASES], ids=[c[0] for c in WRONG_CASES])
+    def test_refused_before_anything_is_written(self, build, expected, stores, video_roots, tmp_path, capsys):
+        """Items 1 (a block overwritten in place), 3 and 4 (CheckpointHook typos), 5 and 6 (duplicate
+        spec keys), 7 (KD with an empty pool), 8 (all loss weights zero)."""
+        assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys)
+
+    def test_verified_store_changed_in_place_is_refused_not_served_stale(self, stores, tmp_path, capsys):
+        """Item 1 after a stamp exists, and item 2: the store changed in place after a finished run; the
+        same `jedi train` again is refused, not "reused the finished run" with the old metrics."""
+        store = tmp_path / 'store'
+        shutil.copytree(stores / 'good', store)
+        _finished_run(stores, tmp_path, store)
+        x = np.load(store / 'features/e0/ds0/train.npy', mmap_mode='r+')
+        x[0] = x[0] + 1.0  # finite, same size, the stamp of this block no longer matches
+        x.flush()
+        del x
+        capsys.readouterr()
+        _, runs_before = _mlflow_runs()
+        rc = main(train(store, 'train_cfg.max_epochs=1', work_dir=str(tmp_path / 'wd2')))
+        err = ' '.join(capsys.readouterr().err.split())
+        assert rc == 1 and 'features/e0/ds0/train.npy' in err and 'sha256 differs' in err, err
+        assert 'reused' not in err and not (tmp_path / 'wd2').exists()
+        assert len(_mlflow_runs()[1]) == len(runs_before)
+
+    def test_finished_run_is_never_overwritten_by_accident(self, stores, tmp_path, capsys):
+        """Item 9: `--resume` of a finished run says so and opens no second MLflow run; a new `jedi train`
+        into it is refused; `--overwrite` replaces it without leaving its best checkpoints behind."""
+        wd = _finished_run(stores, tmp_path)
+        record = (wd / 'metrics.json').read_text()
+        old_ckpts = sorted(p.name for p in wd.glob('best_*.pth'))
+        assert old_ckpts
+        _, runs = _mlflow_runs()
+        assert len(runs) == 1
+        capsys.readouterr()
+        assert main(train(stores / 'good', 'train_cfg.max_epochs=1', work_dir=str(wd)) + ['--resume']) == 0
+        assert 'finished run: nothing to resume' in capsys.readouterr().out
+        assert (wd / 'metrics.json').read_text() == record and len(_mlflow_runs()[1]) == 1
+        rc = main(train(stores / 'good', 'train_cfg.max_epochs=2', work_dir=str(wd)))
+        err = ' '.join(capsys.readouterr().err.split())
+        assert rc == 1 and str(wd) in err and 'finished run' in err and '--overwrite' in err, err
+        assert (wd / 'metrics.json').read_text() == record and len(_mlflow_runs()[1]) == 1
+        # a bad config with --overwrite keeps the finished run
+        rc = main(train(stores / 'good', 'model.gama=1', work_dir=str(wd)) + ['--overwrite'])
+        assert rc == 1 and (wd / 'metrics.json').read_text() == record
+        (wd / 'best_mean_student_top1_epoch_99.pth').write_bytes(b'a stale checkpoint of the old run')
+        assert main(train(stores / 'good', 'train_cfg.max_epochs=2', 'default_hooks.plateau.patience=5',
+                          work_dir=str(wd)) + ['--overwrite', '--no-reuse']) == 0
+        new = json.loads((wd / 'metrics.json').read_text())
+        assert new['convergence']['last_epoch'] == 2 and new['config']['train_cfg']['max_epochs'] == 2
+        assert not (wd / 'best_mean_student_top1_epoch_99.pth').exists()
+        assert {p.name for p in wd.glob('best_*.pth')} == {f'best_{s}' for s in (
+            new['selection']['student']['checkpoint'][5:], new['selection']['teacher']['checkpoint'][5:])}
+
+    def test_a_study_whose_trials_all_fail_exits_non_zero(self, stores, tmp_path, capsys, monkeypatch):
+        """"A study whose every trial fails exits 0: automation cannot tell" (stub trainer that raises)."""
+        studies = REPO / 'tests' / 'test_studies'
+        monkeypatch.syspath_prepend(str(studies))
+        monkeypatch.setenv('PYTHONPATH', ':'.join([str(studies), *filter(None, [
+            __import__('os').environ.get('PYTHONPATH')])]))
+        monkeypatch.setenv('JEDI_STUB_FAIL_GAMMA', '0.4')
+        path = spec(tmp_path, stores / 'good', space={'model.gamma': {'type': 'grid', 'values': [0.4]}})
+        rc = main(['study', 'run', str(path), '--train-fn', 'stub_train:train', '--no-progress'])
+        cap = capsys.readouterr()
+        err = ' '.join(cap.err.split())
+        assert rc == 1 and 'did not succeed' in err and 'all 1 trial(s) it ran failed' in err, cap
+        assert 'fail 1' in cap.out  # the summary line is still printed
+
+    def test_interrupted_trials_print_as_interrupted_and_are_not_done(self, tmp_path):
+        import optuna
+
+        from jedi_repro.studies import recovery
+        from jedi_repro.studies.runner import _update, trial_line
+        study = optuna.create_study(storage=f'sqlite:///{tmp_path}/s.db', study_name='s')
+        for attrs in ({}, {recovery.INTERRUPTED_ATTR: True}):
+            t = study.ask()
+            for k, v in attrs.items():
+                t.set_user_attr(k, v)
+            study.tell(t, state=optuna.trial.TrialState.FAIL)
+        fail, interrupted = study.get_trials()
+        assert ' fail' in trial_line(fail) and ' interrupted' in trial_line(interrupted)
+
+        class Bar:
+            n = None
+
+            def refresh(self):
+                pass
+        bar = Bar()
+        _update(bar, study)
+        assert bar.n == 1  # the interrupted trial runs again: not done
+
+
+class TestAcceptedAndEffective:
+    """Valid keys that were refused or recorded wrongly: accepted, and they take effect as recorded."""
+
+    def test_clip_grad_max_keep_ckpts_and_the_effective_label_fraction(self, stores, tmp_path):
+        from mmengine.hooks import CheckpointHook, Hook
+
+        from jedi_repro.engine.train import train as train_fn
+        from jedi_repro.tracking.runs import log_train_run
+        seen = {}
+
+        class Capture(Hook):
+            def before_train(self, runner):
+                seen['clip'] = runner.optim_wrapper.clip_grad_kwargs
+                seen['keep'] = [h.max_keep_ckpts for h in runner.hooks if isinstance(h, CheckpointHook)]
+
+        opts = {'train_cfg.max_epochs': 1, 'optim_wrapper.clip_grad.max_norm': 1.0,
+                'default_hooks.checkpoint.max_keep_ckpts': 1, 'data.labeled_fraction': 0.001}
+        m = train_fn(str(CONFIG), stores / 'good', tmp_path / 'wd', cfg_options=opts, extra_hooks=[Capture()])
+        assert seen == {'clip': {'max_norm': 1.0}, 'keep': [1]}
+        # 40 train samples, 3 classes: at least one labelled sample per class is 3 / 40, not 0.001
+        assert m['config']['data']['labeled_fraction'] == 0.001
+        assert m['effective'] == {'data.labeled_fraction': {'ds0': 0.075, 'ds1': 0.075}}
+        assert json.loads((tmp_path / 'wd' / 'metrics.json').read_text())['effective'] == m['effective']
+        run_id = log_train_run(m, str(CONFIG), tmp_path / 'wd', features=stores / 'good')
+        client, _ = _mlflow_runs()
+        params = client.get_run(run_id).data.params
+        assert params['data.labeled_fraction'] == '0.001'
+        assert params['effective.data.labeled_fraction.ds0'] == '0.075'
+
+    def test_gamma_zero_with_an_empty_pool_and_yaml_merge_keys_are_accepted(self, stores, tmp_path):
+        from jedi_repro.engine.train import prepare_config
+        from jedi_repro.studies.spec import load_spec
+        cfg, _, _ = prepare_config(str(CONFIG), stores / 'good', tmp_path / 'wd',
+                                   {'model.gamma': 0.0, 'data.unlabeled_batch_size': 0})
+        assert cfg.model.gamma == 0.0 and not (tmp_path / 'wd').exists()
+        path = tmp_path / 'merge.yaml'
+        path.write_text(RAW_SPEC.format(store=stores / 'good', config=CONFIG) + 'space:\n  model.gamma:\n'
+                        '    <<: {type: grid, values: [0.0]}\n    values: [0.0, 0.4]\n')
+        assert tuple(load_spec(path).space['model.gamma'].values) == (0.0, 0.4)  # explicit beats <<

@@ -72,16 +72,26 @@ def _run(args) -> int:
     logs = f'; worker logs {s["logs"]}' if s['logs'] else ''
     print(f'study {s["study"]}: {counts}; {s["wall_s"]:.1f} s with {s["workers_started"]} worker(s); '
           f'storage {s["storage"]}{logs}')
+    from jedi_repro.errors import JediError
+    from jedi_repro.studies.runner import exit_verdict
+    why = exit_verdict(s) if args.workers else None  # --workers 0 prepares: workers started apart run trials
+    if why:
+        raise JediError(f'study {s["study"]} did not succeed: {why} (see `jedi study status {args.spec}` and '
+                        f'the worker logs in {s["logs"]})')
     return 0
 
 
 def _worker(args) -> int:
     import time
 
+    from jedi_repro.errors import JediError
+    from jedi_repro.studies.runner import check_budget_flags
     from jedi_repro.studies.spec import load_spec
     from jedi_repro.studies.storage import storage_url
     from jedi_repro.studies.worker import run_worker
-
+    check_budget_flags(args.n_trials, args.timeout)
+    if args.index < 0 or not args.wait >= 0:
+        raise JediError(f'--index must be >= 0 and --wait >= 0 seconds, got {args.index} and {args.wait}')
     url = storage_url(load_spec(args.spec), args.storage)
     deadline = time.time() + args.timeout if args.timeout else None
     n = run_worker(args.spec, url, args.index, args.n_trials, deadline, wait_s=args.wait)
@@ -92,5 +102,8 @@ def _worker(args) -> int:
 def _status(args) -> int:
     from jedi_repro.studies.runner import study_status
 
+    if args.top < 1:
+        from jedi_repro.errors import JediError
+        raise JediError(f'--top must be at least 1, got {args.top}')
     print(study_status(args.spec, storage=args.storage, top=args.top))
     return 0

@@ -22,6 +22,9 @@ def register(sub):
     p.add_argument('--resume', action='store_true',
                    help='continue an interrupted run from WORK_DIR/last.pth (and its MLflow run); the '
                         'result equals an uninterrupted run\'s. Without a last.pth the run starts afresh')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace a finished run in WORK_DIR (its files are removed once the new config '
+                        'passed its checks); without it a finished work dir is refused')
     p.add_argument('--experiment', default='jedi-train',
                    help='MLflow experiment of this run (default jedi-train); per-epoch val/ and final test/ '
                         'metrics, params and artifacts are logged to the workspace tracking URI')
@@ -47,6 +50,8 @@ def parse_cfg_options(items) -> dict:
         if '=' not in item:
             raise JediError(f'--cfg-options {item!r} must look like KEY=VALUE')
         key, val = item.split('=', 1)
+        if key in out:  # the last would win silently
+            raise JediError(f'--cfg-options {key} is given twice ({key}={out[key]!r} and {item!r})')
         out[key] = DictAction._parse_iterable(val)
     return out
 
@@ -130,6 +135,18 @@ def run_summary(metrics: dict) -> str:
 
 
 def _run(args) -> int:
+    from jedi_repro.engine.finished_run import clear_finished, guard_work_dir
+    done = guard_work_dir(args.work_dir, resume=args.resume, overwrite=args.overwrite)
+    if done is not None:  # --resume of a finished run: nothing to continue, no second MLflow run
+        print(f'{args.work_dir} holds a finished run: nothing to resume (its metrics.json is unchanged; no '
+              'MLflow run opened)')
+        print(run_summary(done) if done.get('mean') and done.get('val') else '')
+        return 0
+    if args.overwrite:
+        from jedi_repro.engine.train import prepare_config
+        prepare_config(args.config, args.features, args.work_dir, parse_cfg_options(args.cfg_options),
+                       args.seed)  # the new run passes every check before the old one is removed
+        clear_finished(args.work_dir)
     m, run_id = train_logged(args.config, args.features, args.work_dir,
                              cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed,
                              experiment=None if args.no_mlflow else args.experiment, resume=args.resume,

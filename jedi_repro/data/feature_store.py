@@ -92,13 +92,18 @@ class FeatureStore:
 
     # ---------------------------------------------------------------- opening and validation
     @classmethod
-    def open(cls, path, check_values: bool = True, verify_hashes: bool = False) -> FeatureStore:
+    def open(cls, path, check_values: bool = True, verify_hashes: bool = False, verify: bool = False,
+             stamp_dir=None) -> FeatureStore:
         """Open and validate a store.
 
         Args:
             path: the store directory.
-            check_values: scan features for NaN/Inf and labels for out-of-range values (chunked).
-            verify_hashes: also recompute every array's sha256 and compare with the manifest.
+            check_values: scan features for NaN/Inf and labels for out-of-range values (chunked); with
+                ``verify``, blocks already scanned under a valid stamp are not scanned again.
+            verify_hashes: recompute every array's sha256 and compare with the manifest (no stamps).
+            verify: verify every block against the manifest, re-hashing only blocks whose stamp changed
+                (:mod:`jedi_repro.data.store_stamps`); what a run does before it trusts a store.
+            stamp_dir: where the stamps live (default ``$JEDI_HOME/stamps``).
 
         Raises:
             FeatureStoreError: naming the manifest field, block or file at fault.
@@ -115,13 +120,42 @@ class FeatureStore:
         except (OSError, ValueError) as exc:
             raise FeatureStoreError(f'{mpath} is not valid JSON: {exc}') from None
         store = cls(path, _validate_manifest(manifest, mpath))
-        store.validate(check_values=check_values, verify_hashes=verify_hashes)
+        skip = set()
+        if verify:
+            store.validate(check_values=False)  # layout first: a missing block is named as such
+            store.verify(stamp_dir=stamp_dir)
+            if check_values:
+                from jedi_repro.data.store_stamps import values_checked
+                skip = values_checked(store, stamp_dir)
+        store.validate(check_values=check_values, verify_hashes=verify_hashes, skip_values=skip)
         if check_values:
             store.release()
+            if verify:
+                from jedi_repro.data.store_stamps import mark_values_checked
+                mark_values_checked(store, list(store.manifest['arrays']), stamp_dir)
         return store
 
-    def validate(self, check_values: bool = True, verify_hashes: bool = False) -> None:
-        """Check every block against the manifest (see :meth:`open`)."""
+    def verify(self, stamp_dir=None):
+        """Verify every block against the manifest's sha256, re-hashing only blocks whose stamp (size,
+        mtime, ctime, inode, device) changed since they were last verified.
+
+        Args:
+            stamp_dir: the directory of the stamp files (default ``$JEDI_HOME/stamps``; one file per
+                store, named by the hash of the store's resolved path; the store is never written).
+
+        Returns:
+            :class:`jedi_repro.data.store_stamps.VerifyResult` (``hashed``, ``stamped``, ``seconds``).
+
+        Raises:
+            FeatureStoreError: naming the block whose bytes differ from the manifest.
+        """
+        from jedi_repro.data.store_stamps import verify_store
+        return verify_store(self, stamp_dir)
+
+    def validate(self, check_values: bool = True, verify_hashes: bool = False,
+                 skip_values=frozenset()) -> None:
+        """Check every block against the manifest (see :meth:`open`); ``skip_values``: blocks whose
+        values need no scan (already scanned under a valid stamp)."""
         arrays = self.manifest['arrays']
         for rel in self._expected_arrays():
             if rel not in arrays:
@@ -149,7 +183,7 @@ class FeatureStore:
                     raise FeatureStoreError(f'block {labels_path(ds, split)}: expected '
                                             f'{want_dtype}{list(want)}'
                                             f' for dataset {ds!r}, found {y.dtype}{list(y.shape)}')
-                if check_values:
+                if check_values and labels_path(ds, split) not in skip_values:
                     _check_labels(y, n_cls, d['multilabel'], labels_path(ds, split))
                 for ex in self.expert_names:
                     rel = feature_path(ex, ds, split)
@@ -162,7 +196,7 @@ class FeatureStore:
                     if str(x.dtype) not in FEATURE_DTYPES:
                         raise FeatureStoreError(f'block {rel}: dtype {x.dtype} is not one of '
                                                 f'{FEATURE_DTYPES}')
-                    if check_values:
+                    if check_values and rel not in skip_values:
                         for chunk in _iter_chunks(x):
                             if not all_finite(chunk):
                                 raise FeatureStoreError(f'block {rel} contains NaN or Inf values')
@@ -181,7 +215,8 @@ class FeatureStore:
                     f'head of expert {ex!r} ({wrel}, {brel}): expected weight [{n_cls}, {e["dim"]}] and bias '
                     f'[{n_cls}] (classes of dataset {e["dataset"]!r}), found {list(w.shape)} and '
                     f'{list(b.shape)}')
-            if check_values and not (np.isfinite(w).all() and np.isfinite(b).all()):
+            if (check_values and not {wrel, brel} <= set(skip_values)
+                    and not (np.isfinite(w).all() and np.isfinite(b).all())):
                 raise FeatureStoreError(f'head of expert {ex!r} ({wrel}) contains NaN or Inf values')
 
     def release(self) -> None:
@@ -321,6 +356,14 @@ def _validate_manifest(m, mpath: Path) -> dict:
             fail(f'missing field {key!r}')
     if not m['datasets'] or not m['experts']:
         fail('needs at least one dataset and one expert')
+    if not isinstance(m['arrays'], dict):
+        fail('"arrays" must map each block path to its shape, dtype and sha256')
+    for rel, rec in m['arrays'].items():
+        if (not isinstance(rec, dict) or not isinstance(rec.get('sha256'), str)
+                or not re.fullmatch(r'[0-9a-f]{64}', rec['sha256']) or not isinstance(rec.get('shape'), list)
+                or not isinstance(rec.get('dtype'), str)):
+            fail(f'"arrays" entry {rel!r} must be {{"shape": [...], "dtype": "...", "sha256": "<64 hex>"}}, '
+                 f'got {rec!r}')
     names = set()
     for i, d in enumerate(m['datasets']):
         for key in ('name', 'classes', 'metric', 'multilabel', 'splits'):

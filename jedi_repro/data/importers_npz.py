@@ -67,6 +67,10 @@ def import_npz(out, datasets, experts, metrics=None, overwrite: bool = False) ->
                 classes = [str(c) for c in range(y_train.shape[1])]
             else:
                 ys = [_get(npz, f'y_{s}', path) for s in SPLITS if f'y_{s}' in npz.files]
+                for s, y in zip([s for s in SPLITS if f'y_{s}' in npz.files], ys):
+                    if y.size == 0:
+                        raise FeatureStoreError(f'{path}: y_{s} of dataset {name!r} has 0 rows; every split '
+                                                'needs samples (leave out y_test and its features instead)')
                 classes = [str(c) for c in range(int(max(int(y.max()) for y in ys)) + 1)]
             w.add_dataset(name, classes, metric=metrics.get(name, 'mAP' if multilabel else 'top1'),
                           multilabel=multilabel)

@@ -57,6 +57,7 @@ def load_config(cfg):
 
 def _component_class(node: dict):
     """The registered class a ``type=`` dict builds, or None if unknown here."""
+    from jedi_repro.engine.config_check import resolve_type
     from jedi_repro.registry import FUSIONS, HOOKS, KD_LOSSES, METRICS, MODELS
     t = node.get('type')
     if not isinstance(t, str):
@@ -65,12 +66,14 @@ def _component_class(node: dict):
         cls = reg.get(t)
         if cls is not None:
             return cls
-    return None
+    return resolve_type(t)  # mmengine's loops, optimizer wrappers, optimizers, ... (optim_wrapper.clip_grad)
 
 
 def _accepts(cls, key: str) -> bool:
-    params = inspect.signature(cls.__init__).parameters
-    return key in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+    """Whether ``key`` is an argument ``cls`` really uses (``**kwargs`` followed: engine/config_check.py)."""
+    from jedi_repro.engine.config_check import accepted_args
+    allowed = accepted_args(cls)
+    return allowed is None or key in allowed
 
 
 def apply_cfg_options(cfg, options: dict) -> None:
@@ -96,23 +99,28 @@ def apply_cfg_options(cfg, options: dict) -> None:
             if not isinstance(node, dict):
                 raise JediError(f'--cfg-options {key}: {".".join(parts[:depth])!r} is a value, not a section')
             if part not in node:
-                cls = _component_class(node) if last else None
+                cls = _component_class(node)
                 if cls is None or not _accepts(cls, part):
                     known = ', '.join(sorted(str(k) for k in node)) or '(none)'
                     raise JediError(f'--cfg-options {key}: unknown config key {here!r} (known here: {known})')
+                if not last:  # an argument of the component given as a section, e.g. optim_wrapper.clip_grad
+                    break
             if not last:
                 node = node[part]
         cfg.merge_from_dict({key: value})
 
 
 def check_config(cfg) -> None:
-    """Refuse unknown keys in the JEDI parts of a config, naming the key."""
+    """Refuse unknown keys in a config (JEDI parts here, components and top level in
+    :mod:`jedi_repro.engine.config_check`), naming the key."""
+    from jedi_repro.engine.config_check import check_components, check_top_level, check_values
     from jedi_repro.models.jedi_model import JEDIModel
     from jedi_repro.registry import FUSIONS, KD_LOSSES
     for section in ('model', 'data', 'train_cfg', 'optim_wrapper'):
         if section not in cfg:
             raise JediError(f'config lacks the {section!r} section '
                             '(base it on mm_configs/jedi/jedi_default.py)')
+    check_values(cfg)
     model = cfg.model
     if model.get('type') == 'JEDIModel':
         for k in model:
@@ -130,6 +138,8 @@ def check_config(cfg) -> None:
             for k in sub:
                 if k != 'type' and not _accepts(cls, k):
                     raise JediError(f'unknown config key model.{part}.{k} (for {part} type {sub["type"]!r})')
+    check_top_level(cfg)
+    check_components(cfg)
     unknown = set(cfg.data) - DATA_KEYS
     if unknown:
         raise JediError(f'unknown config key(s) {sorted("data." + k for k in unknown)} '
@@ -296,6 +306,7 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
     callers that already made it).
     """
     from jedi_repro.data.feature_store import FeatureStore
+    from jedi_repro.engine.config_check import check_effective, check_work_dir
     from jedi_repro.engine.precision import apply_precision
     from jedi_repro.engine.threads import check_threads
     _register_all()
@@ -306,10 +317,16 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
         apply_cfg_options(cfg, dict(cfg_options))
     if 'data' not in cfg:
         cfg.data = {}
-    check_config(cfg)
+    try:
+        check_config(cfg)
+    except JediError as exc:  # name the file the key came from (or was checked in)
+        origin = f'config {cfg.filename}' if getattr(cfg, 'filename', None) else 'config'
+        raise JediError(f'{origin}{" with --cfg-options" if cfg_options else ""}: {exc}') from None
     apply_precision(cfg)
     check_threads(cfg.get('threads', 'auto'))
-    store = FeatureStore.open(features, check_values=check_values)
+    # every block checked against the manifest (re-hashed only where its stamp changed): the run's
+    # features_hash, reuse key and MLflow digest then describe the bytes it reads
+    store = FeatureStore.open(features, check_values=check_values, verify=True)
     _check_data_against_store(cfg.data, store)
     if cfg.model.get('type') == 'JEDIModel':
         from jedi_repro.models.kd_pool import check_pool_covers_students
@@ -317,9 +334,13 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
                                    cfg.data.get('unlabeled_datasets'),
                                    cfg.data.get('unlabeled_batch_size', 128))
     check_metric_keys(cfg, store.dataset_names)
+    check_effective(cfg, store)
+    check_work_dir(work_dir, store.path)
     exclude_untrained(cfg, untrained_roles(cfg))
     if seed is None:
         seed = (cfg.get('randomness') or {}).get('seed')
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise JediError(f'seed {seed!r} must be an integer >= 0 (--seed, randomness.seed, a study\'s seeds)')
     seed = 0 if seed is None else int(seed)
     cfg.randomness = dict(cfg.get('randomness') or {}, seed=seed)
     store_path = str(Path(store.path).resolve())
@@ -333,26 +354,33 @@ def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_v
 def preflight(cfg, store) -> None:
     """Build the model, the training batches and the optimizer once, before anything is written.
 
-    Values that only their constructors check (``model.gamma=-1``, ``optim_wrapper.optimizer.lr=-1``, a
-    fusion argument of the wrong type) fail here with the section they came from, not after the Runner
+    Values that only their constructors check (``model.gamma=-1``, ``optim_wrapper.optimizer.lr=-1``,
+    ``optim_wrapper.clip_grad`` that is not a dict, a fusion argument of the wrong type) fail here with
+    the section they came from, not after the Runner
     has created the work dir.
     """
     import torch
-    from mmengine.registry import OPTIMIZERS
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import OPTIMIZERS, DefaultScope
 
     from jedi_repro.registry import DATASETS, MODELS
     model_cfg = dict(cfg.model, store=store)
     optim_cfg = dict(cfg.optim_wrapper.optimizer, params=[torch.nn.Parameter(torch.zeros(1))])
     for section, build in (('model', lambda: MODELS.build(model_cfg)),
                            ('data', lambda: DATASETS.build(cfg.train_dataloader.dataset)),
-                           ('optim_wrapper.optimizer', lambda: OPTIMIZERS.build(optim_cfg))):
+                           ('optim_wrapper.optimizer', lambda: OPTIMIZERS.build(optim_cfg)),
+                           # the wrapper with its optimizer (clip_grad, accumulative_counts, lr, ...)
+                           ('optim_wrapper', lambda: build_optim_wrapper(
+                               torch.nn.Linear(1, 1), copy.deepcopy(cfg.optim_wrapper)))):
         try:
-            build()
+            if section.startswith('optim_wrapper'):  # wrappers live in the config's scope (bf16: mmaction)
+                with DefaultScope.overwrite_default_scope(cfg.get('default_scope') or 'mmaction'):
+                    build()
+            else:
+                build()
         except JediError:
             raise
         except KeyError as exc:
-            if section == 'optim_wrapper.optimizer':
-                continue  # a type registered in a downstream scope only: the Runner builds and checks it
             raise JediError(f'config section {section}: {exc}') from None
         except (TypeError, ValueError, AssertionError) as exc:
             raise JediError(f'config section {section}: {type(exc).__name__}: {exc}') from None
@@ -496,6 +524,9 @@ def train(cfg, features, work_dir, cfg_options=None, extra_hooks=None, seed=None
     metrics['val'] = {k: v for k, v in metrics_to_contract(val_flat, store.dataset_names, seed, {}, 0).items()
                       if k in ('datasets', 'mean')}
     mark_untrained(metrics, untrained_roles(cfg))
+    from jedi_repro.engine.config_check import effective_values
+    metrics['effective'] = effective_values(cfg, store, seed)  # what the run used where it differs
+    store.verify()  # a block changed during the run fails it here (stat only when nothing changed)
     if is_main_process():
         write_json_atomic(Path(cfg.work_dir) / 'metrics.json', metrics)
     return metrics

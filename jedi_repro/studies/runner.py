@@ -27,7 +27,7 @@ from jedi_repro.studies import recovery
 from jedi_repro.studies.objective import DEFAULT_TRAIN_FN
 from jedi_repro.studies.space import decode, grid_key, grid_points
 from jedi_repro.studies.spec import StudySpec, check_against_store, load_spec
-from jedi_repro.studies.storage import load_study, storage_url
+from jedi_repro.studies.storage import check_storage, load_study, storage_url
 
 PARENT_ATTR = 'jedi.mlflow_parent_run_id'
 # the parent run's [[metric, direction], ...]: what the report's "best" uses
@@ -164,10 +164,12 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
 
     if workers < 0:
         raise JediError(f'--workers must be at least 0, got {workers}')
+    check_budget_flags(n_trials, timeout_s)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_spec(spec_path)
     check_against_store(spec)
     url = storage_url(spec, storage)
+    check_storage(url)  # before the MLflow store or the study is touched
     if url.startswith('sqlite:') and workers > 1:
         print('warning: SQLite storage locks under parallel workers; prefer the default journal file',
               file=sys.stderr)
@@ -177,6 +179,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     close_orphaned_runs(client)
     t0 = time.time()
     study = prepare(spec, url, client)
+    before = state_counts(study)
     parent = study.user_attrs[PARENT_ATTR]
     total = _target(study, spec, n_trials)
     deadline = t0 + timeout_s if timeout_s else None
@@ -216,6 +219,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     else:
         end_run(client, parent, 'FAILED' if died else 'FINISHED')
     summary = {'study': spec.name, 'storage': url, 'counts': counts, 'wall_s': wall,
+               'new': {k: v - before.get(k, 0) for k, v in counts.items() if v - before.get(k, 0) > 0},
                'workers_started': len(procs), 'worker_exit_codes': codes, 'logs': str(logs)}
     if died:
         what = '; '.join(f'worker {i} ' + (f'was killed by signal {-c}' if c < 0 else f'exited with {c}')
@@ -223,6 +227,29 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
         raise JediError(f'study {spec.name}: {what}. Trials it left RUNNING are failed and retried once when '
                         f'you re-run `jedi study run {spec.path}`.')
     return summary
+
+
+def check_budget_flags(n_trials, timeout_s) -> None:
+    """``--n-trials`` and ``--timeout`` follow the rules of the spec's ``budget`` fields."""
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise JediError(f'--n-trials must be a positive integer (like budget.n_trials), got {n_trials!r}')
+    if timeout_s is not None and not timeout_s > 0:
+        raise JediError(f'--timeout must be a positive number of seconds (like budget.timeout_s), got '
+                        f'{timeout_s!r}')
+
+
+def exit_verdict(summary: dict) -> str | None:
+    """Why a finished ``jedi study run`` is not a success (None: it is): no trial of the study completed,
+    or every trial this invocation finished failed. Automation reads the exit code. (Not asked of
+    ``--workers 0``, which only prepares or closes a study for workers started apart.)"""
+    done = summary['counts'].get('COMPLETE', 0) + summary['counts'].get('PRUNED', 0)
+    new = summary.get('new') or {}
+    new_ok = new.get('COMPLETE', 0) + new.get('PRUNED', 0)
+    if new.get('FAIL', 0) and not new_ok:
+        return f'all {new["FAIL"]} trial(s) it ran failed'
+    if not done:
+        return 'no trial of the study has completed'
+    return None
 
 
 def _running_elsewhere(study) -> list[int]:
@@ -374,9 +401,10 @@ def _signal_groups(procs: list[subprocess.Popen], sig: int) -> None:
 def _update(bar, study) -> None:
     from optuna.trial import TrialState
 
-    finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
-                                                            TrialState.FAIL)))
-    bar.n = finished
+    finished = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED,
+                                                                    TrialState.FAIL))
+                if not t.user_attrs.get(recovery.INTERRUPTED_ATTR)]  # those run again: not done
+    bar.n = len(finished)
     bar.refresh()
 
 
@@ -483,8 +511,9 @@ def trial_line(trial, metric_names: list[str] | None = None) -> str:
     """
     from jedi_repro.studies.objective import RUN_NAME_ATTR, SUMMARY_ATTR, run_name
 
+    interrupted = trial.state.name == 'FAIL' and trial.user_attrs.get(recovery.INTERRUPTED_ATTR)
     words = [trial.user_attrs.get(RUN_NAME_ATTR) or run_name(trial.number, trial.params),
-             trial.state.name.lower()]
+             'interrupted' if interrupted else trial.state.name.lower()]
     if trial.values:
         names = metric_names or [f'value {i}' for i in range(len(trial.values))]
         words.append('  '.join(f'{n} {v:.4f}' for n, v in zip(names, trial.values)))

@@ -81,8 +81,11 @@ def load_spec(path: str | Path, check_paths: bool = True) -> StudySpec:
     path = locate(path)  # a relative studies/... path also finds the shipped spec
     if not path.is_file():
         raise SpecError(f'study spec {path}: no such file')
+    from jedi_repro.studies.strict_yaml import DuplicateKeyError, strict_load
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = strict_load(path.read_text())
+    except DuplicateKeyError as exc:
+        raise SpecError(f'study spec {path}: {exc.problem}') from None
     except yaml.YAMLError as exc:
         raise SpecError(f'study spec {path}: not valid YAML ({exc})') from exc
     return parse_spec(raw, path, check_paths=check_paths)
@@ -97,15 +100,16 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
     if unknown:
         raise SpecError(f'{where}: unknown field(s) {unknown}; allowed: {sorted(TOP_KEYS)}')
 
-    name = str(raw.get('name', path.stem))
-    if not NAME_RE.match(name):
+    name = raw.get('name', path.stem)
+    if not isinstance(name, str) or not NAME_RE.match(name):
         raise SpecError(f'{where}: field "name" = {name!r} must be letters, digits, "_", "-", "."')
 
     if 'base_config' not in raw:
         raise SpecError(f'{where}: field "base_config" is required (e.g. mm_configs/jedi/jedi_default.py)')
     base_config = _resolve_path(str(raw['base_config']), path, f'{where}: field "base_config"')
     if check_paths and not base_config.is_file():
-        raise SpecError(f'{where}: field "base_config": {base_config} does not exist')
+        raise SpecError(f'{where}: field "base_config": {base_config} '
+                        f'{"is not a file" if base_config.exists() else "does not exist"}')
 
     features = Path(expand_vars(str(raw.get('features', DEFAULT_FEATURES)), f'{where}: field "features"'))
     if not features.is_absolute():
@@ -113,8 +117,8 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
 
     seeds = raw.get('seeds', [0])
     if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
-        raise SpecError(f'{where}: field "seeds" must be a non-empty list of integers, got {seeds!r}')
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise SpecError(f'{where}: field "seeds" must be a non-empty list of integers >= 0, got {seeds!r}')
     if len(set(seeds)) != len(seeds):
         raise SpecError(f'{where}: field "seeds" has duplicates: {seeds}')
 
@@ -133,6 +137,11 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
     sampler = _parse_typed(raw.get('sampler', {'type': 'tpe'}), 'sampler', SAMPLERS, {'seed'}, where)
     pruner = _parse_typed(raw.get('pruner', {'type': 'none'}), 'pruner', PRUNERS,
                           {'n_startup_trials', 'n_warmup_steps', 'interval_steps'}, where)
+    for k in ('n_startup_trials', 'n_warmup_steps', 'interval_steps'):
+        v = pruner.get(k)
+        low = 1 if k == 'interval_steps' else 0
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+            raise SpecError(f'{where}: field "pruner.{k}" = {v!r} must be an integer >= {low}')
     if pruner['type'] != 'none' and len(objectives) > 1:
         raise SpecError(f'{where}: field "pruner": pruning needs a single objective, got {len(objectives)}')
     if sampler['type'] in ('grid', 'brute-force'):
@@ -140,17 +149,19 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
         if continuous:
             raise SpecError(f'{where}: field "sampler": a {sampler["type"]} sampler needs discrete '
                             f'parameters; {continuous} are continuous (give "step" or use choices)')
-    if sampler.get('seed') is not None and not isinstance(sampler['seed'], int):
+    if sampler.get('seed') is not None and (not isinstance(sampler['seed'], int)
+                                            or isinstance(sampler['seed'], bool)):
         raise SpecError(f'{where}: field "sampler.seed" must be an integer')
 
     budget = raw.get('budget') or {}
     if not isinstance(budget, dict) or set(budget) - {'n_trials', 'timeout_s'}:
         raise SpecError(f'{where}: field "budget" takes only "n_trials" and "timeout_s"')
     n_trials = budget.get('n_trials')
-    if n_trials is not None and (not isinstance(n_trials, int) or n_trials < 1):
+    if n_trials is not None and (not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 1):
         raise SpecError(f'{where}: field "budget.n_trials" must be a positive integer')
     timeout_s = budget.get('timeout_s')
-    if timeout_s is not None and (not isinstance(timeout_s, (int, float)) or timeout_s <= 0):
+    if timeout_s is not None and (not isinstance(timeout_s, (int, float)) or isinstance(timeout_s, bool)
+                                  or timeout_s <= 0):
         raise SpecError(f'{where}: field "budget.timeout_s" must be a positive number of seconds')
     if sampler['type'] in ('tpe', 'random') and n_trials is None and timeout_s is None:
         raise SpecError(f'{where}: field "budget": a {sampler["type"]} study needs "n_trials" or "timeout_s"')
@@ -158,7 +169,7 @@ def parse_spec(raw: Any, path: Path, check_paths: bool = True) -> StudySpec:
     spec = StudySpec(name=name, path=path.resolve(), base_config=base_config, features=features, seeds=seeds,
                      space=space, objectives=objectives, sampler=sampler, pruner=pruner,
                      cfg_options=cfg_options, n_trials=n_trials, timeout_s=timeout_s,
-                     description=str(raw.get('description', '')))
+                     description=_description(raw.get('description', ''), where))
     if check_paths:
         check_against_config(spec)
     return spec
@@ -205,14 +216,22 @@ def check_against_store(spec: StudySpec) -> None:
         raise SpecError(f'{where}: field "features": {spec.features} is not a feature store (no '
                         'manifest.json); run `jedi extract` or `jedi demo`, or point "features" elsewhere')
     try:
-        store = FeatureStore.open(spec.features)
+        store = FeatureStore.open(spec.features, verify=True)
     except JediError as exc:
         raise SpecError(f'{where}: field "features": {exc}') from exc
+    with_map = [d for d in store.dataset_names
+                if store.dataset(d)['multilabel'] or store.dataset(d)['metric'] == 'mAP']
     for i, o in enumerate(spec.objectives):
         scope = o.metric.split('/')[0]
         if scope != 'mean' and scope not in store.dataset_names:
             raise SpecError(f'{where}: field "objectives[{i}].metric" = {o.metric!r}: the store has no '
                             f'dataset {scope!r} (datasets: {store.dataset_names}, or mean)')
+        if o.metric.endswith('/mAP') and (scope not in with_map if scope != 'mean' else not with_map):
+            # no trial would ever have the value: every one of them would fail
+            which = f'dataset {scope!r} is not one' if scope != 'mean' else 'the store has none'
+            raise SpecError(f'{where}: field "objectives[{i}].metric" = {o.metric!r}: mAP is computed only '
+                            f'on multi-label datasets or those declaring metric mAP, and {which} (store '
+                            f'{spec.features}); use top1, top5 or mean_class')
     cases = [('field "cfg_options"', {})]
     cases += [(f'field "space.{key}" = {value!r}', {key: value})
               for key, param in spec.space.items() for value in representative_values(param)]
@@ -285,8 +304,16 @@ def _parse_objectives(raw: dict, where: str) -> list[Objective]:
         direction = item.get('direction', 'maximize')
         if direction not in DIRECTIONS:
             raise SpecError(f'{where}: field "{fld}.direction" = {direction!r}; use maximize or minimize')
+        if any(o.metric == metric for o in out):
+            raise SpecError(f'{where}: field "{fld}.metric" = {metric!r} is listed twice')
         out.append(Objective(metric, direction))
     return out
+
+
+def _description(value: Any, where: str) -> str:
+    if value is not None and not isinstance(value, str):
+        raise SpecError(f'{where}: field "description" must be text, got {value!r}')
+    return value or ''
 
 
 def _parse_typed(value: Any, fld: str, types: set[str], extra: set[str], where: str) -> dict:

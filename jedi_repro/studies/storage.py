@@ -33,6 +33,39 @@ def is_server_rdb(url: str) -> bool:
     return url.startswith(RDB_SCHEMES) and not url.startswith('sqlite:')
 
 
+MLFLOW_TABLES = {'experiments', 'runs', 'metrics', 'params', 'registered_models'}
+OPTUNA_TABLES = {'studies', 'trials', 'version_info'}
+
+
+def check_storage(url: str) -> None:
+    """Before anything is written: a journal path that can be a file, or a database that holds no other
+    application's schema (MLflow's tables and alembic stamp would make Optuna fail on the version row)."""
+    if not url.startswith(RDB_SCHEMES):
+        path = Path(url.removeprefix('journal://')).expanduser()
+        if path.is_dir():
+            raise JediError(f'--storage {path} is a directory; give a journal file path (e.g. '
+                            f'{path}/study.journal) or a database URL (postgresql://...)')
+        return
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except Exception as exc:  # noqa: BLE001 - bad URL, driver missing
+        raise JediError(f'--storage {url}: {type(exc).__name__}: {exc}') from None
+    try:
+        tables = set(sqlalchemy.inspect(engine).get_table_names())
+    except Exception:  # noqa: BLE001 - server down etc.: opening the storage reports it
+        return
+    finally:
+        engine.dispose()
+    foreign = sorted(tables & MLFLOW_TABLES)
+    if foreign and not OPTUNA_TABLES <= tables:
+        raise JediError(f'--storage {url} holds another application\'s schema: MLflow\'s tables '
+                        f'({", ".join(foreign)}) and its alembic_version stamp, which Optuna would read as '
+                        'its own. Give the study a database of its own (e.g. `createdb jedi_optuna`; the '
+                        'tracking server keeps its database), as in the README\'s PostgreSQL recipe')
+
+
 def check_schema_ready(url: str) -> None:
     """Refuse (``JediError``) an RDB whose Optuna schema is not complete, reading only.
 
@@ -88,8 +121,13 @@ def open_storage(url: str, create_schema: bool = True):
             raise JediError(f'--storage {url}: cannot open the Optuna RDB storage{what}: '
                             f'{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ""}') from exc
     path = Path(url.removeprefix('journal://')).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    check_storage(url)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    except OSError as exc:
+        raise JediError(f'study storage {path} cannot be written ({exc.strerror or exc}); set JEDI_HOME to a '
+                        'writable directory or give --storage elsewhere') from None
 
 
 def space_fingerprint(spec: StudySpec) -> str:

@@ -17,6 +17,8 @@ def feature_store_input(features: str | Path):
     """The feature store as an MLflow dataset input: name = the store directory, digest = the first
     ``DATASET_DIGEST_LEN`` hex digits of its content hash (``jedi.features_hash`` holds all of it), source
     = its path relative to the workspace (``$JEDI_HOME/features/...``), profile = datasets and experts.
+    The blocks are verified against the manifest first (stamped: a stat per block when unchanged), so the
+    digest never names bytes the store no longer holds.
 
     Returns None for a directory that is not a feature store.
     """
@@ -26,7 +28,7 @@ def feature_store_input(features: str | Path):
 
     if not (Path(features) / 'manifest.json').is_file():
         return None
-    store = FeatureStore.open(features, check_values=False)
+    store = FeatureStore.open(features, check_values=False, verify=True)  # the digest of verified bytes
     profile = {'datasets': {d: store.dataset(d)['splits'] for d in store.dataset_names},
                'experts': {e: store.expert(e)['dim'] for e in store.expert_names}}
     path = str(Path(store.path).resolve())

@@ -219,6 +219,9 @@ def log_seed_result(client: RetryingClient, run_id: str, metrics: Mapping[str, A
     """Final metrics, flattened params, hashes and artifacts (``config.py``, ``metrics.json``) of a run."""
     config = resolved_config(metrics, cfg)
     log_params(client, run_id, provenance.flatten(config))
+    if isinstance(metrics.get('effective'), Mapping):  # values used where they differ from the requested
+        log_params(client, run_id, {f'effective.{k}': v
+                                    for k, v in provenance.flatten(metrics['effective']).items()})
     # at the last epoch trained (the per-epoch curves are val_epoch/..., tracking/hook.py)
     log_metrics(client, run_id, metrics_from_json(metrics), step=_last_epoch(metrics, config))
     tags = {'jedi.config_hash': provenance.config_hash(config)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from jedi_repro.errors import JediError
 from jedi_repro.registry import FUSIONS
 
 
@@ -21,6 +22,10 @@ class MeanFusion(nn.Module):
 
     def __init__(self, in_dims, num_classes=None, proj_dim=None):
         super().__init__()
+        bad = isinstance(proj_dim, bool) or not isinstance(proj_dim, int) or proj_dim < 1
+        if proj_dim is not None and bad:  # 0 would silently mean the default
+            raise JediError(f'model.fusion.proj_dim={proj_dim!r} must be an integer >= 1, or None (the '
+                            'smallest expert dim)')
         self.out_dim = int(proj_dim or min(in_dims))
         self.proj = nn.ModuleList(nn.Linear(d, self.out_dim) for d in in_dims)
 
