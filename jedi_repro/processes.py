@@ -46,3 +46,14 @@ def is_gone(host: str | None, pid, start: str | None) -> bool:
     if not host or host != socket.gethostname() or pid in (None, ''):
         return False
     return not process_alive(int(pid), str(start or ''))
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` of a child we supervise (study workers, the MLflow server of ``jedi ui``): it gets
+    SIGTERM when its parent dies, even by SIGKILL, so nothing is orphaned (Linux only)."""
+    import signal
+    try:
+        import ctypes
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: a killed parent leaves the child to finish and stop by itself

@@ -63,6 +63,7 @@ def _variant(m: dict) -> str:
 def section(mode: str) -> list[str]:
     """Report lines: the students' and teachers' top-1 per variant and the paired deltas (test, %)."""
     from jedi_repro.reporting import stats
+    from jedi_repro.reporting.tables import expert_cell
     by = {}
     for part in VARIANTS:
         for m in _runs(f'{mode}_{part}'):
@@ -80,12 +81,16 @@ def section(mode: str) -> list[str]:
         t = stats.paired_t_test([a[s] for s in seeds], [b[s] for s in seeds])
         return stats.format_cell(t.diff, digits=1, signed=True) + stats.significance_mark(t.p)
 
-    def mean(d: dict) -> str:
-        return stats.format_cell(stats.summarize(list(d.values())), digits=1) if d else 'n/a'
+    def mean(d: dict, role: str = '') -> str:
+        if not d:
+            return 'n/a'
+        if role == 'expert':  # one expert serves every seed: no interval to show
+            return expert_cell(list(d.values()))
+        return stats.format_cell(stats.summarize(list(d.values())), digits=1)
 
     rows = ['| variant | expert | student | teacher |', '|---|---:|---:|---:|']
     for v in ('JEDI', 'gamma=0', 'student-only'):
-        rows.append(f'| {v} | {mean(col(v, "expert"))} | {mean(col(v, "student"))} | '
+        rows.append(f'| {v} | {mean(col(v, "expert"), "expert")} | {mean(col(v, "student"))} | '
                     f'{mean(col(v, "teacher")) if v != "student-only" else "no teachers"} |')
     s_j, t_j = col('JEDI', 'student'), col('JEDI', 'teacher')
     deltas = ['| paired delta (points) | students | teachers |', '|---|---:|---:|',

@@ -79,8 +79,13 @@ def _fmt(test) -> str:
 
 def _mean(frame, cell, variant, col) -> str:
     from jedi_repro.reporting import stats
+    from jedi_repro.reporting.tables import expert_cell
     v = frame[(frame.cell == cell) & (frame.variant == variant)][col].dropna()
-    return stats.format_cell(stats.summarize(list(v)), digits=1) if len(v) else 'n/a'
+    if not len(v):
+        return 'n/a'
+    if '_expert_' in col:  # one expert per cell serves every seed: no interval to show
+        return expert_cell(list(v))
+    return stats.format_cell(stats.summarize(list(v)), digits=1)
 
 
 def main_rows(frame, mcfg) -> list[dict]:
@@ -163,7 +168,7 @@ def per_dataset_rows(frame, mcfg) -> list[dict]:
             continue
         row = {'view': view, 'labels': f'{frac:.0%}'}
         for ds in datasets:
-            row[f'{ds}: expert'] = _mean(frame, cell, 'jedi', f'{ds}_expert_top1').split(' ±')[0]
+            row[f'{ds}: expert'] = _mean(frame, cell, 'jedi', f'{ds}_expert_top1').split(' ')[0]
             row[f'{ds}: JEDI - gamma=0'] = _fmt(_paired(frame, cell, 'jedi', 'gamma0', f'{ds}_student_top1'))
         rows.append(row)
     return rows

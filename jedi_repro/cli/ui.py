@@ -54,11 +54,13 @@ def _ui(args) -> int:
 def supervise(cmd: list[str]) -> int:
     """Run ``cmd`` in its own process group until it exits or this process gets SIGTERM/SIGINT.
 
-    Stopping this process (SIGTERM/SIGINT to its PID) stops the whole group (mlflow and its workers).
+    Stopping this process (SIGTERM/SIGINT to its PID) stops the whole group (mlflow and its workers); a
+    SIGKILL of this process still stops the server (``die_with_parent``), which then stops its workers.
     """
     from jedi_repro.errors import JediError
+    from jedi_repro.processes import die_with_parent
 
-    proc = subprocess.Popen(cmd, start_new_session=True)
+    proc = subprocess.Popen(cmd, start_new_session=True, preexec_fn=die_with_parent)
     stopping: list[float] = []
 
     def stop(signum, frame):

@@ -138,6 +138,14 @@ def is_one_expert(row: dict) -> bool:
     return row['role'] == 'expert' and s.n > 1 and s.std == 0.0
 
 
+def expert_cell(values: list[float], digits: int = 1, scale: float = 100.0) -> str:
+    """An expert column's cell from its per-seed values: ``"45.5 (one expert)"`` when every seed holds the
+    same value (one expert reused), else the usual mean ± 95% CI (n)."""
+    if len(values) > 1 and len(set(values)) == 1:
+        return f'{values[0] * scale:.{digits}f} ({ONE_EXPERT})'
+    return stats.format_cell(stats.summarize(list(values)), digits=digits, scale=scale)
+
+
 def _cell(row: dict, config: Configuration | None = None) -> str:
     if config is not None and row['role'] in config.untrained_roles and not row['n']:
         return NOT_TRAINED

@@ -23,6 +23,7 @@ from typing import Any
 from jedi_repro import workspace
 from jedi_repro.console import VERBOSE_ENV
 from jedi_repro.errors import JediError
+from jedi_repro.processes import die_with_parent
 from jedi_repro.studies import recovery
 from jedi_repro.studies.objective import DEFAULT_TRAIN_FN
 from jedi_repro.studies.space import decode, grid_key, grid_points
@@ -327,18 +328,9 @@ def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path, workers: 
     log = open(logs / f'worker-{index}.log', 'ab')
     try:
         return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=worker_env(workers),
-                                start_new_session=True, preexec_fn=_die_with_parent)
+                                start_new_session=True, preexec_fn=die_with_parent)
     finally:
         log.close()  # the child holds its own descriptor
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the runner dies, even by SIGKILL (Linux only)."""
-    try:
-        import ctypes
-        ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: workers of a killed runner finish their current trial and stop
 
 
 STOP_GRACE_S = 30.0  # how long workers get to close their trials after Ctrl-C before they are killed

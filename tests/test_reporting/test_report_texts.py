@@ -57,3 +57,11 @@ def test_main_table_marks_one_expert_and_says_so():
     rows = {r['']: r for r in t.display.to_dict('records')}
     assert rows['expert (baseline)']['ds (top1)'] == '70.00 (one expert)' and t.one_expert
     assert isinstance(t.display, pd.DataFrame)
+
+
+def test_expert_cell_says_one_expert_instead_of_a_zero_interval():
+    from jedi_repro.reporting.tables import expert_cell
+
+    assert expert_cell([0.455, 0.455, 0.455]) == '45.5 (one expert)'
+    assert '±' in expert_cell([0.45, 0.46, 0.47])  # experts that differ per seed keep their interval
+    assert expert_cell([0.455]) == '45.5 (1)'  # one seed: no interval, and no claim about reuse

@@ -1,4 +1,5 @@
 """`jedi ui` serves the real MLflow server on loopback; its REST API lists the study's runs."""
+import contextlib
 import json
 import os
 import signal
@@ -132,33 +133,51 @@ def _alive(pids: set[int], groups: set[int]) -> set[int]:
     return {p for p, (_, pg, st) in table.items() if st != 'Z' and (p in pids or pg in groups)}
 
 
-def test_ctrl_c_leaves_no_server_process(tmp_path):
-    """SIGINT (Ctrl-C) to `jedi ui`: the mlflow server and every process it started are gone."""
+def _wait_up(proc, port, limit_s=90):
+    deadline = time.time() + limit_s
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            _api(port, 'experiments/search', {'max_results': 1})
+            time.sleep(2)  # let the server start its worker and job-consumer processes
+            return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            time.sleep(0.5)
+    raise AssertionError(proc.communicate(timeout=5) if proc.poll() is not None else 'server not up')
+
+
+def _cleanup(proc):
+    """Whatever the test's outcome: `jedi ui` and every process of its server's groups are gone."""
+    pids, groups = _family(proc.pid)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for group in groups - {os.getpgid(0)}:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+
+
+@pytest.mark.parametrize('how', ['ctrl-c', 'sigkill'])
+def test_stopping_jedi_ui_leaves_no_server_process(tmp_path, how):
+    """SIGINT (Ctrl-C) or SIGKILL to `jedi ui`: the mlflow server and every process it started are gone."""
     port = _free_port()
     proc = _jedi_ui(port)
     try:
-        deadline, up = time.time() + 90, False
-        while time.time() < deadline and proc.poll() is None and not up:
-            try:
-                _api(port, 'experiments/search', {'max_results': 1})
-                up = True
-            except (urllib.error.URLError, ConnectionError, OSError):
-                time.sleep(0.5)
-        assert up, proc.communicate(timeout=5) if proc.poll() is not None else 'server not up'
-        time.sleep(2)  # let the server start its worker and job-consumer processes
+        _wait_up(proc, port)
         pids, groups = _family(proc.pid)
         assert pids, 'the server runs as a child of jedi ui'
         assert proc.pid not in groups or len(groups) > 1  # the server has its own process group
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
-        deadline = time.time() + 5
+        if how == 'ctrl-c':
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(timeout=30) == 0
+        else:  # no handler runs: the server learns of it from PR_SET_PDEATHSIG and stops its workers
+            proc.kill()
+            proc.wait(timeout=30)
+        deadline = time.time() + 30
         while _alive(pids, groups) and time.time() < deadline:
             time.sleep(0.2)
         assert not _alive(pids, groups), _alive(pids, groups)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _cleanup(proc)
 
 
 def test_port_in_use_fails_at_once_with_a_clear_error():
