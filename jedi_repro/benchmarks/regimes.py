@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from jedi_repro.benchmarks.yt8m import _atomic_write
 from jedi_repro.workspace import checkout_root
 
 REPO = checkout_root()
@@ -121,15 +122,6 @@ def write_specs(mcfg, view: str, fraction: float) -> list[Path]:
             _atomic_write(path, text)
         out.append(path)
     return out
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    import tempfile
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
-    with os.fdopen(fd, 'w') as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 def build_cell_store(mcfg, view: str, fraction: float, data=None, overwrite: bool = False) -> dict:

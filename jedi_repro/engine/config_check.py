@@ -213,7 +213,7 @@ def check_values(cfg) -> None:
     ckpt = (cfg.get('default_hooks') or {}).get('checkpoint')
     if isinstance(ckpt, Mapping) and 'save_best' in ckpt and not ckpt['save_best']:
         raise JediError(f'default_hooks.checkpoint.save_best={ckpt["save_best"]!r}: no checkpoint would be '
-                        'chosen on validation; name the metric(s) to select on, e.g. mean/student/top1')
+                        'chosen on validation; name the metric(s) to select on, e.g. mean/student/primary')
 
 
 def _active_gamma(cfg) -> tuple[bool, float]:

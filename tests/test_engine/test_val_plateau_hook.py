@@ -54,10 +54,10 @@ def test_train_stops_at_plateau_and_tests_each_role_at_its_best_epoch(tmp_path):
     conv, sel = m['convergence'], m['selection']
     assert conv['converged'] and conv['stopped_early'] and conv['last_epoch'] < 60
     for role in ('student', 'teacher'):
-        best = conv['monitors'][f'mean/{role}/top1']
+        best = conv['monitors'][f'mean/{role}/primary']
         assert sel[role]['epoch'] == best['best_epoch'] and conv['last_epoch'] - best['best_epoch'] >= 3
         # the val block holds the validation metrics of the checkpoint each role was tested at
-        assert m['val']['mean'][role]['top1'] == pytest.approx(best['best'])
+        assert m['val']['mean'][role]['primary'] == pytest.approx(best['best'])
     assert sel['expert'] == sel['student']
     assert set(m['val']['datasets']) == {'ds0', 'ds1'} and 'top5' in m['val']['datasets']['ds0']['teacher']
 
