@@ -33,7 +33,8 @@ def _train(store, work_dir, log, *extra, env=None):
 def reference(tmp_path_factory):
     from jedi_repro.data.toy import make_toy_store
     root = tmp_path_factory.mktemp('resume')
-    make_toy_store(root / 'store', n_datasets=2, n_classes=4, dim=8, n_train=120, n_val=40, n_test=40)
+    # epochs long enough (about a second) that a signal sent after epoch 2 lands before the run ends
+    make_toy_store(root / 'store', n_datasets=2, n_classes=4, dim=64, n_train=2400, n_val=40, n_test=40)
     p = _train(root / 'store', root / 'ref', root / 'ref.log', '--no-mlflow',
                env={'JEDI_HOME': str(root / 'ws')})
     assert p.wait(timeout=600) == 0, (root / 'ref.log').read_text()[-3000:]
