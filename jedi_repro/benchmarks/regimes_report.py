@@ -79,13 +79,15 @@ def _fmt(test) -> str:
 
 def _mean(frame, cell, variant, col) -> str:
     from jedi_repro.reporting import stats
-    from jedi_repro.reporting.tables import expert_cell
     v = frame[(frame.cell == cell) & (frame.variant == variant)][col].dropna()
-    if not len(v):
-        return 'n/a'
-    if '_expert_' in col:  # one expert per cell serves every seed: no interval to show
-        return expert_cell(list(v))
-    return stats.format_cell(stats.summarize(list(v)), digits=1)
+    return stats.format_cell(stats.summarize(list(v)), digits=1) if len(v) else 'n/a'
+
+
+def _expert(frame, cell, col) -> str:
+    """An expert column: one expert per cell serves every seed, so no interval is shown."""
+    from jedi_repro.reporting.tables import expert_cell
+    v = frame[(frame.cell == cell) & (frame.variant == 'jedi')][col].dropna()
+    return expert_cell(list(v)) if len(v) else 'n/a'
 
 
 def main_rows(frame, mcfg) -> list[dict]:
@@ -97,7 +99,7 @@ def main_rows(frame, mcfg) -> list[dict]:
             continue
         rows.append({
             'view': view, 'labels': f'{frac:.0%}',
-            'expert': _mean(frame, cell, 'jedi', 'mean_expert_top1'),
+            'expert': _expert(frame, cell, 'mean_expert_top1'),
             'student JEDI': _mean(frame, cell, 'jedi', 'mean_student_top1'),
             'student gamma=0': _mean(frame, cell, 'gamma0', 'mean_student_top1'),
             'student-only': _mean(frame, cell, 'student', 'mean_student_top1'),
@@ -168,7 +170,7 @@ def per_dataset_rows(frame, mcfg) -> list[dict]:
             continue
         row = {'view': view, 'labels': f'{frac:.0%}'}
         for ds in datasets:
-            row[f'{ds}: expert'] = _mean(frame, cell, 'jedi', f'{ds}_expert_top1').split(' ')[0]
+            row[f'{ds}: expert'] = _expert(frame, cell, f'{ds}_expert_top1').split(' ')[0]
             row[f'{ds}: JEDI - gamma=0'] = _fmt(_paired(frame, cell, 'jedi', 'gamma0', f'{ds}_student_top1'))
         rows.append(row)
     return rows

@@ -1,6 +1,7 @@
 """The synth -> experts -> extract pipeline as one function (what ``jedi demo`` calls)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -192,6 +193,18 @@ PRESET_EPOCHS = {'quick': 2, 'demo': None}
 EXPERT_STAGE_THREADS = 2
 
 
+@contextlib.contextmanager
+def _expert_stage_thread_count():
+    """torch's intra-op threads at ``expert_stage_threads()`` inside the block, restored after it."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(expert_stage_threads())
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def expert_stage_threads() -> int:
     """The expert stage's intra-op thread count: ``JEDI_EXPERT_THREADS`` or ``EXPERT_STAGE_THREADS``."""
     raw = os.environ.get('JEDI_EXPERT_THREADS', '').strip()
@@ -302,14 +315,40 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
         generate(data_root, preset=preset, seed=seed, overwrite=True, log=log)
     timings['synth_s'] = round(time.time() - t, 2)
 
-    import torch
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(expert_stage_threads())
-    try:
-        res, experts = _experts_and_store(configs, experts_dir, data_root, epochs, seed, out, overwrite,
-                                          show_progress, timings, log)
-    finally:
-        torch.set_num_threads(threads_before)
+    with _expert_stage_thread_count():  # expert training and extraction
+        t = time.time()
+        specs, experts = [], {}
+        for config, cfg, source in training_order(configs or default_expert_configs()):
+            wd = experts_dir / config.stem
+            done = wd / 'expert.json'
+            prev = json.loads(done.read_text()) if done.is_file() else None
+            init = experts_dir / source / EXPORT_NAME if source else None
+            want = expert_cache_key(cfg, data_root, epochs, seed, init)
+            if prev and prev.get('pipeline') == want and (wd / EXPORT_NAME).is_file():
+                result = prev
+                if log:
+                    log(f'pipeline: reusing expert {config.stem}')
+            else:
+                result = train_expert(config, data_root=data_root, work_dir=wd, max_epochs=epochs, seed=seed,
+                                      init_checkpoint=init)
+                result['pipeline'] = want
+                tmp = wd / 'expert.json.tmp'
+                tmp.write_text(json.dumps(result, indent=1) + '\n')
+                os.replace(tmp, done)
+                if log:
+                    top1 = result['test'].get('acc/top1')
+                    src = f' (backbone from {source})' if source else ''
+                    log(f'pipeline: trained {config.stem}{src} in {result["wall_s"]:.0f} s, '
+                        f'test top1 {top1:.3f}')
+            experts[config.stem] = {k: result.get(k)
+                                    for k in ('dataset', 'val', 'test', 'wall_s', 'init_backbone')}
+            specs.append(ExpertSpec(config, wd / EXPORT_NAME))
+        timings['experts_s'] = round(time.time() - t, 2)
+
+        t = time.time()
+        res = extract(data_root, out, experts=specs, overwrite=overwrite or out.exists(),
+                      show_progress=show_progress, log=log)
+        timings['extract_s'] = round(time.time() - t, 2)
     from jedi_repro.data.feature_store import FeatureStore
     store = FeatureStore.open(res['store'])
     t = time.time()
@@ -329,41 +368,3 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
     os.replace(tmp, experts_dir / 'pipeline.json')
     return Path(res['store'])
 
-
-def _experts_and_store(configs, experts_dir, data_root, epochs, seed, out, overwrite, show_progress, timings,
-                       log):
-    """``build_features``' expert training (cached per expert) and extraction; returns (extract result,
-    per-expert summaries)."""
-    t = time.time()
-    specs, experts = [], {}
-    for config, cfg, source in training_order(configs or default_expert_configs()):
-        wd = experts_dir / config.stem
-        done = wd / 'expert.json'
-        prev = json.loads(done.read_text()) if done.is_file() else None
-        init = experts_dir / source / EXPORT_NAME if source else None
-        want = expert_cache_key(cfg, data_root, epochs, seed, init)
-        if prev and prev.get('pipeline') == want and (wd / EXPORT_NAME).is_file():
-            result = prev
-            if log:
-                log(f'pipeline: reusing expert {config.stem}')
-        else:
-            result = train_expert(config, data_root=data_root, work_dir=wd, max_epochs=epochs, seed=seed,
-                                  init_checkpoint=init)
-            result['pipeline'] = want
-            tmp = wd / 'expert.json.tmp'
-            tmp.write_text(json.dumps(result, indent=1) + '\n')
-            os.replace(tmp, done)
-            if log:
-                top1 = result['test'].get('acc/top1')
-                src = f' (backbone from {source})' if source else ''
-                log(f'pipeline: trained {config.stem}{src} in {result["wall_s"]:.0f} s, test top1 {top1:.3f}')
-        experts[config.stem] = {k: result.get(k)
-                                for k in ('dataset', 'val', 'test', 'wall_s', 'init_backbone')}
-        specs.append(ExpertSpec(config, wd / EXPORT_NAME))
-    timings['experts_s'] = round(time.time() - t, 2)
-
-    t = time.time()
-    res = extract(data_root, out, experts=specs, overwrite=overwrite or out.exists(),
-                  show_progress=show_progress, log=log)
-    timings['extract_s'] = round(time.time() - t, 2)
-    return res, experts
