@@ -391,6 +391,10 @@ HOSTILE_CASES = [
     ('h-proj-dim-0', tr('model.fusion.type=mean', 'model.fusion.proj_dim=0'), ['model.fusion.proj_dim=0']),
     ('h-cfg-option-twice', tr('model.gamma=0.1', 'model.gamma=0.2'), ['model.gamma', 'twice']),
     ('h-work-dir-is-store', tr(work_dir='{stores}/good'), ['--work-dir', 'overlap']),
+    # keys added this round (threads, precision, kd_pool): a value that cannot take effect is refused
+    ('h-threads-zero', tr('threads=0'), ['threads=0']),
+    ('h-precision-fp16', tr('precision=fp16'), ['precision', 'fp16']),
+    ('h-kd-pool-unknown', tr('model.kd_pool=mine'), ['kd_pool', 'mine']),
     ('h-work-dir-above-store', tr(work_dir='{stores}'), ['--work-dir', 'overlap']),
     ('h-seed-negative', lambda t, s, v: train(s / 'good') + ['--seed', '-1'], ['seed -1']),
     ('h-spec-seed-negative', st(seeds=[0, -1]), ['"seeds"']),
