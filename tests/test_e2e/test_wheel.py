@@ -77,6 +77,7 @@ def test_wheel_installs_with_the_locked_versions(tmp_path):
     else, so the wheel's requirements and every locked pin agree (a pin the wheel's metadata contradicts,
     or a dependency missing from the lock and the environment, fails the resolution)."""
     import json
+    import re
     import shutil
 
     src = tmp_path / 'src'
@@ -84,6 +85,12 @@ def test_wheel_installs_with_the_locked_versions(tmp_path):
     for name in SOURCES:
         path = REPO / name
         (shutil.copytree if path.is_dir() else shutil.copy)(path, src / name)
+    # a version the running environment's own jedi_repro does not have: tox installs its editable build as
+    # a plain wheel, and pip skips a local wheel whose name and version are already installed (no resolution)
+    pyproject = src / 'pyproject.toml'
+    version = re.search(r'^version = "([^"]+)"$', pyproject.read_text(), re.M).group(1) + '+locktest'
+    pyproject.write_text(re.sub(r'^version = "[^"]+"$', f'version = "{version}"', pyproject.read_text(),
+                                flags=re.M))
     _run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '--no-index', '-q',
           str(src), '-w', str(tmp_path / 'wheels')])
     (wheel,) = (tmp_path / 'wheels').glob('jedi_repro-*.whl')
@@ -92,4 +99,4 @@ def test_wheel_installs_with_the_locked_versions(tmp_path):
           str(REPO / 'requirements.lock'), '--report', str(report), str(wheel)])
     installs = [(i['metadata']['name'], i['metadata']['version'])
                 for i in json.loads(report.read_text())['install']]
-    assert [n for n, _ in installs] == ['jedi_repro'], installs
+    assert installs == [('jedi_repro', version)], installs
