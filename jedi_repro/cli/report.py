@@ -13,7 +13,9 @@ examples:
 Seed runs are grouped into configurations by their trial run (lone runs: by their parameters without the
 seed). The main table shows the configuration that matches mm_configs/jedi/jedi_default.py (fusion concat,
 gamma > 0), else the best such one. Writes OUT/report.md, OUT/figures/*.png, OUT/tables/*.{csv,tex};
-OUT is replaced as a whole (atomically), and is refused if it exists and is not a report."""
+OUT is replaced as a whole (atomically), and is refused if it exists and is not a report. Every run the
+report covers gets its sections about that run as the MLflow artifact report/<OUT name>/report.md, and a
+line in its description pointing there (--no-attach: leave the runs as they are)."""
 
 
 def register(sub):
@@ -60,6 +62,12 @@ def register(sub):
         help="config whose settings define the main table's configuration "
         '(default: mm_configs/jedi/jedi_default.py)',
     )
+    p.add_argument(
+        '--no-attach',
+        action='store_true',
+        help="do not log the report's sections about each run into that run (artifact report/<OUT name>/"
+        'report.md and a line in its description); needed on a read-only tracking store',
+    )
     p.set_defaults(func=run)
     return p
 
@@ -80,6 +88,7 @@ def run(args) -> int:
         optuna_storage=args.optuna_storage,
         argv=argv,
         default_config=args.default_config,
+        attach=not args.no_attach,
     )
     print(f'report: {out / "report.md"}')
     return 0

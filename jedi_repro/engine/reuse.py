@@ -150,6 +150,7 @@ def link_mlflow_run(client, run_id: str, entry: Mapping[str, Any], prefix: str =
     """
     from mlflow.entities import Metric
 
+    from jedi_repro.tracking.notes import set_block
     from jedi_repro.tracking.runs import set_tags
     set_tags(client, run_id, reuse_tags(entry))
     src = entry.get('run_id')
@@ -161,9 +162,9 @@ def link_mlflow_run(client, run_id: str, entry: Mapping[str, Any], prefix: str =
         return {}
     # the run's description in the MLflow UI (Markdown): a link to the run whose result this is
     link = f'#/experiments/{original.info.experiment_id}/runs/{src}'
-    set_tags(client, run_id, {'mlflow.note.content': (
+    set_block(client, run_id, 'reuse', (
         f'Not trained: reuses the finished run [{src}]({link}) (same resolved config, feature store, seed '
-        f'and code version {entry.get("code_version")}).')})
+        f'and code version {entry.get("code_version")}).'))
     keys = [k for k in original.data.metrics if k.startswith(prefix)]
     curves = {k: sorted((m.step, m.value) for m in client.get_metric_history(src, k)) for k in keys}
     batch = [Metric(k, v, int(time.time() * 1000), s) for k, pts in curves.items() for s, v in pts]

@@ -38,6 +38,7 @@ def write_report(
     argv: list[str] | None = None,
     default_config: str | Path | None = None,
     extra_sections: list[str] | None = None,
+    attach: bool = True,
 ) -> Path:
     """Write a report from MLflow runs; exactly one of ``studies``, ``experiment``, ``run_ids``.
 
@@ -54,6 +55,9 @@ def write_report(
             ``mm_configs/jedi/jedi_default.py``; built-in paper values when it is missing).
         extra_sections: Markdown lines a caller adds before the reference and provenance sections (e.g.
             ``jedi demo``'s probes of what each student's input features hold).
+        attach: log into every covered run (seed, trial, study parent) the report's sections about it, as
+            the artifact ``report/<out name>/report.md``, and point to it from the run's description
+            (:mod:`jedi_repro.reporting.attach`). The report is only written once that succeeded.
 
     Returns:
         The report directory (``out_dir``), containing ``report.md``.
@@ -74,8 +78,10 @@ def write_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-', dir=out.parent))
     try:
-        _build(tmp, run_set, src, title or 'JEDI report', optuna_storage, argv, default_config,
-               extra_sections or [])
+        doc = _build(tmp, run_set, src, title or 'JEDI report', optuna_storage, argv, default_config,
+                     extra_sections or [])
+        if attach:
+            _attach(src, run_set, doc, tmp, out, str(out_dir))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a report is for sharing
@@ -84,6 +90,21 @@ def write_report(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _attach(src, run_set: RunSet, doc: Document, root: Path, out: Path, shown: str) -> None:
+    from jedi_repro.reporting.attach import attach
+
+    try:
+        attach(src.client, run_set, doc, tables.long_frame(run_set), root, out.name, portable_text(shown))
+    except JediError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a read-only or unreachable tracking store, named below
+        raise JediError(
+            f'could not log the report\'s sections into its runs at {src.uri} ({type(exc).__name__}: '
+            f'{str(exc).splitlines()[0] if str(exc) else exc!r}); nothing was written. Pass --no-attach to '
+            'write the report without touching the runs'
+        ) from None
 
 
 def _replace_dir(new: Path, target: Path) -> None:
@@ -102,10 +123,38 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+class Document:
+    """The report as parts, each tagged with the configurations it concerns, so that every run can carry
+    the sections about it (:mod:`jedi_repro.reporting.attach`).
+
+    Args:
+        title: the report's title.
+        generated: when, in words (UTC).
+    """
+
+    def __init__(self, title: str, generated: str):
+        self.title, self.generated = title, generated
+        self.parts: list[tuple[frozenset[str] | None, list[str]]] = []
+
+    def add(self, lines: list[str], concerns=None) -> None:
+        """Append ``lines``; ``concerns``: configuration keys (None: every run; empty: no run)."""
+        self.parts.append((None if concerns is None else frozenset(concerns), list(lines)))
+
+    def markdown(self, keys: str | list[str] | None = None) -> str:
+        """The whole report (``keys=None``), or the parts that concern configuration(s) ``keys``."""
+        wanted = None if keys is None else {keys} if isinstance(keys, str) else set(keys)
+        lines = [f'# {self.title}', ''] if wanted is None else []
+        for concerns, part in self.parts:
+            if wanted is None or concerns is None or wanted & concerns:
+                lines += part
+        # a report is shared: no absolute path of this machine (workspace, checkout, home) in it
+        return portable_text('\n'.join(lines))
+
+
 def _build(
     root: Path, run_set: RunSet, src, title: str, optuna_storage: str | None, argv: list[str], default_config,
     extra_sections: list[str],
-) -> None:
+) -> Document:
     figs, tabs = root / 'figures', root / 'tables'
     frame = tables.long_frame(run_set)
     val_frame = tables.long_frame(run_set, split='val')  # every choice below is made on this
@@ -115,23 +164,23 @@ def _build(
     dims = {s: selection.study_dimensions(cs) for s, cs in by_study.items()}
     all_dims = list(dict.fromkeys(d for ds in dims.values() for d in ds))
     paper, why = selection.paper_configuration(run_set, val_frame, defaults, all_dims)
-    md: list[str] = [f'# {title}', '']
-    now = _dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC')
-    md += [
-        f'Generated {now} from {len(frame.run_id.unique())} seed runs in '
+    doc = Document(title, _dt.datetime.now(_dt.UTC).strftime('%Y-%m-%d %H:%M UTC'))
+    doc.add([
+        f'Generated {doc.generated} from {len(frame.run_id.unique())} seed runs in '
         f'{len(run_set.configurations)} configurations ({"; ".join(run_set.source)}), '
         f'MLflow `{src.uri}`.',
         '',
         f'Protocol: {PROTOCOL}',
         '',
-    ]
+    ])
 
     base = selection.baselines(run_set.configurations, paper)
+    in_main = [paper.key, *(c.key for c in base.values())]
     main = tables.main_table(frame, run_set, paper, base)
     write_table(main, tabs)
-    md += ['## Summary', '', *_summary(main, paper), *_against_baselines(frame, paper, base),
-           *_convergence(run_set), '']
-    md += [
+    doc.add(['## Summary', '', *_summary(main, paper), *_against_baselines(frame, paper, base),
+             *_convergence(run_set), ''], in_main)
+    doc.add([
         '## Main results',
         '',
         f'Configuration: **{paper.label}**, chosen because {why}.',
@@ -142,11 +191,11 @@ def _build(
         '',
         *_legend(main, paper),
         '',
-    ]
+    ], in_main)
 
     curves = _learning_curves(src, run_set, paper, figs)
     if curves:
-        md += [
+        doc.add([
             '### Learning curves',
             '',
             f'![Validation metric per epoch]({curves})',
@@ -156,23 +205,24 @@ def _build(
             'the epochs whose checkpoints were tested (students in the student colour, teachers in the '
             "teacher's), chosen on validation. Seeds stop at different epochs (validation plateau).",
             '',
-        ]
+        ], [paper.key])
     else:
-        md += [
+        doc.add([
             'No per-epoch validation metrics (`val/...` with steps) were logged for these runs, so there '
             'are no learning curves.',
             '',
-        ]
+        ], [paper.key])
 
     searches: list[str] = []
     for study, cs in by_study.items():
+        keys = [c.key for c in cs]
         if selection.is_grid(cs, dims[study]):
-            md += _ablation_section(frame, run_set, study, dims[study], cs, tabs, figs)
+            doc.add(_ablation_section(frame, run_set, study, dims[study], cs, tabs, figs), keys)
         elif dims[study]:
             searches.append(study)
             t = tables.search_table(frame, run_set, study, dims[study], cs)
             write_table(t, tabs)
-            md += [
+            doc.add([
                 f'## Search: {study}',
                 '',
                 f'Dimensions: {", ".join(f"`{d}`" for d in dims[study])}.',
@@ -181,17 +231,17 @@ def _build(
                 '',
                 f'[CSV](tables/{t.name}.csv) · LaTeX: `tables/{t.name}.tex`',
                 '',
-            ]
+            ], keys)
 
-    md += _best_and_optuna(frame, val_frame, run_set, by_study, dims, searches, optuna_storage, tabs, figs)
-    md += extra_sections
-    md += _reference_section(tabs)
-    md += _provenance_section(run_set, argv, defaults_src)
+    doc.add(_best_and_optuna(frame, val_frame, run_set, by_study, dims, searches, optuna_storage, tabs, figs))
+    doc.add(extra_sections, ())
+    doc.add(_reference_section(tabs), ())
+    doc.add(_provenance_section(run_set, argv, defaults_src))
     notes = list(run_set.notes)
     if notes:
-        md += ['## Notes', '', *[f'- {n}' for n in notes], '']
-    # a report is shared: no absolute path of this machine (workspace, checkout, home) in it
-    (root / 'report.md').write_text(portable_text('\n'.join(md)), encoding='utf-8')
+        doc.add(['## Notes', '', *[f'- {n}' for n in notes], ''])
+    (root / 'report.md').write_text(doc.markdown(), encoding='utf-8')
+    return doc
 
 
 def rerun_note() -> str:

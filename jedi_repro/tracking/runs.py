@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from jedi_repro import processes, workspace
-from jedi_repro.tracking import provenance
+from jedi_repro.tracking import notes, provenance
 from jedi_repro.tracking.client import RetryingClient
 from jedi_repro.tracking.inputs import log_feature_store_input
 
@@ -135,15 +135,15 @@ def metrics_from_json(metrics: Mapping[str, Any], split: str | None = None) -> d
     common = set(splits.values())
     mean_split = split or (common.pop() if len(common) == 1 else 'test')
     out = {}
-    blocks = [(name, roles, split or splits.get(name, 'test'))
-              for name, roles in metrics.get('datasets', {}).items()]
-    if 'mean' in metrics:
-        blocks.append(('mean', metrics['mean'], mean_split))
+    # the means first: on SQLite a run page lists its metrics in the order they were first logged
+    blocks = [('mean', metrics['mean'], mean_split)] if 'mean' in metrics else []
     val = metrics.get('val') if split is None else None
+    if isinstance(val, Mapping) and 'mean' in val:
+        blocks.append(('mean', val['mean'], 'val'))
+    blocks += [(name, roles, split or splits.get(name, 'test'))
+               for name, roles in metrics.get('datasets', {}).items()]
     if isinstance(val, Mapping):
         blocks += [(name, roles, 'val') for name, roles in val.get('datasets', {}).items()]
-        if 'mean' in val:
-            blocks.append(('mean', val['mean'], 'val'))
     for name, roles, prefix in blocks:
         for role, values in roles.items():
             if not isinstance(values, Mapping):  # null: a role the run did not train
@@ -238,9 +238,45 @@ def log_seed_result(client: RetryingClient, run_id: str, metrics: Mapping[str, A
     if conv_metrics:
         log_metrics(client, run_id, conv_metrics)
     set_tags(client, run_id, tags)
+    notes.set_block(client, run_id, 'headline', headline(metrics))
     log_feature_store_input(client, run_id, features)
     client.log_text(run_id, config_text(cfg if cfg is not None else config), 'config.py')
     client.log_dict(run_id, _jsonable(metrics), 'metrics.json')
+
+
+def headline(metrics: Mapping[str, Any]) -> str:
+    """The top of a seed run's MLflow page (its description): what was chosen on validation and how it
+    tested, per role, as the mean of each dataset's primary metric, and whether validation had reached a
+    plateau. Rounded for reading only; the metrics below keep every digit."""
+    from jedi_repro.aggregates import PRIMARY
+
+    splits = metrics.get('eval_split') if isinstance(metrics.get('eval_split'), Mapping) else {}
+    common = set(splits.values())
+    final = common.pop() if len(common) == 1 else 'test'  # as metrics_from_json names the mean's split
+    val_mean = (metrics.get('val') or {}).get('mean') or (metrics.get('mean') if final == 'val' else {})
+    sel = metrics.get('selection') if isinstance(metrics.get('selection'), Mapping) else {}
+    rows = []
+    for role, values in (metrics.get('mean') or {}).items():
+        if not isinstance(values, Mapping) or PRIMARY not in values:  # an untrained role
+            continue
+        epoch = 'frozen' if role == 'expert' else (sel.get(role) or {}).get('epoch', '')
+        val = (val_mean.get(role) or {}).get(PRIMARY) if isinstance(val_mean, Mapping) else None
+        cells = [f'{100 * v:.2f}' if isinstance(v, (int, float)) else '' for v in (val, values[PRIMARY])]
+        rows.append(f'| {role} | {epoch} | {cells[0]} | {cells[1]} |')
+    if not rows:
+        return ''
+    lines = [f'**Chosen on validation, {final} reported** (`mean/{{role}}/primary`: the mean over datasets '
+             "of each dataset's primary metric, %):", '',
+             f'| role | epoch tested | val | {final} |', '|:---|---:|---:|---:|', *rows, '']
+    conv = metrics.get('convergence') if isinstance(metrics.get('convergence'), Mapping) else {}
+    if conv.get('converged') is True:
+        lines += [f'Validation plateau reached; stopped at epoch {conv.get("last_epoch")}.', '']
+    elif conv.get('converged') is False:
+        lines += [f'**Not converged**: stopped at epoch {conv.get("last_epoch")} (max_epochs) while '
+                  'validation was still improving.', '']
+    lines.append('Per-epoch curves: `val_epoch/...` (step = epoch). Artifacts: `config.py`, `metrics.json`, '
+                 '`logs/`, `learning_curves.png`.')
+    return '\n'.join(lines)
 
 
 def log_run_files(client: RetryingClient, run_id: str, work_dir: str | Path,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
@@ -117,6 +118,11 @@ def _log_seed(client, exp_id, parent_id, study, trial, seed_index, params, value
     return rid
 
 
+def artifact_location(uri: str, experiment: str) -> str:
+    """Artifacts beside the SQLite database (MLflow's default is ./mlruns under the current directory)."""
+    return (Path(uri[len('sqlite:///'):]).parent / 'artifacts' / experiment).as_uri()
+
+
 def build_store(uri: str) -> dict:
     """Create the two studies; returns ``{study: {trial: trial_run_id}}`` and the parent ids."""
     client = MlflowClient(tracking_uri=uri)
@@ -142,7 +148,7 @@ def build_store(uri: str) -> dict:
     ]
     ids = {'trials': {}, 'parents': {}, 'seeds': {}}
     for study, trials in layout.items():
-        exp_id = client.create_experiment(study)
+        exp_id = client.create_experiment(study, artifact_location=artifact_location(uri, study))
         parent = client.create_run(
             exp_id, tags={'jedi.role': 'study', 'jedi.study': study, 'jedi.spec': f'studies/{study}.yaml'}
         )

@@ -6,7 +6,16 @@ import math
 import re
 
 import pytest
-from reporting_synthetic_runs import DATASETS, EXPERT, GAMMA0, LABELFRAC, MEANFUSION, PAPER, SEARCH
+from reporting_synthetic_runs import (
+    DATASETS,
+    EXPERT,
+    GAMMA0,
+    LABELFRAC,
+    MEANFUSION,
+    PAPER,
+    SEARCH,
+    artifact_location,
+)
 
 from jedi_repro.errors import JediError
 from jedi_repro.reporting import write_report
@@ -285,7 +294,7 @@ def test_experiment_mode_groups_lone_runs_without_the_seed(store, tmp_path):
 
     uri = store[0]
     client = MlflowClient(tracking_uri=uri)
-    exp = client.create_experiment('jedi-train')
+    exp = client.create_experiment('jedi-train', artifact_location=artifact_location(uri, 'jedi-train'))
     for seed, st in ((0, 0.64), (1, 0.66)):
         run = client.create_run(
             exp,
@@ -336,7 +345,7 @@ def test_choices_follow_validation_when_test_disagrees(tmp_path):
 
     uri = f'sqlite:///{tmp_path / "flip.db"}'
     client = MlflowClient(tracking_uri=uri)
-    exp = client.create_experiment('flip')
+    exp = client.create_experiment('flip', artifact_location=artifact_location(uri, 'flip'))
     parent = client.create_run(exp, tags={'jedi.role': 'study', 'jedi.study': 'flip'}).info.run_id
     now = int(time.time() * 1000)
     layout = [(0.5, 0.90, 0.20), (2.0, 0.60, 0.80)]  # (alpha, student val, student test)

@@ -29,6 +29,30 @@ def test_metrics_from_json_keys():
     assert 'val/mean/student/top1' in flat
 
 
+def test_metrics_from_json_logs_the_means_first():
+    # a run page (SQLite) lists metrics in the order they were first logged: the means lead
+    keys = list(runs.metrics_from_json({**METRICS, 'val': {'datasets': METRICS['datasets'],
+                                                          'mean': METRICS['mean']}}))
+    assert [k.split('/')[:2] for k in keys[:18]] == [['test', 'mean']] * 9 + [['val', 'mean']] * 9
+
+
+CHOSEN = {**METRICS,
+          'mean': {'expert': {'top1': 0.5, 'primary': 0.5}, 'student': {'top1': 0.61, 'primary': 0.6125},
+                   'teacher': None},
+          'val': {'mean': {'expert': {'primary': 0.52}, 'student': {'primary': 0.655}}},
+          'selection': {'student': {'key': 'mean/student/primary', 'epoch': 7}},
+          'convergence': {'converged': False, 'last_epoch': 30}, 'untrained': ['teacher']}
+
+
+def test_headline_shows_what_was_chosen_and_how_it_tested():
+    text = runs.headline(CHOSEN)
+    assert '| role | epoch tested | val | test |' in text
+    assert '| expert | frozen | 52.00 | 50.00 |' in text and '| student | 7 | 65.50 | 61.25 |' in text
+    assert '| teacher' not in text  # untrained: no row
+    assert '**Not converged**: stopped at epoch 30' in text
+    assert runs.headline(METRICS) == ''  # no primary mean recorded (an old metrics.json): no headline
+
+
 def test_aggregate_seeds_mean_and_std():
     agg = runs.aggregate_seeds([{'k': 0.5}, {'k': 0.7}, {'k': 0.9}])
     assert agg['k'] == pytest.approx(0.7) and agg['std/k'] == pytest.approx(0.2)
@@ -55,6 +79,11 @@ def test_log_train_run_records_the_contract(client, tmp_path):
     assert run.data.metrics['test/mean/student/top1'] == 0.5
     arts = {a.path for a in client.list_artifacts(run_id)}
     assert {'config.py', 'metrics.json'} <= arts
+    assert 'mlflow.note.content' not in tags  # no primary mean: nothing to head the page with
+    run_id = runs.log_train_run(CHOSEN, CHOSEN['config'], tmp_path / 'chosen')
+    note = client.get_run(run_id).data.tags['mlflow.note.content']
+    assert note.startswith('<!-- jedi:headline -->\n**Chosen on validation, test reported**')
+    assert '| student | 7 | 65.50 | 61.25 |' in note
     exp = client.get_experiment(run.info.experiment_id)
     assert exp.artifact_location.startswith('file://')
 
