@@ -102,7 +102,14 @@ def test_report_optuna_mlflow_and_console_name_the_same_best(tmp_path, map_store
     # a seed run's page answers on its own: its log and learning-curve figure beside config and metrics,
     # per-epoch curves as step histories of a few keys
     arts = {a.path for a in client.list_artifacts(seeds[0].info.run_id)}
-    assert {'config.py', 'metrics.json', 'learning_curves.png', 'logs'} <= arts, arts
+    assert {'config.py', 'metrics.json', 'learning_curves.png', 'logs', 'report'} <= arts, arts
+    # its description opens on the chosen checkpoint's means, the same numbers as its metrics
+    m = seeds[0].data.metrics
+    note = client.get_run(seeds[0].info.run_id).data.tags['mlflow.note.content']
+    for role in ('student', 'teacher'):
+        val, test = (100 * m[f'{split}/mean/{role}/primary'] for split in ('val', 'test'))
+        assert re.search(rf'\| {role} \| \d+ \| {val:.2f} \| {test:.2f} \|', note), note
+    assert 'report/report/report.md' in note  # the report's sections about it (report dir: "report")
     (log,) = client.list_artifacts(seeds[0].info.run_id, 'logs')
     assert log.path.endswith('.log') and log.file_size > 0
     curves = [k for k in seeds[0].data.metrics if k.startswith('val_epoch/')]
