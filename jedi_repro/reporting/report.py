@@ -78,10 +78,10 @@ def write_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-', dir=out.parent))
     try:
-        doc = _build(tmp, run_set, src, title or 'JEDI report', optuna_storage, argv, default_config,
-                     extra_sections or [])
+        doc, frame = _build(tmp, run_set, src, title or 'JEDI report', optuna_storage, argv, default_config,
+                            extra_sections or [])
         if attach:
-            _attach(src, run_set, doc, tmp, out, str(out_dir))
+            _attach(src, run_set, doc, frame, tmp, out, str(out_dir))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; a report is for sharing
@@ -92,11 +92,11 @@ def write_report(
     return out
 
 
-def _attach(src, run_set: RunSet, doc: Document, root: Path, out: Path, shown: str) -> None:
+def _attach(src, run_set: RunSet, doc: Document, frame, root: Path, out: Path, shown: str) -> None:
     from jedi_repro.reporting.attach import attach
 
     try:
-        attach(src.client, run_set, doc, tables.long_frame(run_set), root, out.name, portable_text(shown))
+        attach(src.client, run_set, doc, frame, root, out.name, portable_text(shown))
     except JediError:
         raise
     except Exception as exc:  # noqa: BLE001 - a read-only or unreachable tracking store, named below
@@ -154,7 +154,8 @@ class Document:
 def _build(
     root: Path, run_set: RunSet, src, title: str, optuna_storage: str | None, argv: list[str], default_config,
     extra_sections: list[str],
-) -> Document:
+) -> tuple[Document, pd.DataFrame]:
+    """Write ``report.md``, figures and tables into ``root``; return the document and its test frame."""
     figs, tabs = root / 'figures', root / 'tables'
     frame = tables.long_frame(run_set)
     val_frame = tables.long_frame(run_set, split='val')  # every choice below is made on this
@@ -241,7 +242,7 @@ def _build(
     if notes:
         doc.add(['## Notes', '', *[f'- {n}' for n in notes], ''])
     (root / 'report.md').write_text(doc.markdown(), encoding='utf-8')
-    return doc
+    return doc, frame
 
 
 def rerun_note() -> str:

@@ -118,6 +118,15 @@ def end_run(client: RetryingClient, run_id: str, status: str = 'FINISHED') -> No
     client.set_terminated(run_id, status=status)
 
 
+def eval_splits(metrics: Mapping[str, Any]) -> tuple[dict[str, str], str]:
+    """``({dataset: split}, the mean's split)``: what ``train`` evaluated each dataset on (``eval_split``)
+    and the split its ``mean`` block stands for (the datasets' common split, ``test`` when they differ)."""
+    splits = metrics.get('eval_split')
+    splits = dict(splits) if isinstance(splits, Mapping) else {}
+    common = set(splits.values())
+    return splits, common.pop() if len(common) == 1 else 'test'
+
+
 def metrics_from_json(metrics: Mapping[str, Any], split: str | None = None) -> dict[str, float]:
     """Flatten a ``metrics.json`` dict to ``{split}/{dataset|mean}/{role}/{metric}`` floats.
 
@@ -130,10 +139,8 @@ def metrics_from_json(metrics: Mapping[str, Any], split: str | None = None) -> d
             (``{dataset: split}``, what ``train`` evaluated: test if present, else val), else ``test``.
             ``mean`` gets the datasets' common split (``test`` when they differ).
     """
-    splits = metrics.get('eval_split')
-    splits = splits if isinstance(splits, Mapping) else {}
-    common = set(splits.values())
-    mean_split = split or (common.pop() if len(common) == 1 else 'test')
+    splits, common_split = eval_splits(metrics)
+    mean_split = split or common_split
     out = {}
     # the means first: on SQLite a run page lists its metrics in the order they were first logged
     blocks = [('mean', metrics['mean'], mean_split)] if 'mean' in metrics else []
@@ -250,9 +257,7 @@ def headline(metrics: Mapping[str, Any]) -> str:
     plateau. Rounded for reading only; the metrics below keep every digit."""
     from jedi_repro.aggregates import PRIMARY
 
-    splits = metrics.get('eval_split') if isinstance(metrics.get('eval_split'), Mapping) else {}
-    common = set(splits.values())
-    final = common.pop() if len(common) == 1 else 'test'  # as metrics_from_json names the mean's split
+    final = eval_splits(metrics)[1]
     val_mean = (metrics.get('val') or {}).get('mean') or (metrics.get('mean') if final == 'val' else {})
     sel = metrics.get('selection') if isinstance(metrics.get('selection'), Mapping) else {}
     rows = []
