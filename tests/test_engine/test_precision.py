@@ -69,18 +69,6 @@ def test_train_bf16_from_cfg_options(tmp_path):
     assert not (tmp_path / 'wd2').exists()
 
 
-def test_a_study_space_with_an_unknown_precision_is_refused_at_load(tmp_path):
-    from jedi_repro.studies.spec import SpecError, load_spec
-    make_toy_store(tmp_path / 'store', n_datasets=2, n_classes=3, dim=8, n_train=20, n_val=10, n_test=10)
-    body = (f'name: prec\nbase_config: {DEFAULT}\nfeatures: {tmp_path / "store"}\nseeds: [0]\n'
-            'space:\n  precision: [fp32, {}]\nsampler: grid\nobjective: mean/student/top1\n')
-    (tmp_path / 'good.yaml').write_text(body.format('bf16'))
-    assert load_spec(tmp_path / 'good.yaml').space['precision'].values == ('fp32', 'bf16')
-    (tmp_path / 'bad.yaml').write_text(body.format('fp16'))
-    with pytest.raises(SpecError, match=r'space\.precision.*fp16'):
-        load_spec(tmp_path / 'bad.yaml')
-
-
 def _machine(monkeypatch, flags, probe=None):
     from jedi_repro.engine import precision
     monkeypatch.setattr(precision, 'cpu_flags', lambda: ('Test CPU', set(flags)))

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from jedi_repro.errors import JediError
-from jedi_repro.studies.spec import load_spec
+from jedi_repro.studies.spec import SpecError, load_spec
 
 REPO = Path(__file__).resolve().parents[2]
 GOOD = """
@@ -109,6 +109,20 @@ def test_shipped_specs_validate(name, size):
 def test_keys_are_checked_against_the_base_config(tmp_path, old, new, field):
     with pytest.raises(JediError, match=f'field "{field}'):
         load_spec(_spec(tmp_path, GOOD.replace(old, new)))
+
+
+@pytest.mark.parametrize('key,good,bad', [
+    ('model.kd_pool', ['all', 'others'], 'mine'),
+    ('precision', ['fp32', 'bf16'], 'fp16'),
+])
+def test_a_searched_value_is_checked_at_load(tmp_path, key, good, bad):
+    """Values a key accepts are searchable; one it refuses stops the spec at load, field and value named."""
+    def spec(values):
+        return _spec(tmp_path, GOOD.replace('model.gamma: {{type: grid, values: [0.0, 0.4]}}',
+                                            f'{key}: [{", ".join(values)}]'))
+    assert load_spec(spec(good)).space[key].values == tuple(good)
+    with pytest.raises(SpecError, match=f'field "space.{key}" = \'{bad}\''):
+        load_spec(spec([good[0], bad]))
 
 
 def test_component_arguments_are_searchable(tmp_path):
