@@ -38,8 +38,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bare_loop import B_LAB, B_POOL, GAMMA, LR, TAU, BareLoop  # noqa: E402 - the sibling module
+
 N_DATASETS, DIM, N_TRAIN_TOTAL, N_CLASSES = 4, 2048, 50_000, 50
-B_LAB, B_POOL, TAU, GAMMA, LR = 32, 128, 2.0, 0.4, 1e-3
 
 
 def anon_rss_mb() -> float:
@@ -61,91 +63,7 @@ def make_store(path: Path, train_total: int = N_TRAIN_TOTAL) -> None:
                    dtype='float16', seed=0, chunk=2048)
 
 
-class ReferenceLoop:
-    """The hand-written loop: torch modules and numpy gathers only, the same math as the harness.
-
-    Args:
-        store_dir: the benchmark store.
-        hidden: adjustment MLP width.
-    """
-
-    def __init__(self, store_dir: str, hidden: int):
-        import numpy as np
-        import torch
-        from torch import nn
-
-        torch.manual_seed(0)
-        torch.set_flush_denormal(True)  # as train() does (flush_denormal=True in the JEDI configs)
-        man = json.loads((Path(store_dir) / 'manifest.json').read_text())
-        ds = [d['name'] for d in man['datasets']]
-        ex = [e['name'] for e in man['experts']]
-        ncls = [len(d['classes']) for d in man['datasets']]
-        ntr = [d['splits']['train'] for d in man['datasets']]
-        self.feats = [[np.load(f'{store_dir}/features/{e}/{d}/train.npy', mmap_mode='r') for d in ds]
-                      for e in ex]
-        self.labels = [np.load(f'{store_dir}/labels/{d}/train.npy', mmap_mode='r') for d in ds]
-        self.n = n = len(ds)
-
-        class Adjust(nn.Module):
-            def __init__(self):
-                super().__init__()
-                self.fc1, self.fc2 = nn.Linear(DIM, hidden), nn.Linear(hidden, DIM)
-                nn.init.zeros_(self.fc2.weight)
-                nn.init.zeros_(self.fc2.bias)
-
-            def forward(self, x):
-                return x + self.fc2(torch.relu(self.fc1(x)))
-
-        self.adjust = nn.ModuleList(Adjust() for _ in range(n)).train()
-        self.students = nn.ModuleList(nn.Linear(DIM, c) for c in ncls).train()
-        self.teachers = nn.ModuleList(nn.Sequential(nn.Dropout(0.5), nn.Linear(DIM * n, c))
-                                      for c in ncls).train()
-        params = [*self.adjust.parameters(), *self.students.parameters(), *self.teachers.parameters()]
-        with torch.no_grad():  # students start as the experts (identity adjustment + expert head)
-            for i, e in enumerate(ex):  # expert i is the expert of dataset i in the bench store
-                self.students[i].weight.copy_(torch.from_numpy(np.load(f'{store_dir}/heads/{e}/weight.npy')))
-                self.students[i].bias.copy_(torch.from_numpy(np.load(f'{store_dir}/heads/{e}/bias.npy')))
-        self.opt = torch.optim.AdamW(params, lr=LR, weight_decay=1e-4)
-        rng = np.random.default_rng(0)
-        self.pool_ds = np.concatenate([np.full(k, j) for j, k in enumerate(ntr)])
-        self.pool_ix = np.concatenate([np.arange(k) for k in ntr])
-        self.iters = iters = max(-(-len(self.pool_ds) // B_POOL), max(-(-k // B_LAB) for k in ntr))
-
-        def stream(pop, b):
-            reps = -(-iters * b // pop)
-            return np.concatenate([rng.permutation(pop) for _ in range(reps)])[:iters * b].reshape(iters, b)
-
-        self.lab_plan = [stream(k, B_LAB) for k in ntr]
-        self.pool_plan = stream(len(self.pool_ds), B_POOL)
-
-    def step(self, it: int) -> None:
-        import numpy as np
-        import torch
-        import torch.nn.functional as F
-        n = self.n
-        parts = [(i, np.sort(self.lab_plan[i][it])) for i in range(n)]
-        pos = self.pool_plan[it]
-        pos = pos[np.lexsort((self.pool_ix[pos], self.pool_ds[pos]))]
-        for j in np.unique(self.pool_ds[pos]):
-            parts.append((int(j), self.pool_ix[pos][self.pool_ds[pos] == j]))
-        x = [torch.from_numpy(np.concatenate([fe[j][ix] for j, ix in parts])).float() for fe in self.feats]
-        ys = [torch.from_numpy(np.asarray(self.labels[i][parts[i][1]])) for i in range(n)]
-        a = [self.adjust[k](x[k]) for k in range(n)]
-        fused = torch.cat(a, dim=1)
-        loss = 0.0
-        pl = slice(n * B_LAB, n * B_LAB + B_POOL)
-        for i in range(n):
-            s, t = self.students[i](a[i]), self.teachers[i](fused)
-            sl = slice(i * B_LAB, (i + 1) * B_LAB)
-            kd = -(torch.softmax(t[pl].detach() / TAU, 1) * torch.log_softmax(s[pl] / TAU, 1)).sum(1).mean()
-            loss = (loss + F.cross_entropy(s[sl], ys[i]) + F.cross_entropy(t[sl], ys[i])
-                    + GAMMA * TAU ** 2 * kd)
-        self.opt.zero_grad()
-        loss.backward()
-        self.opt.step()
-
-
-def phase_harness(store: str, hidden: int, work: str, interleave: ReferenceLoop | None = None) -> dict:
+def phase_harness(store: str, hidden: int, work: str, interleave: BareLoop | None = None) -> dict:
     """One epoch of ``train()``; with ``interleave``, one reference iteration after every harness
     iteration, timed separately and subtracted from the harness window (both see the same load)."""
     from mmengine.hooks import Hook
@@ -193,7 +111,7 @@ def phase_harness(store: str, hidden: int, work: str, interleave: ReferenceLoop 
 
 
 def phase_reference(store_dir: str, hidden: int) -> dict:
-    ref = ReferenceLoop(store_dir, hidden)
+    ref = BareLoop(store_dir, hidden)
     anon = anon_rss_mb()
     t0, c0 = time.perf_counter(), time.process_time()
     for it in range(ref.iters):
@@ -258,7 +176,7 @@ def main() -> None:
         if args.mode == 'interleaved':
             with tempfile.TemporaryDirectory() as work:
                 res = phase_harness(str(args.store), args.hidden_dim, work,
-                                    interleave=ReferenceLoop(str(args.store), args.hidden_dim))
+                                    interleave=BareLoop(str(args.store), args.hidden_dim))
             runs = [('harness', res), ('reference', res.pop('reference'))]
         else:
             order = ('reference', 'harness') if r % 2 == 0 else ('harness', 'reference')
