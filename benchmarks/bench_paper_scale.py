@@ -12,13 +12,14 @@ For every store given, in this order, each phase in its own subprocess (its own 
   (``data.iters_per_epoch``, one epoch), ``jedi_default.py`` with ``model.adjustment.hidden_dim``
   ``--hidden-dim``, the pool mix and KD reduction of the bare loop. Start-up = process start to the
   first training iteration (imports, config, store open and scan, Runner). After every harness
-  iteration a hook runs one iteration of a bare loop written here with torch only (same modules, same
-  loss, same memmap gathers, same batch of 4 x 32 labelled + 128 pool rows) and times it apart, so both
-  see the same machine load; samples/s are over the iterations after the first two. The validation
-  pass (every val row of every dataset through every role; the batches, without the metrics and the
-  best checkpoints written after them) and the final test passes (val again: the synthetic stores have
-  no test split; once per role's checkpoint) are timed by hooks. Memory: peak RSS (VmHWM, file-backed pages
-  of the memory maps included) and the largest anonymous RSS sampled.
+  iteration a hook runs one iteration of the bare loop of ``benchmarks/bare_loop.py`` (torch only:
+  same modules, same loss, same memmap gathers, same batch of 4 x 32 labelled + 128 pool rows) and
+  times it apart, so both see the same machine load; samples/s are over the iterations after the
+  first two. The validation pass (every val row of every dataset through every role; the batches,
+  without the metrics and the best checkpoints written after them) and the final test passes (val
+  again: the synthetic stores have no test split; once per role's checkpoint) are timed by hooks.
+  Memory: peak RSS (VmHWM, file-backed pages of the memory maps included) and the largest anonymous RSS
+  sampled.
 * ``torchrun`` (``--torchrun``): the same training under ``torchrun --nproc_per_node 2`` (gloo, one
   thread each), no bare loop; per-rank peak RSS and the global samples/s, beside the one-process figure.
 * ``study``: ``jedi study run SPEC --workers 2`` on a 2-point grid (gamma 0 / 0.4, seed 0, the same

@@ -8,9 +8,10 @@ all datasets), 32 labelled samples per dataset + 128 pool samples per iteration.
   ``before_train_epoch -> after_train_epoch`` (data gathering from the memory maps, mmengine's loop,
   ``train_step``, optimizer, hooks, logging). Validation, test and the checkpoint are outside that
   window and reported separately as the whole ``train()`` wall time.
-* reference: a plain loop written here with torch only: the same index plan sizes, the same
-  memmap gathers, the same modules (residual MLP adjustments, linear students, concat, dropout + linear
-  teachers), the same loss (CE + CE + tau^2 KD-CE) and AdamW.
+* reference: a plain loop with torch only (``benchmarks/bare_loop.py``, shared with
+  ``bench_paper_scale.py``): the same index plan sizes, the same memmap gathers, the same modules
+  (residual MLP adjustments, linear students, concat, dropout + linear teachers), the same loss
+  (CE + CE + tau^2 KD-CE) and AdamW.
 
 Default ``--mode interleaved``: one process; after every harness iteration a hook runs one reference
 iteration, timed on its own and subtracted from the harness's epoch window, so both loops see the same
