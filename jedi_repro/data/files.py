@@ -55,11 +55,28 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def load_expert_state(path: str | os.PathLike) -> tuple[dict, dict]:
+def strip_ddp_prefix(state: dict) -> dict:
+    """A DDP-wrapped model's state dict (every key ``module.<key>``) as the bare model's; else unchanged."""
+    if state and all(isinstance(k, str) and k.startswith('module.') for k in state):
+        return {k[len('module.'):]: v for k, v in state.items()}
+    return state
+
+
+def load_expert_state(path: str | os.PathLike, mmap: bool = False) -> tuple[dict, dict]:
     """Load an exported expert (or an mmengine checkpoint) without unpickling arbitrary objects.
 
     ``torch.load(weights_only=True)``; mmengine's own checkpoint classes are allow-listed by
-    ``jedi_repro.compat``. Returns ``(state_dict, meta)``.
+    ``jedi_repro.compat``. Layouts: ``{'state_dict': ..., 'meta': ...}`` (mmengine, the model zoo,
+    ``jedi experts train``) or a bare state dict, either with a ``module.`` prefix on every key (DDP), which
+    is stripped. Keys and shapes are not checked here (``jedi_repro.experts.checkpoint`` does that).
+
+    Args:
+        path: the checkpoint file.
+        mmap: memory-map the tensors instead of reading them (cheap when only names and shapes are
+            needed); a file in PyTorch's legacy (non-zip) format is read in full.
+
+    Returns:
+        ``(state_dict, meta)``.
 
     Raises:
         JediError: missing file or a file that is not a weights-only checkpoint.
@@ -70,12 +87,19 @@ def load_expert_state(path: str | os.PathLike) -> tuple[dict, dict]:
     if not path.is_file():
         raise JediError(f'expert checkpoint {path} does not exist (train it with `jedi experts train`)')
     try:
-        obj = torch.load(str(path), map_location='cpu', weights_only=True)
+        try:
+            obj = torch.load(str(path), map_location='cpu', weights_only=True, mmap=mmap)
+        except RuntimeError as exc:
+            if not (mmap and 'mmap' in str(exc)):
+                raise
+            obj = torch.load(str(path), map_location='cpu', weights_only=True)
     except Exception as exc:
         raise JediError(f'cannot load checkpoint {path} with weights_only=True: '
                         f'{str(exc).splitlines()[0][:300]}') from exc
-    if isinstance(obj, dict) and 'state_dict' in obj:
-        return obj['state_dict'], obj.get('meta') or {}
-    if isinstance(obj, dict) and all(hasattr(v, 'shape') for v in obj.values()):
-        return obj, {}
-    raise JediError(f'{path} holds no `state_dict`')
+    if isinstance(obj, dict) and isinstance(obj.get('state_dict'), dict):
+        meta = obj.get('meta')
+        return strip_ddp_prefix(obj['state_dict']), meta if isinstance(meta, dict) else {}
+    if isinstance(obj, dict) and obj and all(hasattr(v, 'shape') for v in obj.values()):
+        return strip_ddp_prefix(obj), {}
+    raise JediError(f'{path} holds no `state_dict` (expected {{"state_dict": {{key: tensor}}, '
+                    '"meta": {...}} or a bare {key: tensor} state dict)')

@@ -28,6 +28,7 @@ import numpy as np
 
 from jedi_repro import workspace
 from jedi_repro.errors import JediError
+from jedi_repro.experts.checkpoint import check_checkpoint
 from jedi_repro.experts.config import expert_name, feature_layer, load_expert_config, sha256_file
 from jedi_repro.experts.data_root import DatasetInfo, read_annotations, read_data_root, video_problem
 
@@ -163,22 +164,21 @@ def penultimate_features(model, dataloader, layer: str | None = None, bf16: bool
 
 # ------------------------------------------------------------------------------------ model and data glue
 def build_expert(cfg, checkpoint: str | os.PathLike, channels_last: bool = False, device: str | None = None):
-    """Build the recognizer of an expert config and load its weights (weights-only), in eval mode, on
-    ``device`` (default: CUDA when available, else CPU)."""
+    """Build the recognizer of an expert config and load its weights, in eval mode, on ``device``
+    (default: CUDA when available, else CPU).
+
+    Loading is weights-only and strict (``jedi_repro.experts.checkpoint.load_strict``): the model zoo's
+    layout, a bare or ``module.``-prefixed state dict; any missing, unexpected or misshaped key refuses.
+    """
     import torch
     from mmaction.utils import register_all_modules
     from mmengine.registry import MODELS
 
-    from jedi_repro.experts.train import load_expert_state
+    from jedi_repro.experts.checkpoint import config_name, load_strict
 
     register_all_modules(init_default_scope=True)
     model = MODELS.build(cfg.model)
-    state, _ = load_expert_state(checkpoint)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith('num_batches_tracked')]
-    if missing or unexpected:
-        raise JediError(f'checkpoint {checkpoint} does not fit the config\'s model: missing {missing[:5]}, '
-                        f'unexpected {unexpected[:5]}')
+    load_strict(model, checkpoint, config_name(cfg))
     model.eval()
     if channels_last:
         to_channels_last(model)
@@ -530,6 +530,9 @@ def load_plan(data_root: Path, experts: list[ExpertSpec] | None) -> tuple[list, 
         if n_cls != len(by_name[s.dataset].classes):
             raise JediError(f'expert {s.name}: {n_cls} classes in {s.config}, but dataset {s.dataset!r} has '
                             f'{len(by_name[s.dataset].classes)}')
+    # Every checkpoint fits its model before any block is computed or cached (names and shapes only).
+    for s in specs:
+        check_checkpoint(s.cfg, s.checkpoint)
     order = {d.name: i for i, d in enumerate(datasets)}
     return datasets, sorted(specs, key=lambda s: order[s.dataset])
 
@@ -544,9 +547,9 @@ def auto_workers() -> int:
 
 def _head_from_checkpoint(spec: ExpertSpec) -> tuple[np.ndarray, np.ndarray]:
     """Head weights straight from the state dict (no model build needed when every block was cached)."""
-    from jedi_repro.experts.train import load_expert_state
+    from jedi_repro.data.files import load_expert_state
 
-    state, _ = load_expert_state(spec.checkpoint)
+    state, _ = load_expert_state(spec.checkpoint, mmap=True)  # checked against the model by load_plan
     layer = feature_layer(spec.cfg)
     w, b = state.get(f'{layer}.weight'), state.get(f'{layer}.bias')
     if w is None:

@@ -90,6 +90,7 @@ def write_init_backbone(source_checkpoint: str | os.PathLike, model, out: str | 
         JediError: the source has no backbone tensors, or they do not fit the model's backbone (the file
             and the first mismatching keys are named).
     """
+    from jedi_repro.experts.checkpoint import compare_state, describe_mismatch, shapes_of
     from jedi_repro.experts.config import sha256_file
 
     state, _ = load_expert_state(source_checkpoint)
@@ -97,14 +98,10 @@ def write_init_backbone(source_checkpoint: str | os.PathLike, model, out: str | 
     if not backbone:
         raise JediError(f'{source_checkpoint} holds no `backbone.*` tensors to initialise from')
     want = {f'backbone.{k}': tuple(v.shape) for k, v in model.backbone.state_dict().items()}
-    have = {k: tuple(v.shape) for k, v in backbone.items()}
-    missing = sorted(set(want) - set(have))
-    extra = sorted(set(have) - set(want))
-    wrong = sorted(k for k in set(want) & set(have) if want[k] != have[k])
-    if missing or extra or wrong:
-        raise JediError(f'the backbone in {source_checkpoint} does not fit this expert\'s backbone (the '
-                        f'architectures must be identical): missing {missing[:3]}, unexpected {extra[:3]}, '
-                        f'shape mismatch {[(k, have[k], want[k]) for k in wrong[:3]]}')
+    diff = compare_state(want, shapes_of(backbone))
+    if diff:
+        raise JediError(describe_mismatch(
+            diff, source_checkpoint, 'this expert\'s backbone (the architectures must be identical)', want))
     _atomic_torch_save(dict(state_dict=backbone, meta=dict(source=str(source_checkpoint))), Path(out))
     return dict(checkpoint=str(source_checkpoint), sha256=sha256_file(source_checkpoint),
                 tensors=len(backbone))
