@@ -169,11 +169,15 @@ def likely_cause(diff: StateDiff, model: Shapes) -> str:
     return ''
 
 
-def expected_shapes(cfg) -> Shapes:
+def expected_shapes(cfg, dtypes: bool = False) -> Shapes:
     """Keys and shapes of ``MODELS.build(cfg.model).state_dict()``, cheaply.
 
     Built on the meta device (no memory, no init: C3D takes ~20 ms instead of ~1.6 s); a model whose
     constructor computes with tensors (e.g. ``.item()``) fails there and is built on the CPU instead.
+
+    Args:
+        cfg: the expert config.
+        dtypes: map each key to ``(shape, dtype)`` instead of its shape.
     """
     import torch
     from mmaction.utils import register_all_modules
@@ -185,7 +189,8 @@ def expected_shapes(cfg) -> Shapes:
             model = MODELS.build(cfg.model)
     except Exception:  # noqa: BLE001 - any constructor that cannot run on meta: build it for real
         model = MODELS.build(cfg.model)
-    return shapes_of(model.state_dict())
+    state = model.state_dict()
+    return {k: (tuple(v.shape), v.dtype) for k, v in state.items()} if dtypes else shapes_of(state)
 
 
 def config_name(cfg) -> str:

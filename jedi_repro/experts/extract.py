@@ -176,6 +176,7 @@ def build_expert(cfg, checkpoint: str | os.PathLike, channels_last: bool = False
 
     from jedi_repro.experts.checkpoint import config_name, load_strict
 
+    check_checkpoint(cfg, checkpoint)  # names and shapes first: a refusal costs no model build
     register_all_modules(init_default_scope=True)
     model = MODELS.build(cfg.model)
     load_strict(model, checkpoint, config_name(cfg))
