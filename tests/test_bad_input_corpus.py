@@ -584,3 +584,86 @@ class TestAcceptedAndEffective:
         path.write_text(RAW_SPEC.format(store=stores / 'good', config=CONFIG) + 'space:\n  model.gamma:\n'
                         '    <<: {type: grid, values: [0.0]}\n    values: [0.0, 0.4]\n')
         assert tuple(load_spec(path).space['model.gamma'].values) == (0.0, 0.4)  # explicit beats <<
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Issue 25, item 5: expert checkpoints load strictly (jedi_repro/experts/checkpoint.py). `jedi extract` checks
+# every expert's checkpoint against its config before any video is decoded or any block computed, cached or
+# written: another architecture's, a missing / unexpected / misshaped / renamed key, a backbone-only one, a
+# pickled object, and a second expert refused after a first good one (no block of the first is cached).
+R3D_HMDB = REPO / 'mm_configs' / 'experts' / 'r3d18_hmdb_like.py'
+_EXPERT_STATES: dict = {}
+
+
+class Payload:
+    """An object a weights-only load must never reconstruct (pickled into a checkpoint's meta)."""
+
+
+def _expert_state(config: Path) -> dict:
+    """The untrained state dict of an expert config (built once per module)."""
+    if config not in _EXPERT_STATES:
+        import torch
+        from mmaction.utils import register_all_modules
+        from mmengine.registry import MODELS
+
+        from jedi_repro.experts.config import load_expert_config
+        register_all_modules(init_default_scope=True)
+        torch.manual_seed(0)
+        _EXPERT_STATES[config] = MODELS.build(load_expert_config(config).model).state_dict()
+    return dict(_EXPERT_STATES[config])
+
+
+def xt(edit=lambda sd: sd, source=EXPERT, meta=None, first_good=False):
+    """A `jedi extract` case: the X3D HMDB-like expert with a checkpoint holding ``edit(state of source)``;
+    with ``first_good``, after an expert whose checkpoint fits (the R3D one is then the refused one)."""
+    def build(t, s, v):
+        import torch
+        ckpt = t / 'zoo.pth'
+        torch.save(dict(state_dict=edit(_expert_state(source)), meta=meta or {}), ckpt)
+        experts = [f'{EXPERT}={ckpt}']
+        if first_good:
+            good = t / 'good.pth'
+            torch.save(dict(state_dict=_expert_state(EXPERT), meta={}), good)
+            experts = [f'{EXPERT}={good}', f'{R3D_HMDB}={ckpt}']
+        root = v['missing'][0].parent / 'good'  # the rendered data root the broken copies come from
+        assert (root / 'benchmark.json').is_file()
+        return ['extract', '--data-root', str(root), '--out', str(t / 'store'), '--experts', *experts]
+    return build
+
+
+def _renamed(sd: dict) -> dict:
+    return {('encoder.' + k[len('backbone.'):] if k.startswith('backbone.') else k): v for k, v in sd.items()}
+
+
+def _misshaped(sd: dict) -> dict:
+    import torch
+    return {**sd, 'cls_head.fc2.weight': torch.zeros(sd['cls_head.fc2.weight'].shape[0] + 1,
+                                                     *sd['cls_head.fc2.weight'].shape[1:])}
+
+
+CHECKPOINT_CASES = [
+    ('ckpt-other-architecture', xt(source=R3D_HMDB), ['zoo.pth', 'x3d_hmdb_like.py', 'another architecture']),
+    ('ckpt-missing-key', xt(lambda sd: {k: v for k, v in sd.items() if k != 'backbone.conv1_s.conv.weight'}),
+     ['zoo.pth', '1 model key(s) missing', "'backbone.conv1_s.conv.weight'"]),
+    ('ckpt-unexpected-key', xt(lambda sd: {**sd, 'cls_head.fc3.weight': sd['cls_head.fc2.weight']}),
+     ['zoo.pth', '1 unexpected key(s)', "'cls_head.fc3.weight'"]),
+    ('ckpt-misshaped-key', xt(_misshaped), ['zoo.pth', "'cls_head.fc2.weight'", 'in the checkpoint vs']),
+    ('ckpt-renamed-keys', xt(_renamed), ['zoo.pth', "'encoder.' -> 'backbone.'", 'is probably']),
+    ('ckpt-backbone-only', xt(lambda sd: {k: v for k, v in sd.items() if k.startswith('backbone.')}),
+     ['zoo.pth', "'cls_head.fc2.weight'", 'backbone only']),
+    ('ckpt-pickled-object', xt(meta={'note': Payload()}), ['zoo.pth', 'weights_only=True']),
+    ('ckpt-second-expert-refused', xt(source=EXPERT, first_good=True),
+     ['zoo.pth', 'r3d18_hmdb_like.py', 'another architecture']),
+]
+
+
+@pytest.mark.parametrize('build,expected', [c[1:] for c in CHECKPOINT_CASES],
+                         ids=[c[0] for c in CHECKPOINT_CASES])
+def test_expert_checkpoint_refused_before_extraction(build, expected, stores, video_roots, tmp_path, capsys):
+    """Exit 1, one paragraph naming the checkpoint and keys, no store, no cached block, no temp file."""
+    assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys)
+
+
+def test_checkpoint_case_ids_are_unique():
+    ids = [c[0] for c in CASES + WRONG_CASES + HOSTILE_CASES + CHECKPOINT_CASES]
+    assert len(set(ids)) == len(ids)
