@@ -27,6 +27,7 @@ extraction the head must be in the checkpoint.
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ from jedi_repro.errors import JediError
 
 Shapes = dict  # {key: tuple of ints}
 SHOWN = 3  # keys named per kind of mismatch
+_SHAPES: dict[str, dict] = {}  # expected_shapes' memo: model config (JSON) -> {key: (shape, dtype)}
 
 
 @dataclass
@@ -183,14 +185,18 @@ def expected_shapes(cfg, dtypes: bool = False) -> Shapes:
     from mmaction.utils import register_all_modules
     from mmengine.registry import MODELS
 
-    register_all_modules(init_default_scope=True)
-    try:
-        with torch.device('meta'):
+    model_cfg = cfg.model.to_dict() if hasattr(cfg.model, 'to_dict') else dict(cfg.model)
+    key = json.dumps(model_cfg, sort_keys=True, default=str)
+    if key not in _SHAPES:  # one build per model config and process (extract checks, then builds)
+        register_all_modules(init_default_scope=True)
+        try:
+            with torch.device('meta'):
+                model = MODELS.build(cfg.model)
+        except Exception:  # noqa: BLE001 - any constructor that cannot run on meta: build it for real
             model = MODELS.build(cfg.model)
-    except Exception:  # noqa: BLE001 - any constructor that cannot run on meta: build it for real
-        model = MODELS.build(cfg.model)
-    state = model.state_dict()
-    return {k: (tuple(v.shape), v.dtype) for k, v in state.items()} if dtypes else shapes_of(state)
+        _SHAPES[key] = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()}
+    full = _SHAPES[key]
+    return dict(full) if dtypes else {k: shape for k, (shape, _) in full.items()}
 
 
 def config_name(cfg) -> str:

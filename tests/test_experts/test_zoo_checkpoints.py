@@ -189,3 +189,15 @@ def test_another_architecture_is_refused_both_ways(zoo):
              'backbone.conv1.bn.bias', 'backbone.conv1a.conv.bias', 'another architecture',
              'meta names the config mm_configs/paper/ucf101_c3d.py')
     _refused(c3d[0], tsn[2], 'ucf101_c3d.py (Recognizer3D with C3D)', 'another architecture')
+
+
+def test_head_of_a_ddp_checkpoint_when_every_block_is_cached(tiny_root, untrained_expert, tmp_path):
+    """With every block cached, `jedi extract` takes the head from the file, not a model: same layouts."""
+    from jedi_repro.experts.extract import ExpertSpec, _head_from_checkpoint
+
+    config, ckpt = untrained_expert
+    state, _ = load_expert_state(ckpt)
+    ddp = _save(tmp_path / 'ddp.pth', {f'module.{k}': v for k, v in state.items()})
+    w, b = _head_from_checkpoint(ExpertSpec(Path(config), ddp).load(tiny_root))
+    assert (w == state['cls_head.fc2.weight'].numpy()).all()
+    assert (b == state['cls_head.fc2.bias'].numpy()).all()
