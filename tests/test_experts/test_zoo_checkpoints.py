@@ -74,6 +74,9 @@ def test_layouts_zoo_bare_ddp_and_refused_files(tmp_path):
             assert sorted(state) == sorted(sd) and torch.equal(state['backbone.w'], sd['backbone.w'])
             assert meta == ({'epoch': 3} if name == 'zoo' else {})
     assert strip_ddp_prefix({'module.a': 1, 'b': 2}) == {'module.a': 1, 'b': 2}  # mixed: left to the check
+    # PyTorch's legacy (non-zip) format cannot be memory-mapped: read in full instead
+    torch.save(dict(state_dict=sd), tmp_path / 'legacy.pth', _use_new_zipfile_serialization=False)
+    assert sorted(load_expert_state(tmp_path / 'legacy.pth', mmap=True)[0]) == sorted(sd)
     torch.save(dict(state_dict=sd, meta=dict(x=Payload())), tmp_path / 'object.pth')
     with pytest.raises(JediError, match='object.pth with weights_only=True'):
         load_expert_state(tmp_path / 'object.pth')
