@@ -89,14 +89,42 @@ def study_params(spec: StudySpec) -> dict[str, Any]:
 
 
 def describe_experiment(client, experiment_id: str, spec: StudySpec) -> None:
-    """The experiment page's description (``mlflow.note.content``) and tags for the study's kind and store."""
+    """The experiment page's description (``mlflow.note.content``: the study's own block, the ranking
+    joins it when trials finish), its tags for the study's kind and store, and the saved runs view that
+    ``jedi ui`` links to (``jedi_repro.tracking.views``)."""
+    from jedi_repro.tracking import notes, views
+
     text = spec.description or spec.name
     objectives = '; '.join(f'{o.direction} val/{o.metric}' for o in spec.objectives)
-    note = (f'{text}\n\nStudy `{spec.name}` ({study_kind(spec)}), spec `{spec.path.name}`, '
-            f'seeds {spec.seeds}, objective(s): {objectives}.')
-    for key, value in {'mlflow.note.content': note, 'jedi.study_kind': study_kind(spec),
-                       'jedi.store': str(spec.features)}.items():
+    study_text = (f'{text}\n\nStudy `{spec.name}` ({study_kind(spec)}), spec `{spec.path.name}`, '
+                  f'seeds {spec.seeds}, objective(s): {objectives}.')
+    current = client.get_experiment(experiment_id).tags.get(notes.NOTE_TAG)
+    tags = {notes.NOTE_TAG: notes.compose(current, 'study', study_text), 'jedi.study_kind': study_kind(spec),
+            'jedi.store': str(spec.features),
+            **views.view_tags([(o.metric, o.direction) for o in spec.objectives], list(spec.space))}
+    for key, value in tags.items():
         client.set_experiment_tag(experiment_id, key, value)
+
+
+def publish_ranking(client, study, spec: StudySpec) -> str:
+    """Open the study's parent run and its experiment on the ranked configurations
+    (``jedi_repro.studies.ranking``); returns the Markdown (empty before any trial completes)."""
+    from jedi_repro.studies.ranking import BLOCK, study_ranking
+    from jedi_repro.tracking import notes
+    from jedi_repro.tracking.provenance import dataset_metrics
+
+    try:
+        metrics = dataset_metrics(spec.features)
+    except Exception:  # noqa: BLE001 - a store gone since the run: the metric is named generically
+        metrics = None
+    exp_id, parent = study.user_attrs[EXPERIMENT_ATTR], study.user_attrs[PARENT_ATTR]
+    text = study_ranking(client, exp_id, parent, [(o.metric, o.direction) for o in spec.objectives], metrics)
+    notes.set_block(client, parent, BLOCK, text)
+    current = client.get_experiment(exp_id).tags.get(notes.NOTE_TAG)
+    note = notes.compose(current, BLOCK, text)
+    if note != (current or ''):
+        client.set_experiment_tag(exp_id, notes.NOTE_TAG, note)
+    return text
 
 
 def prepare(spec: StudySpec, url: str, client) -> Any:
@@ -211,6 +239,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     if best:
         log_metrics(client, parent, best)
         set_tags(client, parent, best_tags)
+    publish_ranking(client, study, spec)
     for line in best_lines(study, spec):
         print(f'study {spec.name}: {line}', flush=True)
     elsewhere = _running_elsewhere(study)
@@ -275,6 +304,7 @@ def _prepare_only(study, spec: StudySpec, url: str, client, n_trials: int | None
         if best:
             log_metrics(client, parent, best)
             set_tags(client, parent, best_tags)
+        publish_ranking(client, study, spec)
         end_run(client, parent, 'FINISHED')
         print(f'study {spec.name}: nothing left to run; study closed', flush=True)
     else:
