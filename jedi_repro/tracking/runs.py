@@ -268,7 +268,7 @@ def headline(metrics: Mapping[str, Any]) -> str:
     its "Show more" (each role's tested figure and its validation figure, in percent), then what was
     chosen on validation per role, and whether validation had reached a plateau. Every figure is the mean
     of each dataset's primary metric; rounded for reading only, the metrics below keep every digit."""
-    from jedi_repro.aggregates import PRIMARY
+    from jedi_repro.aggregates import PRIMARY, pct
 
     final = eval_splits(metrics)[1]
     val_mean = (metrics.get('val') or {}).get('mean') or (metrics.get('mean') if final == 'val' else {})
@@ -296,12 +296,6 @@ def headline(metrics: Mapping[str, Any]) -> str:
     lines.append('Per-epoch curves: `val_epoch/...` (step = epoch). Artifacts: `config.py`, `metrics.json`, '
                  '`logs/`, `learning_curves.png`.')
     return '\n'.join(lines)
-
-
-def pct(fraction: float, digits: int = 2) -> str:
-    """A fraction as people read it everywhere (console, reports, MLflow descriptions): percent with a
-    fixed number of decimals, e.g. ``0.81545`` -> ``81.55``. Machine files keep the fraction."""
-    return f'{100 * float(fraction):.{digits}f}'
 
 
 def log_run_files(client: RetryingClient, run_id: str, work_dir: str | Path,

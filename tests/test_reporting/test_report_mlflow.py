@@ -194,7 +194,7 @@ def test_search_table_and_optuna_sections(md):
     )
     assert rows[0]['teacher mean'] == '63.00 ± 6.35 (2)*'  # df = 1: t = 16, p = 0.040
     # the synthetic journal has no objective names: the line names the objective generically
-    assert 'best by val/objective 0 (objective 0): trial-0001 gamma=0.4 kd_loss=ce, 0.5850' in md
+    assert 'best by val/objective 0 (objective 0): trial-0001 gamma=0.4 kd_loss=ce, 58.50 %' in md
     imp = md_table(md, '![Parameter importances of search]')
     assert {r['parameter'] for r in imp} == {'model.gamma', 'model.kd_loss.type'}
     assert sum(float(r['importance']) for r in imp) == pytest.approx(1.0, abs=0.002)

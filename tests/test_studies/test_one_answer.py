@@ -94,7 +94,7 @@ def test_report_optuna_mlflow_and_console_name_the_same_best(tmp_path, map_store
         assert row['chosen by'] == f'highest val/{b.metric} (objective {idx + 1} of 2)'
         assert row['best configuration'] == f'one trial {b.number}'
         assert row['parameters'] == f'model.gamma={b.params["model.gamma"]:g}'
-        assert row['value (val, mean over seeds)'] == f'{b.value:.4f}'
+        assert row['value, val, % (mean over seeds)'] == f'{100 * b.value:.2f}'
         assert f'{100 * b.value:.2f}' == row[f'{b.metric.split("/")[1]} mean, val'].split()[0]
     for b in bests:  # the report's Optuna line names each objective's best trial in the console's words
         assert b.line(datasets) in md
