@@ -38,11 +38,13 @@ def study_view(objectives: Sequence[tuple[str, str]], params: Sequence[str] = ()
     metric, direction = objectives[0]
     metrics = [f'val/{m}' for m, _ in objectives]
     metrics += [k for k in (f'test/mean/{r}/{PRIMARY}' for r in ROLES) if k not in metrics]
+    columns = [column('metrics', m) for m in metrics] + [column('params', p) for p in params]
     return {
         'searchFilter': "tags.`jedi.role` = 'trial'",  # one row per configuration (its mean over seeds)
         'orderByKey': column('metrics', f'val/{metric}'),
         'orderByAsc': direction == 'minimize',
-        'selectedColumns': [column('metrics', m) for m in metrics] + [column('params', p) for p in params],
+        'selectedColumns': columns,
+        'columnOrder': columns,  # the objective first (the UI otherwise sorts metric columns by name)
         'runsHiddenMode': 'SHOW_ALL',
     }
 

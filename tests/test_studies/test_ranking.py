@@ -66,6 +66,7 @@ def test_study_view_shows_the_trials_sorted_by_the_objective_with_the_test_means
     assert view['selectedColumns'] == [
         'metrics.`val/mean/teacher/primary`', 'metrics.`test/mean/student/primary`',
         'metrics.`test/mean/teacher/primary`', 'metrics.`test/mean/expert/primary`', 'params.`model.gamma`']
+    assert view['columnOrder'] == view['selectedColumns']  # the objective first
     assert study_view([('mean/student/primary', 'minimize')])['orderByAsc'] is True
     (key, value), = view_tags([('mean/teacher/primary', 'maximize')]).items()
     assert key == f'mlflow.sharedViewState.{VIEW_KEY}' and json.loads(value)['orderByAsc'] is False
