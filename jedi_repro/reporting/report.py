@@ -621,6 +621,9 @@ def _provenance_section(run_set: RunSet, argv: list[str], defaults_src: str) -> 
         f'- Code of this report: `{provenance.git_state()}`',
         f'- Feature stores (`jedi.features_hash`): '
         f'{", ".join(f"`{h}`" for h in p["features_hashes"]) or "not recorded"}',
+        '- Machine of the runs (`jedi.cpu`): ' + (', '.join(f'`{c}`' for c in p['cpus']) or 'not recorded')
+        + f'; of this report: `{provenance.cpu_kind()}`. Same command, same numbers holds on one CPU kind '
+        '(README, "Same command, same numbers: the CPU kind").',
         f'- Default configuration compared against: {md_escape(defaults_src)}',
         f'- Python {sys.version.split()[0]}; {versions}',
         '',

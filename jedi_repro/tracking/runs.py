@@ -61,7 +61,8 @@ def get_or_create_experiment(client: RetryingClient, name: str) -> str:
 
 def base_tags(study: str, features: str | Path | None, git_sha: str | None = None) -> dict[str, str]:
     """Tags every run carries: study, git sha, feature-store hash and per-dataset metric, package versions."""
-    tags = {'jedi.study': study, 'jedi.git_sha': git_sha or provenance.git_sha()}
+    tags = {'jedi.study': study, 'jedi.git_sha': git_sha or provenance.git_sha(),
+            'jedi.cpu': provenance.cpu_kind()}
     tags['jedi.features_hash'] = provenance.features_hash(features) if features else 'unknown'
     if features and tags['jedi.features_hash'] != 'unknown':
         tags['jedi.dataset_metrics'] = json.dumps(provenance.dataset_metrics(features))

@@ -78,6 +78,7 @@ def test_log_train_run_records_the_contract(client, tmp_path):
     tags = run.data.tags
     assert tags['jedi.role'] == 'seed' and tags['jedi.seed'] == '3' and len(tags['jedi.git_sha']) == 40
     assert tags['jedi.config_hash'] and tags['jedi.features_hash'] == 'unknown'
+    assert '; torch kernels ' in tags['jedi.cpu']  # the CPU kind the numbers depend on
     assert run.data.params['model.gamma'] == '0.4'
     assert run.data.metrics['test/mean/student/top1'] == 0.5
     arts = {a.path for a in client.list_artifacts(run_id)}
@@ -89,6 +90,7 @@ def test_log_train_run_records_the_contract(client, tmp_path):
     assert '| student | 7 | 65.50 | 61.25 |' in note
     exp = client.get_experiment(run.info.experiment_id)
     assert exp.artifact_location.startswith('file://')
+    assert exp.tags['mlflow.experimentKind'] == 'custom_model_development'  # MLflow opens it on runs
 
 
 @pytest.mark.integration
