@@ -189,7 +189,8 @@ def default_experts_dir(preset: str, seed: int) -> Path:
 PRESET_EPOCHS = {'quick': 2, 'demo': None}
 # Expert training and extraction (3D convolutions) give different floats under different intra-op thread
 # counts, so the stage runs at one count fixed by the configuration, never by the machine's cores or load:
-# the same command then gives the same store everywhere (README, "Same command, same numbers").
+# the same command then gives the same store on every machine of one CPU kind (README, "Same command, same
+# numbers": the thread count and the CPU kind; another kind dispatches other convolution kernels).
 # JEDI_EXPERT_THREADS changes it on purpose; the count is part of each expert's cache key.
 EXPERT_STAGE_THREADS = 2
 
