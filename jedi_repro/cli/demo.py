@@ -190,6 +190,6 @@ def run(args) -> int:
           + ', '.join(f'{k} {v:.0f} s' for k, v in stage_s.items()) + ')')
     print(f'  report:       {report / "report.md"}')
     print(f'  JEDI run:     {work_dir / "metrics.json"}')
-    print('  MLflow UI:    jedi ui   (then open http://127.0.0.1:5000)')
+    print("  MLflow UI:    jedi ui   (it prints each study's link: its configurations ranked, winner first)")
     print(f'  tracking URI: {workspace.mlflow_uri()}')
     return 0
