@@ -118,7 +118,8 @@ def publish_ranking(client, study, spec: StudySpec) -> str:
         metrics = dataset_metrics(spec.features)
     except Exception:  # noqa: BLE001 - a store gone since the run: the metric is named generically
         metrics = None
-    exp_id, parent = study.user_attrs[EXPERIMENT_ATTR], study.user_attrs[PARENT_ATTR]
+    parent = study.user_attrs[PARENT_ATTR]
+    exp_id = study.user_attrs.get(EXPERIMENT_ATTR) or client.get_run(parent).info.experiment_id
     text = study_ranking(client, exp_id, parent, [(o.metric, o.direction) for o in spec.objectives], metrics)
     notes.set_block(client, parent, BLOCK, text)
     current = client.get_experiment(exp_id).tags.get(notes.NOTE_TAG)
