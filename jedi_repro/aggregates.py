@@ -27,6 +27,23 @@ def primary_metric(declared: str | None = None, multilabel: bool = False) -> str
     return 'mAP' if multilabel or declared == 'mAP' else 'top1'
 
 
+#: decimals of every percent a person reads (console, report tables, MLflow descriptions)
+PCT_DIGITS = 2
+
+
+def pct(fraction: float, digits: int = PCT_DIGITS) -> str:
+    """A metric fraction as people read it everywhere: percent with a fixed number of decimals
+    (``0.81545`` -> ``'81.55'``). Machine files (metrics.json, CSV, MLflow metrics) keep the fraction."""
+    return f'{100 * float(fraction):.{digits}f}'
+
+
+def is_fraction_metric(key: str) -> bool:
+    """Whether a metric key names an accuracy-like fraction shown in percent (top-k, mean class accuracy,
+    mAP; MMAction2's ``acc/top1``, ``acc/mean1``), not a loss or a count."""
+    name = key.rsplit('/', 1)[-1]
+    return key.startswith('acc/') or name in ('top1', 'top5', 'mean_class', 'mAP', 'primary', 'mean1')
+
+
 def mean(values: Iterable[float]) -> float:
     """Exactly rounded arithmetic mean (NaN for no values); the one mean over seeds and over datasets."""
     vals = [float(v) for v in values]

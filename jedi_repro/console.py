@@ -18,6 +18,28 @@ VERBOSE_ENV = 'JEDI_VERBOSE'
 CHATTY_LOGGERS = ('mlflow', 'alembic')
 
 
+#: the longest a running stage stays silent on the console (``jedi_repro.engine.hooks.console_hook``,
+#: the study runner's wait loop): under load an epoch or a trial can take minutes
+HEARTBEAT_S = 45.0
+
+
+def duration(seconds: float) -> str:
+    """``75`` -> ``'1 min 15 s'``, ``3725`` -> ``'1 h 02 min'``: a time people read at a glance."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f'{s} s'
+    if s < 3600:
+        return f'{s // 60} min {s % 60:02d} s'
+    return f'{s // 3600} h {s % 3600 // 60:02d} min'
+
+
+def eta_s(done_units: float, done_s: float, left_units: float) -> float | None:
+    """Seconds left at the rate measured so far (``done_s / done_units``); None before any unit is done."""
+    if done_units <= 0 or done_s <= 0:
+        return None
+    return done_s / done_units * max(0.0, left_units)
+
+
 def verbose() -> bool:
     """Whether mmengine's log streams to the console (``jedi -v``)."""
     return os.environ.get(VERBOSE_ENV, '') not in ('', '0')

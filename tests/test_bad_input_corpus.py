@@ -667,3 +667,18 @@ def test_expert_checkpoint_refused_before_extraction(build, expected, stores, vi
 def test_checkpoint_case_ids_are_unique():
     ids = [c[0] for c in CASES + WRONG_CASES + HOSTILE_CASES + CHECKPOINT_CASES]
     assert len(set(ids)) == len(ids)
+
+# ---- issue 28: `jedi ui --study` of a study the tracking store does not hold ----
+
+def test_ui_study_that_is_not_in_the_store_is_a_clear_error(capsys):
+    """Refused before any server starts: one paragraph naming the study, the store and what it holds."""
+    import socket
+    with socket.socket() as free:
+        free.bind(('127.0.0.1', 0))
+        port = free.getsockname()[1]
+    rc = main(['ui', '--study', 'no_such_study', '--port', str(port)])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.startswith('error: ') and 'Traceback' not in err, err
+    flat = ' '.join(err.split())
+    assert 'jedi ui --study no_such_study: no such study in the tracking store sqlite:///' in flat, err
+    assert '(studies there: none yet)' in flat and err.count('\n\n') == 0

@@ -68,6 +68,8 @@ def demo_spec(template: Path, name: str, features: Path, seeds: list[int] | None
 def probe_section(pipeline_json: Path) -> list[str]:
     """Report lines: what each student's input (its own expert's frozen features) can tell, against what
     the teacher's input (all experts' features) can, as linear probes (``pipeline.json``'s ``probe_test``)."""
+    from jedi_repro.aggregates import pct
+
     if not pipeline_json.is_file():
         return []
     summary = json.loads(pipeline_json.read_text())
@@ -82,14 +84,20 @@ def probe_section(pipeline_json: Path) -> list[str]:
           'shown) measures what each input holds: when the all-experts probe is far above the own-expert '
           'probe, the knowledge a teacher gains from the other experts is not linearly present in its '
           "student's input, and distillation can transfer little of it.", '',
-          '| dataset | chance | expert head | probe: own expert | probe: all experts |',
-          '|---|---:|---:|---:|---:|']
+          "Every column is **top-1 on the test split, %**, so that the probes compare with the expert's "
+          "head; the second column repeats the head on the dataset's primary metric, as the main table "
+          'shows it (mAP for a dataset that declares it).', '',
+          '| dataset | expert head, primary metric (main table) | chance, top-1 | expert head, top-1 '
+          '| probe: own expert, top-1 | probe: all experts, top-1 |',
+          '|---|---:|---:|---:|---:|---:|']
     for ds, r in rows:
-        head = heads.get(ds, {}).get('top1')
-        md.append(f'| {ds} | {100 * r["chance"]:.1f} | {"-" if head is None else f"{100 * head:.1f}"} | '
-                  f'{100 * r["own"]:.1f} | {100 * r["all"]:.1f} |')
-    md += ['', 'Top-1 on the test split, %. From `pipeline.json` of the demo\'s experts '
-           '(`jedi_repro.experts.pipeline.probe_complementarity`).', '']
+        head = heads.get(ds, {})
+        metric = head.get('metric') or 'top1'
+        primary = f'{pct(head[metric])} ({metric})' if isinstance(head.get(metric), (int, float)) else '-'
+        top1 = pct(head['top1']) if isinstance(head.get('top1'), (int, float)) else '-'
+        md.append(f'| {ds} | {primary} | {pct(r["chance"])} | {top1} | {pct(r["own"])} | {pct(r["all"])} |')
+    md += ['', 'From `pipeline.json` of the demo\'s experts '
+           '(`jedi_repro.experts.pipeline.probe_complementarity`; fractions there, percent here).', '']
     return md
 
 
@@ -182,6 +190,6 @@ def run(args) -> int:
           + ', '.join(f'{k} {v:.0f} s' for k, v in stage_s.items()) + ')')
     print(f'  report:       {report / "report.md"}')
     print(f'  JEDI run:     {work_dir / "metrics.json"}')
-    print('  MLflow UI:    jedi ui   (then open http://127.0.0.1:5000)')
+    print("  MLflow UI:    jedi ui   (it prints each study's link: its configurations ranked, winner first)")
     print(f'  tracking URI: {workspace.mlflow_uri()}')
     return 0

@@ -118,6 +118,8 @@ def _train_logged(config, features, work_dir, cfg_options, seed, experiment, res
 def run_summary(metrics: dict) -> str:
     """Each role's mean of the datasets' primary metrics (``jedi_repro.aggregates``) on test and on
     validation (where each role's checkpoint was chosen)."""
+    from jedi_repro.aggregates import pct
+
     sel, conv = metrics.get('selection', {}), metrics.get('convergence', {})
     lines = []
     for role in ('expert', 'student', 'teacher'):
@@ -126,8 +128,8 @@ def run_summary(metrics: dict) -> str:
             continue
         epoch = '' if role == 'expert' else f' (epoch {(sel.get(role) or {}).get("epoch")})'
         key = 'primary' if 'primary' in metrics['mean'][role] else 'top1'  # runs older than `primary`
-        lines.append(f'  mean {role:8s} {key} test {metrics["mean"][role][key]:.4f}, '
-                     f'val {metrics["val"]["mean"][role][key]:.4f}{epoch}')
+        lines.append(f'  mean {role:8s} {key} test {pct(metrics["mean"][role][key])} %, '
+                     f'val {pct(metrics["val"]["mean"][role][key])} %{epoch}')
     state = 'reached a validation plateau' if conv.get('converged') else 'did NOT reach a validation plateau'
     lines.append(f'  {conv.get("last_epoch")} epochs, {state}; primary = the mean over datasets of each '
                  "dataset's primary metric (top-1, or mAP where the store declares it)")

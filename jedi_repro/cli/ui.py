@@ -20,6 +20,12 @@ def register(sub):
     p.add_argument('--port', type=int, default=5000, help='port (default 5000)')
     p.add_argument('--host', default='127.0.0.1',
                    help='address to bind (default 127.0.0.1; anything else exposes the runs on the network)')
+    p.add_argument('--study', default=None,
+                   help="print only this study's link (default: every study's): its runs page with one row "
+                        'per configuration, the objective and the main test means as columns, sorted by '
+                        'the objective')
+    p.add_argument('--open', action='store_true',
+                   help="open the link (the study's, or the UI's home) in a browser once the server answers")
     p.set_defaults(func=_ui)
 
 
@@ -47,8 +53,57 @@ def _ui(args) -> int:
     ensure_store(workspace.mlflow_uri())  # a new workspace: the schema once, artifacts in the workspace
     from jedi_repro.console import verbose
     cmd = mlflow_command(args.host, args.port, access_log=verbose())
-    print(f'MLflow UI on http://{args.host}:{args.port} (Ctrl-C to stop)', flush=True)
+    base = f'http://{f"[{args.host}]" if ":" in args.host else args.host}:{args.port}'
+    links = study_links(workspace.mlflow_uri(), base, args.study)
+    print(f'MLflow UI on {base} (Ctrl-C to stop)', flush=True)
+    for name, url in links:
+        print(f'  study {name}: {url}', flush=True)
+    if args.open:
+        open_when_up(links[0][1] if len(links) == 1 else base, args.host, args.port)
     return supervise(cmd)
+
+
+def study_links(tracking_uri: str, base: str, study: str | None = None) -> list[tuple[str, str]]:
+    """``[(study, URL), ...]``: each study's runs view (``jedi_repro.tracking.views``), by name.
+
+    Raises:
+        JediError: ``study`` names no study of the tracking store.
+    """
+    from jedi_repro.errors import JediError
+    from jedi_repro.tracking.client import RetryingClient
+    from jedi_repro.tracking.views import has_view, runs_url
+
+    client = RetryingClient(tracking_uri)
+    experiments = [e for e in client.search_experiments(max_results=1000) if has_view(e)]
+    links = sorted((e.name, runs_url(base, e.experiment_id)) for e in experiments)
+    if study is not None:
+        links = [link for link in links if link[0] == study]
+        if not links:
+            known = ', '.join(e.name for e in experiments) or 'none yet'
+            raise JediError(f'jedi ui --study {study}: no such study in the tracking store {tracking_uri} '
+                            f'(studies there: {known}). Run it with `jedi study run SPEC` first.')
+    return links
+
+
+def open_when_up(url: str, host: str, port: int, limit_s: float = 120.0) -> None:
+    """Open ``url`` in the user's browser once the server accepts connections (in the background)."""
+    import threading
+    import webbrowser
+
+    def wait_and_open():
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            return
+        if not webbrowser.open(url):
+            print(f'jedi ui: no browser to open; visit {url}', file=sys.stderr, flush=True)
+
+    threading.Thread(target=wait_and_open, daemon=True).start()
 
 
 def supervise(cmd: list[str]) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from jedi_repro import workspace
+from jedi_repro.aggregates import pct
 from jedi_repro.errors import JediError
 from jedi_repro.experts.config import load_expert_config, sha256_file
 from jedi_repro.experts.extract import ExpertSpec, default_expert_configs, extract
@@ -188,7 +189,8 @@ def default_experts_dir(preset: str, seed: int) -> Path:
 PRESET_EPOCHS = {'quick': 2, 'demo': None}
 # Expert training and extraction (3D convolutions) give different floats under different intra-op thread
 # counts, so the stage runs at one count fixed by the configuration, never by the machine's cores or load:
-# the same command then gives the same store everywhere (README, "Same command, same numbers").
+# the same command then gives the same store on every machine of one CPU kind (README, "Same command, same
+# numbers": the thread count and the CPU kind; another kind dispatches other convolution kernels).
 # JEDI_EXPERT_THREADS changes it on purpose; the count is part of each expert's cache key.
 EXPERT_STAGE_THREADS = 2
 
@@ -213,6 +215,37 @@ def expert_stage_threads() -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise JediError(f'JEDI_EXPERT_THREADS={raw!r}: expected a positive integer')
     return int(raw)
+
+
+def expert_work(config: Path, data_root: Path, epochs: int | None) -> tuple[int, int] | None:
+    """``(training clips, epochs)`` of an expert: what its training costs, for the stage's time estimate;
+    None when its list cannot be read (no estimate, the training itself reports the problem)."""
+    try:
+        cfg = load_expert_config(config, data_root=data_root)
+        ann = Path(cfg.train_dataloader.dataset.ann_file)
+        clips = sum(1 for line in ann.read_text().splitlines() if line.strip())
+        return clips, int(epochs or cfg.train_cfg.max_epochs)
+    except Exception:  # noqa: BLE001 - an estimate only
+        return None
+
+
+def _units(work: tuple[int, int] | None) -> float:
+    return float(work[0] * work[1]) if work else 0.0
+
+
+def expert_stage_line(k: int, order: list, work: dict, trained_units: float, trained_s: float) -> str:
+    """``pipeline: training expert 2/4 r3d18_ucf_like (48 clips x 30 epochs); expert stage ~3 min 20 s
+    left``: the time left at the clip-epochs per second of the experts trained so far (their fine-tuned
+    copies share the architecture, so the rate carries over)."""
+    from jedi_repro.console import duration, eta_s
+
+    name = order[k - 1][0].stem
+    w = work.get(name)
+    size = f' ({w[0]} clips x {w[1]} epochs)' if w else ''
+    left = eta_s(trained_units, trained_s, sum(_units(work.get(c.stem)) for c, _, _ in order[k - 1:]))
+    when = (f'expert stage ~{duration(left)} left' if left is not None
+            else 'time left estimated once the first expert is trained')
+    return f'pipeline: training expert {k}/{len(order)} {name}{size}; {when}'
 
 
 def training_order(configs: list[Path]) -> list[tuple[Path, object, str | None]]:
@@ -318,7 +351,10 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
     with _expert_stage_thread_count():  # expert training and extraction
         t = time.time()
         specs, experts = [], {}
-        for config, cfg, source in training_order(configs or default_expert_configs()):
+        order = training_order(configs or default_expert_configs())
+        work = {config.stem: expert_work(config, data_root, epochs) for config, _, _ in order}
+        trained_units = trained_s = 0.0  # clip-epochs trained so far and their time: the stage's rate
+        for k, (config, cfg, source) in enumerate(order, 1):
             wd = experts_dir / config.stem
             done = wd / 'expert.json'
             prev = json.loads(done.read_text()) if done.is_file() else None
@@ -329,8 +365,13 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
                 if log:
                     log(f'pipeline: reusing expert {config.stem}')
             else:
+                if log:
+                    log(expert_stage_line(k, order, work, trained_units, trained_s))
+                t_expert = time.time()
                 result = train_expert(config, data_root=data_root, work_dir=wd, max_epochs=epochs, seed=seed,
                                       init_checkpoint=init)
+                trained_units += _units(work[config.stem])
+                trained_s += time.time() - t_expert
                 result['pipeline'] = want
                 tmp = wd / 'expert.json.tmp'
                 tmp.write_text(json.dumps(result, indent=1) + '\n')
@@ -339,7 +380,7 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
                     top1 = result['test'].get('acc/top1')
                     src = f' (backbone from {source})' if source else ''
                     log(f'pipeline: trained {config.stem}{src} in {result["wall_s"]:.0f} s, '
-                        f'test top1 {top1:.3f}')
+                        f'test top-1 {pct(top1)} %')
             experts[config.stem] = {k: result.get(k)
                                     for k in ('dataset', 'val', 'test', 'wall_s', 'init_backbone')}
             specs.append(ExpertSpec(config, wd / EXPORT_NAME))
@@ -357,8 +398,8 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
     if log:
         for ds, r in probe.items():
             if 'own' in r:
-                log(f'pipeline: linear probe on {ds} test top1: own expert {r["own"]:.3f}, all experts '
-                    f'{r["all"]:.3f} (chance {r["chance"]:.3f})')
+                log(f'pipeline: linear probe on {ds}, test top-1: own expert {pct(r["own"])} %, all experts '
+                    f'{pct(r["all"])} % (chance {pct(r["chance"])} %)')
     summary = dict(preset=preset, seed=seed, data_root=str(data_root), store=res['store'], timings=timings,
                    experts=experts, extract=res, own_dataset_test=own_dataset_metrics(store),
                    probe_test=probe, threads=expert_stage_threads())

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from jedi_repro import compat
+from jedi_repro.aggregates import pct
 from jedi_repro.errors import JediError
 
 compat.apply()
@@ -374,8 +375,8 @@ def build_yt8m_store(data, cut: list, setting, store_dir: str | os.PathLike, wor
                                  test_mean_class=float(np.mean(per_class)),
                                  checkpoint_sha256=sha, train_s=round(time.perf_counter() - t0, 2))
             val_top1 = val.get('acc/top1', float('nan'))
-            log(f'  expert {name}: {int(m.sum())} labelled videos, val top1 {val_top1:.3f},'
-                f' test top1 {summary[name]["test_top1"]:.3f} ({summary[name]["train_s"]:.1f} s)')
+            log(f'  expert {name}: {int(m.sum())} labelled videos, val top-1 {pct(val_top1)} %,'
+                f' test top-1 {pct(summary[name]["test_top1"])} % ({summary[name]["train_s"]:.1f} s)')
     return summary
 
 

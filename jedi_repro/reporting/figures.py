@@ -23,16 +23,18 @@ def _save(fig: Figure, path: Path) -> Path:
     return path
 
 
-def _band(per_run: list[list[tuple[int, float]]]) -> tuple[list[int], list[float], list[float]]:
-    """Mean over runs per step and the 95% half-width (0 where only one run has that step)."""
+def _band(per_run: list[list[tuple[int, float]]]) -> tuple[list[int], list[float], list[float], list[int]]:
+    """Per step: the mean over the runs that reached it, the 95% half-width (0 where fewer than two
+    runs have that step) and how many runs it averages (runs stop at different epochs)."""
     steps = sorted({s for h in per_run for s, _ in h})
-    means, cis = [], []
+    means, cis, counts = [], [], []
     for step in steps:
         vals = [v for h in per_run for s, v in h if s == step]
         summ = stats.summarize(vals)
         means.append(summ.mean)
         cis.append(summ.ci or 0.0)
-    return steps, means, cis
+        counts.append(len(vals))
+    return steps, means, cis, counts
 
 
 #: The range of every metric shown (top-1, mAP: percent).
@@ -79,17 +81,32 @@ def learning_curves(
         ax = fig.add_subplot(1, len(panels), i + 1)
         lows: list[float] = []
         highs: list[float] = []
+        counted = None
         for role, runs in history[d].items():
             runs = [h for h in runs if h]
             if not runs:
                 continue
-            x, m, ci = _band(runs)
+            x, m, ci, n = _band(runs)
             y = [v * 100 for v in m]
-            ax.plot(x, y, marker='o', ms=3, color=COLORS.get(role), label=f'{role} (n={len(runs)})')
+            # a mean of two or more seeds: solid, with its band; where one seed is left: dashed, no band
+            several = [c >= 2 for c in n]
+            cut = next((i for i, ok in enumerate(several) if not ok), len(x))
+            ax.plot(x[:cut], y[:cut], marker='o', ms=3, color=COLORS.get(role),
+                    label=f'{role} (mean of {max(n)} seeds' + (', dashed: 1 seed)' if cut < len(x) else ')'))
+            if cut < len(x):
+                ax.plot(x[max(0, cut - 1):], y[max(0, cut - 1):], ls='--', lw=1, color=COLORS.get(role))
             lower, upper = clipped_band(m, ci)
-            ax.fill_between(x, lower, upper, color=COLORS.get(role), alpha=0.15, lw=0)
-            lows += lower
-            highs += upper
+            ax.fill_between(x, lower, upper, where=several, color=COLORS.get(role), alpha=0.15, lw=0)
+            lows += y + [v for v, ok in zip(lower, several) if ok]
+            highs += y + [v for v, ok in zip(upper, several) if ok]
+            counted = counted or (x, n)
+        if counted is not None:  # how many seeds each epoch averages (every role of a run stops together)
+            twin = ax.twinx()
+            twin.step(counted[0], counted[1], where='mid', color='k', alpha=0.35, lw=1)
+            twin.set_ylim(0, max(counted[1]) * 4)
+            twin.set_yticks(sorted(set(counted[1])))
+            twin.set_ylabel('seeds averaged', fontsize=7, color='0.4')
+            twin.tick_params(labelsize=7, colors='0.4')
         for role, epochs in (selected or {}).items():
             for e in sorted(set(epochs)):
                 ax.axvline(e, color=COLORS.get(role), ls=':', lw=1, alpha=0.6)
@@ -156,7 +173,11 @@ def ablation_bars(
     lo = min(s.mean - (s.ci or 0) for ss in summaries.values() for s in ss) * 100
     hi = max(s.mean + (s.ci or 0) for ss in summaries.values() for s in ss) * 100
     pad = max(1.0, (hi - lo) * 0.15)
-    ax.set_ylim(max(0.0, lo - pad), min(100.0, hi + pad))
+    bottom = max(0.0, lo - pad)
+    ax.set_ylim(bottom, min(100.0, hi + pad))
+    if bottom > 0:  # said on the figure itself: bars of a cut axis exaggerate differences
+        title = f'{title}\nY AXIS STARTS AT {bottom:.0f} %, NOT 0: compare the bar tops, not their heights'
+        ax.spines['bottom'].set_linestyle((0, (4, 3)))
     ax.set_xticks(range(len(values)), values)
     ax.set_xlabel(dimension)
     ax.set_ylabel(ylabel)

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from jedi_repro.reporting.runs import T_CONFIG, T_FEATURES, T_GIT, RunSet
-from jedi_repro.tracking.provenance import git_sha, package_versions  # noqa: F401  (re-exported)
+from jedi_repro.tracking.provenance import cpu_kind, git_sha, package_versions  # noqa: F401  (re-exported)
 
 # The packages a report lists (more than a run records: the report's own table and plot stack too).
 PACKAGES = (
@@ -43,14 +43,16 @@ def git_state(repo: Path | None = None) -> str:
 
 def run_provenance(run_set: RunSet) -> dict:
     """The distinct git shas and feature-store hashes of the seed runs, and each configuration's hashes."""
-    shas, feats = set(), set()
+    shas, feats, cpus = set(), set(), set()
     configs = []
     for c in run_set.configurations:
         hashes = sorted({s.tags.get(T_CONFIG, '') for s in c.seeds} - {''})
         configs.append((c.label, len(c.seeds), ', '.join(hashes) or 'not recorded'))
         shas |= {s.tags.get(T_GIT, '') for s in c.seeds}
         feats |= {s.tags.get(T_FEATURES, '') for s in c.seeds}
-    return {'git_shas': sorted(shas - {''}), 'features_hashes': sorted(feats - {''}), 'configs': configs}
+        cpus |= {s.tags.get('jedi.cpu', '') for s in c.seeds}
+    return {'git_shas': sorted(shas - {''}), 'features_hashes': sorted(feats - {''}), 'configs': configs,
+            'cpus': sorted(cpus - {''})}
 
 
 def rerun_commands(run_set: RunSet, report_argv: list[str]) -> list[str]:

@@ -201,10 +201,12 @@ def _build(
             '',
             f'![Validation metric per epoch]({curves})',
             '',
-            'Validation metric per epoch for each role, mean over seeds with a 95% band (clipped to the '
-            "metric's range, 0-100%); dotted lines: "
-            'the epochs whose checkpoints were tested (students in the student colour, teachers in the '
-            "teacher's), chosen on validation. Seeds stop at different epochs (validation plateau).",
+            'Validation metric per epoch for each role (**validation split**, each dataset\'s primary '
+            'metric, %), mean over the seeds that reached that epoch, with a 95% band (clipped to the '
+            "metric's range, 0-100%) only where two or more seeds remain; dashed: one seed left (not a "
+            'mean). Seeds stop at different epochs (validation plateau): the grey step line (right axis) '
+            'counts the seeds each epoch averages. Dotted lines: the epochs whose checkpoints were tested '
+            "(students in the student colour, teachers in the teacher's), chosen on validation.",
             '',
         ], [paper.key])
     else:
@@ -230,7 +232,7 @@ def _build(
                 '',
                 markdown_table(t.display),
                 '',
-                f'[CSV](tables/{t.name}.csv) · LaTeX: `tables/{t.name}.tex`',
+                table_files(t.name),
                 '',
             ], keys)
 
@@ -355,13 +357,19 @@ def _summary(main: tables.Table, config) -> list[str]:
     return out
 
 
+def table_files(name: str) -> str:
+    """The line under a table: its machine files (CSV: fractions, as in metrics.json) and LaTeX."""
+    return f'[CSV](tables/{name}.csv) (fractions in [0, 1], not percent) · LaTeX: `tables/{name}.tex`'
+
+
 def _legend(t: tables.Table, config) -> list[str]:
     n = len(config.seeds)
     power = stats.paired_t_power(n, 1.0)
     lines = [
-        'Cells: mean ± half-width of the 95% confidence interval (Student t over seeds) (number of '
-        'seeds), in percent; a cell without ± has one seed, so no interval. Columns: top-1 accuracy, '
-        'or mAP where the dataset declares it; "mean" averages those per run before the statistics. '
+        '**Test split.** Cells: mean ± half-width of the 95% confidence interval (Student t over seeds) '
+        '(number of seeds), in percent; a cell without ± has one seed, so no interval. Columns: top-1 '
+        'accuracy, or mAP where the dataset declares it; "mean" averages those per run before the '
+        'statistics. '
         f'Marks: {stats.PAIRED_TEST_NAME} of student or teacher against the expert of the same runs; '
         '`*` p < 0.05, `**` p < 0.01. Δ rows: mean paired difference (points) with its 95% interval.'
     ]
@@ -375,7 +383,7 @@ def _legend(t: tables.Table, config) -> list[str]:
         lines.append(tables.ONE_EXPERT_NOTE)
     if t.notes:
         lines.append('Tests not defined: ' + '; '.join(t.notes) + '.')
-    lines.append(f'[CSV](tables/{t.name}.csv) · LaTeX: `tables/{t.name}.tex`')
+    lines.append(table_files(t.name))
     return ['', *[x for line in lines for x in (line, '')]][1:-1]
 
 
@@ -428,20 +436,22 @@ def _ablation_section(frame, run_set, study, dims: list[str], cs, tabs: Path, fi
         md += [tables.ONE_EXPERT_NOTE, '']
     if t.notes:
         md += ['Tests not defined: ' + '; '.join(t.notes) + '.', '']
-    md += [f'[CSV](tables/{t.name}.csv) · LaTeX: `tables/{t.name}.tex`', '']
+    md += [table_files(t.name), '']
     if all(s.n for ss in summ.values() for s in ss):
         fig = figures.ablation_bars(
             labels,
             summ,
             figs / f'{t.name}.png',
             ' / '.join(dims),
-            'mean over datasets (%)',
+            'test, mean over datasets (%)',
             f'{study}: {" × ".join(dims)}',
         )
         md += [
             f'![Ablation of {" x ".join(dims)}](figures/{fig.name})',
             '',
-            'Mean over datasets; bars: mean over seeds, error bars: 95% CI; the y axis does not start at 0.',
+            '**Test split.** Mean over datasets of each dataset\'s primary metric, %; bars: mean over seeds, '
+            'error bars: 95% CI. **The y axis does not start at 0** (the figure says where it starts): '
+            'compare the bar tops and their intervals, not the bar heights.',
             '',
         ]
     else:
@@ -521,7 +531,7 @@ def _best_and_optuna(
                        if len(objectives) > 1 else ''),
                     'best configuration': best.label,
                     'parameters': params or '-',
-                    'value (val, mean over seeds)': f'{value:.4f}',
+                    'value, val, % (mean over seeds)': aggregates.pct(value),
                     f'{role} mean, val': stats.format_cell(chosen_on['summary']),
                     f'{role} mean, test': stats.format_cell(st['summary']) + st['mark'],
                     f'Δ {role} − expert, test': tables._delta_cell(st),
@@ -611,6 +621,9 @@ def _provenance_section(run_set: RunSet, argv: list[str], defaults_src: str) -> 
         f'- Code of this report: `{provenance.git_state()}`',
         f'- Feature stores (`jedi.features_hash`): '
         f'{", ".join(f"`{h}`" for h in p["features_hashes"]) or "not recorded"}',
+        '- Machine of the runs (`jedi.cpu`): ' + (', '.join(f'`{c}`' for c in p['cpus']) or 'not recorded')
+        + f'; of this report: `{provenance.cpu_kind()}`. Same command, same numbers holds on one CPU kind '
+        '(README, "Same command, same numbers: the CPU kind").',
         f'- Default configuration compared against: {md_escape(defaults_src)}',
         f'- Python {sys.version.split()[0]}; {versions}',
         '',

@@ -209,7 +209,7 @@ def main_table(frame: pd.DataFrame, run_set: RunSet, config: Configuration,
     one_expert = any(is_one_expert(cells['expert'][c]) for c in cols)
     return Table(
         'main',
-        f'Main results ({config.label}), in percent',
+        f'Main results ({config.label}), test split, in percent',
         pd.DataFrame(disp),
         pd.DataFrame(tidy),
         cell_notes(noted),
@@ -274,7 +274,7 @@ def ablation_table(
                 )
                 noted += [(f'{" / ".join(key)} {row["role"]}', labels[col], cells[col]) for col in cols]
                 one_expert |= any(is_one_expert(cells[col]) for col in cols if role == 'expert')
-    title = f'Ablation of {" × ".join(dimensions)} in study {study}, in percent'
+    title = f'Ablation of {" × ".join(dimensions)} in study {study}, test split, in percent'
     return Table(_safe(f'ablation_{study}'), title, pd.DataFrame(disp), pd.DataFrame(tidy), cell_notes(noted),
                  one_expert=one_expert)
 
@@ -307,7 +307,8 @@ def search_table(
             }
         )
         tidy += _tidy([st, te], table=f'search:{study}', config=c.label)
-    title = f'Search {study}: the {min(top, len(ranked))} best of {len(ranked)} configurations, in percent'
+    title = (f'Search {study}: the {min(top, len(ranked))} best of {len(ranked)} configurations, test split, '
+             'in percent')
     return Table(_safe(f'search_{study}'), title, pd.DataFrame(disp), pd.DataFrame(tidy))
 
 

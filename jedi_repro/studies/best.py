@@ -35,11 +35,11 @@ class Best:
 
     def line(self, metrics: Mapping[str, str] | None = None, single: bool = False) -> str:
         """``best by val/mean/student/primary (students' mean of ..., validation): trial-0001 gamma=0.4,
-        0.8109``: the same words wherever a best trial is printed. ``single``: the study has one
+        81.09 %``: the same words wherever a best trial is printed. ``single``: the study has one
         configuration (a baseline), so nothing was chosen and the line says so."""
         which = 'the one configuration' if single else f'best by val/{self.metric}'
         return (f'{which} ({aggregates.describe(self.metric, metrics, "val")}): {self.name}, '
-                f'{self.value:.4f}')
+                f'{aggregates.pct(self.value)} %')
 
 
 def best_by_objective(trials: Sequence[Any], metrics: Sequence[str],

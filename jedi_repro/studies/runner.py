@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from jedi_repro import workspace
+from jedi_repro.aggregates import pct
 from jedi_repro.console import VERBOSE_ENV
 from jedi_repro.errors import JediError
 from jedi_repro.processes import die_with_parent
@@ -89,14 +90,43 @@ def study_params(spec: StudySpec) -> dict[str, Any]:
 
 
 def describe_experiment(client, experiment_id: str, spec: StudySpec) -> None:
-    """The experiment page's description (``mlflow.note.content``) and tags for the study's kind and store."""
+    """The experiment page's description (``mlflow.note.content``: the study's own block, the ranking
+    joins it when trials finish), its tags for the study's kind and store, and the saved runs view that
+    ``jedi ui`` links to (``jedi_repro.tracking.views``)."""
+    from jedi_repro.tracking import notes, views
+
     text = spec.description or spec.name
     objectives = '; '.join(f'{o.direction} val/{o.metric}' for o in spec.objectives)
-    note = (f'{text}\n\nStudy `{spec.name}` ({study_kind(spec)}), spec `{spec.path.name}`, '
-            f'seeds {spec.seeds}, objective(s): {objectives}.')
-    for key, value in {'mlflow.note.content': note, 'jedi.study_kind': study_kind(spec),
-                       'jedi.store': str(spec.features)}.items():
+    study_text = (f'{text}\n\nStudy `{spec.name}` ({study_kind(spec)}), spec `{spec.path.name}`, '
+                  f'seeds {spec.seeds}, objective(s): {objectives}.')
+    current = client.get_experiment(experiment_id).tags.get(notes.NOTE_TAG)
+    tags = {notes.NOTE_TAG: notes.compose(current, 'study', study_text), 'jedi.study_kind': study_kind(spec),
+            'jedi.store': str(spec.features),
+            **views.view_tags([(o.metric, o.direction) for o in spec.objectives], list(spec.space))}
+    for key, value in tags.items():
         client.set_experiment_tag(experiment_id, key, value)
+
+
+def publish_ranking(client, study, spec: StudySpec) -> str:
+    """Open the study's parent run and its experiment on the ranked configurations
+    (``jedi_repro.studies.ranking``); returns the Markdown (empty before any trial completes)."""
+    from jedi_repro.studies.ranking import BLOCK, study_ranking
+    from jedi_repro.tracking import notes
+    from jedi_repro.tracking.provenance import dataset_metrics
+
+    try:
+        metrics = dataset_metrics(spec.features)
+    except Exception:  # noqa: BLE001 - a store gone since the run: the metric is named generically
+        metrics = None
+    parent = study.user_attrs[PARENT_ATTR]
+    exp_id = study.user_attrs.get(EXPERIMENT_ATTR) or client.get_run(parent).info.experiment_id
+    text = study_ranking(client, exp_id, parent, [(o.metric, o.direction) for o in spec.objectives], metrics)
+    notes.set_block(client, parent, BLOCK, text)
+    current = client.get_experiment(exp_id).tags.get(notes.NOTE_TAG)
+    note = notes.compose(current, BLOCK, text)
+    if note != (current or ''):
+        client.set_experiment_tag(exp_id, notes.NOTE_TAG, note)
+    return text
 
 
 def prepare(spec: StudySpec, url: str, client) -> Any:
@@ -211,6 +241,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     if best:
         log_metrics(client, parent, best)
         set_tags(client, parent, best_tags)
+    publish_ranking(client, study, spec)
     for line in best_lines(study, spec):
         print(f'study {spec.name}: {line}', flush=True)
     elsewhere = _running_elsewhere(study)
@@ -275,6 +306,7 @@ def _prepare_only(study, spec: StudySpec, url: str, client, n_trials: int | None
         if best:
             log_metrics(client, parent, best)
             set_tags(client, parent, best_tags)
+        publish_ranking(client, study, spec)
         end_run(client, parent, 'FINISHED')
         print(f'study {spec.name}: nothing left to run; study closed', flush=True)
     else:
@@ -347,11 +379,20 @@ def _wait(procs: list[subprocess.Popen], study, total: int | None, progress: boo
 
     bar = tqdm(total=total, desc=f'study {study.study_name}', unit='trial', disable=not progress,
                file=sys.stderr)
+    from jedi_repro.console import HEARTBEAT_S
+
     seen = {t.number for t in _finished(study)}  # finished before this run: not announced again
+    t0 = spoke = time.monotonic()
+    before = len(seen)
     try:
         while any(p.poll() is None for p in procs):
             _update(bar, study)
-            announce_finished(bar, study, seen)
+            if announce_finished(bar, study, seen):
+                spoke = time.monotonic()
+            elif time.monotonic() - spoke > HEARTBEAT_S:  # a trial can take minutes: no long silence
+                bar.write('  ' + progress_line(study, len(seen) - before, total, time.monotonic() - t0),
+                          file=sys.stdout)
+                spoke = time.monotonic()
             time.sleep(1.0)
     except KeyboardInterrupt:
         stop_workers(procs)
@@ -474,7 +515,7 @@ def study_status(spec_path: str | Path, storage: str | None = None, top: int = 5
         best = study.best_trials[:top]
         lines.append(f'  Pareto front ({len(study.best_trials)} trials) on validation {names}:')
     for t in best:
-        vals = ', '.join(f'{v:.4f}' for v in t.values)
+        vals = ', '.join(f'{pct(v)} %' for v in t.values)
         params = ', '.join(f'{k}={v!r}' for k, v in decode(spec.space, t.params).items())
         lines.append(f'    #{t.number:<4d} {vals}   {params}')
     return '\n'.join(lines)
@@ -486,20 +527,39 @@ def _finished(study) -> list:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL))
 
 
-def announce_finished(bar, study, seen: set[int]) -> None:
-    """Print :func:`trial_line` (above the progress bar) for every trial finished since the last call."""
+def announce_finished(bar, study, seen: set[int]) -> int:
+    """Print :func:`trial_line` (above the progress bar) for every trial finished since the last call;
+    returns how many."""
+    count = 0
     for t in sorted(_finished(study), key=lambda t: t.number):
         if t.number not in seen:
             seen.add(t.number)
             bar.write('  ' + trial_line(t, study.metric_names), file=sys.stdout)
+            count += 1
+    return count
+
+
+def progress_line(study, finished_here: int, total: int | None, elapsed_s: float) -> str:
+    """``study demo_fusion: 1 of 4 trials finished, 2 running, 3 min 10 s elapsed, ~9 min 30 s left``: what
+    a study says while no trial finishes (the time left at this invocation's rate so far)."""
+    from optuna.trial import TrialState
+
+    from jedi_repro.console import duration, eta_s
+
+    done = len(_finished(study))
+    running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    line = (f'study {study.study_name}: {done}' + (f' of {total}' if total else '') + ' trials finished, '
+            f'{running} running, {duration(elapsed_s)} elapsed')
+    left = eta_s(finished_here, elapsed_s, total - done) if total else None
+    return line + (f', ~{duration(left)} left' if left is not None else '')
 
 
 def trial_line(trial, metric_names: list[str] | None = None) -> str:
     """One line per finished trial: what varies, its state, its value(s) and each role's mean of the
     datasets' primary metrics on validation (``jedi_repro.aggregates``).
 
-    ``trial-0003 fusion=logits  complete  val/mean/teacher/primary 0.1159  val mean primary: expert 11.7
-    student 17.3 teacher 11.6  (7 s)``; the name is the trial's MLflow run name (the decoded values).
+    ``trial-0003 fusion=logits  complete  val/mean/teacher/primary 11.59 %  val mean primary, %: expert
+    11.70 student 17.30 teacher 11.60  (7 s)``; the name is the trial's MLflow run name (the decoded values).
     """
     from jedi_repro.studies.objective import RUN_NAME_ATTR, SUMMARY_ATTR, run_name
 
@@ -508,9 +568,9 @@ def trial_line(trial, metric_names: list[str] | None = None) -> str:
              'interrupted' if interrupted else trial.state.name.lower()]
     if trial.values:
         names = metric_names or [f'value {i}' for i in range(len(trial.values))]
-        words.append('  '.join(f'{n} {v:.4f}' for n, v in zip(names, trial.values)))
+        words.append('  '.join(f'{n} {pct(v)} %' for n, v in zip(names, trial.values)))
     summary = trial.user_attrs.get(SUMMARY_ATTR) or {}
     if summary:  # the mean of each dataset's primary metric (jedi_repro.aggregates), in %
-        words.append('val mean primary: ' + ' '.join(f'{r} {100 * v:.1f}' for r, v in summary.items()))
+        words.append('val mean primary, %: ' + ' '.join(f'{r} {pct(v)}' for r, v in summary.items()))
     line = '  '.join(words)
     return line + (f'  ({trial.duration.total_seconds():.0f} s)' if trial.duration is not None else '')

@@ -12,7 +12,7 @@ import re
 NOTE_TAG = 'mlflow.note.content'
 _MARK = re.compile(r'^<!-- jedi:(\S+) -->\n', re.M)
 #: blocks in display order; ``report:<name>`` blocks follow, by name
-ORDER = ('headline', 'reuse')
+ORDER = ('ranking', 'headline', 'reuse')
 
 
 def blocks(note: str | None) -> tuple[str, dict[str, str]]:

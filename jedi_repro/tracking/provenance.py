@@ -31,6 +31,32 @@ def git_sha(cwd: str | Path | None = None) -> str:
     return sha if len(sha) == 40 else 'unknown'
 
 
+def cpu_kind() -> str:
+    """The machine kind numbers depend on: the CPU model and the instruction set torch's CPU kernels
+    dispatch to (``ATEN_CPU_CAPABILITY`` and ``ONEDNN_MAX_CPU_ISA`` when set force others), e.g. ``AMD EPYC;
+    torch kernels AVX2``. Convolutions sum in an order that depends on it: another kind trains other
+    experts (README, "Same command, same numbers: the CPU kind")."""
+    import os
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                model = line.split(':', 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import torch
+        kernels = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # noqa: BLE001 - a record only
+        kernels = 'unknown'
+    forced = [f'{k}={os.environ[k]}' for k in ('ATEN_CPU_CAPABILITY', 'ONEDNN_MAX_CPU_ISA')
+              if os.environ.get(k)]
+    return f'{model}; torch kernels {kernels}' + (f' ({", ".join(forced)})' if forced else '')
+
+
 def package_versions(packages: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     """Installed distribution versions; ``'missing'`` for one that is not installed."""
     versions = {}

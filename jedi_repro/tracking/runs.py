@@ -26,20 +26,32 @@ TRAIN_EXPERIMENT = 'jedi-train'
 T_UNTRAINED = 'jedi.untrained'
 
 
-def get_or_create_experiment(client: RetryingClient, name: str) -> str:
-    """The id of experiment ``name``, created with an explicit artifact location if missing.
+#: MLflow 3 opens an experiment on the page its kind names (tag ``mlflow.experimentKind``; the UI's
+#: ``ExperimentKind`` enum): without it the UI infers GenAI and opens on trace charts. Every jedi experiment
+#: trains models, so it opens on its runs.
+EXPERIMENT_KIND_TAG = 'mlflow.experimentKind'
+EXPERIMENT_KIND = 'custom_model_development'
 
-    Two workers may race to create it; the loser reads the winner's experiment.
+
+def get_or_create_experiment(client: RetryingClient, name: str) -> str:
+    """The id of experiment ``name``, created with an explicit artifact location if missing, and marked a
+    model-training experiment (:data:`EXPERIMENT_KIND`), so that the MLflow UI opens it on its runs.
+
+    Two workers may race to create it; the loser reads the winner's experiment. An experiment created by
+    an older version (no kind) is marked when it is next used.
     """
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+            client.set_experiment_tag(exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         return exp.experiment_id
     # a tracking server places artifacts in its own store (--artifacts-destination, served to every
     # machine); a local database keeps them in the workspace
     remote = str(getattr(client, 'tracking_uri', '')).startswith(('http://', 'https://'))
     location = None if remote else (workspace.mlflow_artifacts_dir() / name).as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        return client.create_experiment(name, artifact_location=location,
+                                        tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
     except Exception:  # noqa: BLE001 - RESOURCE_ALREADY_EXISTS from a concurrent creator
         exp = client.get_experiment_by_name(name)
         if exp is None:
@@ -49,7 +61,8 @@ def get_or_create_experiment(client: RetryingClient, name: str) -> str:
 
 def base_tags(study: str, features: str | Path | None, git_sha: str | None = None) -> dict[str, str]:
     """Tags every run carries: study, git sha, feature-store hash and per-dataset metric, package versions."""
-    tags = {'jedi.study': study, 'jedi.git_sha': git_sha or provenance.git_sha()}
+    tags = {'jedi.study': study, 'jedi.git_sha': git_sha or provenance.git_sha(),
+            'jedi.cpu': provenance.cpu_kind()}
     tags['jedi.features_hash'] = provenance.features_hash(features) if features else 'unknown'
     if features and tags['jedi.features_hash'] != 'unknown':
         tags['jedi.dataset_metrics'] = json.dumps(provenance.dataset_metrics(features))
@@ -252,26 +265,28 @@ def log_seed_result(client: RetryingClient, run_id: str, metrics: Mapping[str, A
 
 
 def headline(metrics: Mapping[str, Any]) -> str:
-    """The top of a seed run's MLflow page (its description): what was chosen on validation and how it
-    tested, per role, as the mean of each dataset's primary metric, and whether validation had reached a
-    plateau. Rounded for reading only; the metrics below keep every digit."""
-    from jedi_repro.aggregates import PRIMARY
+    """The top of a seed run's MLflow page (its description): one line that the UI shows whole before
+    its "Show more" (each role's tested figure and its validation figure, in percent), then what was
+    chosen on validation per role, and whether validation had reached a plateau. Every figure is the mean
+    of each dataset's primary metric; rounded for reading only, the metrics below keep every digit."""
+    from jedi_repro.aggregates import PRIMARY, pct
 
     final = eval_splits(metrics)[1]
     val_mean = (metrics.get('val') or {}).get('mean') or (metrics.get('mean') if final == 'val' else {})
     sel = metrics.get('selection') if isinstance(metrics.get('selection'), Mapping) else {}
-    rows = []
+    rows, lead = [], []
     for role, values in (metrics.get('mean') or {}).items():
         if not isinstance(values, Mapping) or PRIMARY not in values:  # an untrained role
             continue
         epoch = 'frozen' if role == 'expert' else (sel.get(role) or {}).get('epoch', '')
         val = (val_mean.get(role) or {}).get(PRIMARY) if isinstance(val_mean, Mapping) else None
-        cells = [f'{100 * v:.2f}' if isinstance(v, (int, float)) else '' for v in (val, values[PRIMARY])]
+        cells = [pct(v) if isinstance(v, (int, float)) else '' for v in (val, values[PRIMARY])]
         rows.append(f'| {role} | {epoch} | {cells[0]} | {cells[1]} |')
+        lead.append(f'{role} **{cells[1]}**' + (f' (val {cells[0]})' if cells[0] and final != 'val' else ''))
     if not rows:
         return ''
-    lines = [f'**Chosen on validation, {final} reported** (`mean/{{role}}/primary`: the mean over datasets '
-             "of each dataset's primary metric, %):", '',
+    lines = [f'**{final.capitalize()}, %:** ' + ' · '.join(lead) + " (mean of each dataset's primary metric)",
+             '', f'Chosen on validation, {final} reported (`mean/{{role}}/primary`, %):', '',
              f'| role | epoch tested | val | {final} |', '|:---|---:|---:|---:|', *rows, '']
     conv = metrics.get('convergence') if isinstance(metrics.get('convergence'), Mapping) else {}
     if conv.get('converged') is True:

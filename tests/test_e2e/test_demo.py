@@ -27,7 +27,7 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['ws']
     # quiet console: a line per epoch / trial, no mmengine stream (measured 5.6 kB; 95 kB before the change)
     assert 'mmengine - INFO' not in console and len(console) < 15_000, len(console)
-    assert 'train epoch 4/4  val mean primary: expert' in console and 'trial-0003 fusion=logits' in console
+    assert 'train epoch 4/4  val mean primary, %: expert' in console and 'trial-0003 fusion=logits' in console
     report = (out / 'report.md').read_text()
     assert '## Main results' in report
     assert str(tmp_path) not in report and '$JEDI_HOME/studies/' in report  # portable paths only

@@ -41,3 +41,23 @@ def test_probe_complementarity_skips_datasets_without_test_or_expert(tmp_path):
     store = make_toy_store(tmp_path / 'toy', n_datasets=2, n_test=None, seed=1)
     assert probe_complementarity(store) == {'ds0': {'skipped': 'needs train, val and test splits'},
                                             'ds1': {'skipped': 'needs train, val and test splits'}}
+
+
+def test_the_demo_probe_table_says_its_metric_and_repeats_the_heads_primary_metric(tmp_path):
+    """Every column top-1 (the probes' metric), plus the head on the dataset's primary metric, so that an
+    mAP dataset's head reads as in the main table (it read top-1 80.8 beside the main table's mAP 87.1)."""
+    import json
+
+    from jedi_repro.cli.demo import probe_section
+
+    summary = {'own_dataset_test': {'e_a': {'dataset': 'anet', 'top1': 0.808, 'mAP': 0.8709, 'metric': 'mAP'},
+                                    'e_u': {'dataset': 'ucf', 'top1': 0.75, 'mAP': 0.7, 'metric': 'top1'}},
+               'probe_test': {'anet': {'chance': 1 / 6, 'own': 0.842, 'all': 0.917},
+                              'ucf': {'chance': 0.125, 'own': 0.806, 'all': 0.875}}}
+    (tmp_path / 'pipeline.json').write_text(json.dumps(summary))
+    md = '\n'.join(probe_section(tmp_path / 'pipeline.json'))
+    assert ('| dataset | expert head, primary metric (main table) | chance, top-1 | expert head, top-1 '
+            '| probe: own expert, top-1 | probe: all experts, top-1 |') in md
+    assert '| anet | 87.09 (mAP) | 16.67 | 80.80 | 84.20 | 91.70 |' in md
+    assert '| ucf | 75.00 (top1) | 12.50 | 75.00 | 80.60 | 87.50 |' in md
+    assert '**top-1 on the test split, %**' in md

@@ -194,7 +194,7 @@ def test_search_table_and_optuna_sections(md):
     )
     assert rows[0]['teacher mean'] == '63.00 ± 6.35 (2)*'  # df = 1: t = 16, p = 0.040
     # the synthetic journal has no objective names: the line names the objective generically
-    assert 'best by val/objective 0 (objective 0): trial-0001 gamma=0.4 kd_loss=ce, 0.5850' in md
+    assert 'best by val/objective 0 (objective 0): trial-0001 gamma=0.4 kd_loss=ce, 58.50 %' in md
     imp = md_table(md, '![Parameter importances of search]')
     assert {r['parameter'] for r in imp} == {'model.gamma', 'model.kd_loss.type'}
     assert sum(float(r['importance']) for r in imp) == pytest.approx(1.0, abs=0.002)
@@ -374,7 +374,8 @@ def test_choices_follow_validation_when_test_disagrees(tmp_path):
     assert 'Configuration: **flip trial 0**' in md and 'on validation' in md
     best = md_table(md, '## Best configuration')[0]
     assert best['best configuration'] == 'flip trial 0'
-    assert best['student mean, val'].startswith('90.50') and best['value (val, mean over seeds)'] == '0.9050'
+    assert best['student mean, val'].startswith('90.50')
+    assert best['value, val, % (mean over seeds)'] == '90.50'
     assert best['student mean, test'].startswith('20.50')
     rows = {r['']: r for r in md_table(md, '## Main results')}
     assert rows['JEDI student']['alpha (top1)'].startswith('20.50')  # test reported for what was chosen

@@ -65,3 +65,38 @@ def test_expert_cell_says_one_expert_instead_of_a_zero_interval():
     assert expert_cell([0.455, 0.455, 0.455]) == '45.5 (one expert)'
     assert '±' in expert_cell([0.45, 0.46, 0.47])  # experts that differ per seed keep their interval
     assert expert_cell([0.455]) == '45.5 (1)'  # one seed: no interval, and no claim about reuse
+
+
+# ---- honest figures (issue 28) ----
+
+def _drawn(monkeypatch):
+    """The Figure a figure function builds, instead of a PNG."""
+    drawn = []
+    monkeypatch.setattr(figures, '_save', lambda fig, path: drawn.append(fig) or path)
+    return drawn
+
+
+def test_learning_curves_count_the_seeds_and_stop_the_band_at_one(monkeypatch, tmp_path):
+    # three seeds stopped at epochs 4, 2 and 2: epochs 3-4 hold one seed, a value and no mean
+    runs = [[(e, 0.5 + 0.01 * e) for e in range(1, 5)], [(1, 0.4), (2, 0.45)], [(1, 0.42), (2, 0.5)]]
+    steps, means, cis, counts = figures._band(runs)
+    assert steps == [1, 2, 3, 4] and counts == [3, 3, 1, 1] and cis[2:] == [0.0, 0.0]
+    drawn = _drawn(monkeypatch)
+    figures.learning_curves({'ds': {'student': runs}}, {'ds': 'top1'}, tmp_path / 'c.png', 'curves')
+    ax, twin = drawn[0].axes
+    (label,) = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith('_')]
+    assert label == 'student (mean of 3 seeds, dashed: 1 seed)'
+    solid, dashed = ax.get_lines()[:2]
+    assert list(solid.get_xdata()) == [1, 2] and dashed.get_linestyle() == '--'
+    assert twin.get_ylabel() == 'seeds averaged' and list(twin.get_lines()[0].get_ydata()) == [3, 3, 1, 1]
+
+
+def test_ablation_bars_say_so_when_the_axis_does_not_start_at_zero(monkeypatch, tmp_path):
+    s = stats.summarize
+    drawn = _drawn(monkeypatch)
+    figures.ablation_bars(['0', '0.4'], {'student': [s([0.80, 0.81]), s([0.82, 0.83])]}, tmp_path / 'b.png',
+                          'gamma', 'test, mean over datasets (%)', 'gamma study')
+    ax = drawn[0].axes[0]
+    assert ax.get_ylim()[0] > 0 and 'NOT 0' in ax.get_title() and 'test' in ax.get_ylabel()
+    figures.ablation_bars(['0'], {'student': [s([0.02, 0.03])]}, tmp_path / 'c.png', 'gamma', 'y', 'low')
+    assert drawn[1].axes[0].get_ylim()[0] == 0 and 'NOT 0' not in drawn[1].axes[0].get_title()

@@ -94,7 +94,7 @@ def test_report_optuna_mlflow_and_console_name_the_same_best(tmp_path, map_store
         assert row['chosen by'] == f'highest val/{b.metric} (objective {idx + 1} of 2)'
         assert row['best configuration'] == f'one trial {b.number}'
         assert row['parameters'] == f'model.gamma={b.params["model.gamma"]:g}'
-        assert row['value (val, mean over seeds)'] == f'{b.value:.4f}'
+        assert row['value, val, % (mean over seeds)'] == f'{100 * b.value:.2f}'
         assert f'{100 * b.value:.2f}' == row[f'{b.metric.split("/")[1]} mean, val'].split()[0]
     for b in bests:  # the report's Optuna line names each objective's best trial in the console's words
         assert b.line(datasets) in md
@@ -117,9 +117,18 @@ def test_report_optuna_mlflow_and_console_name_the_same_best(tmp_path, map_store
     assert set(curves) == {f'val_epoch/{d}/{r}/{m}' for d, m in datasets.items() for r in roles} \
         | {f'val_epoch/mean/{r}/{m}' for r in roles for m in ('primary', 'top1')}
     assert len(client.get_metric_history(seeds[0].info.run_id, 'val_epoch/mean/student/primary')) == 2
-    # the experiment page says what the study is
+    # the experiment page and the parent run open on the ranked configurations (the winner first, in the
+    # words and numbers of the console and the report), then say what the study is; a model-training
+    # experiment, so that MLflow opens it on its runs
     exp = client.get_experiment(exp.experiment_id)
-    assert exp.tags['mlflow.note.content'].startswith('gamma 0 vs 0.4 on a toy store')
+    note = exp.tags['mlflow.note.content']
+    first = bests[0]
+    assert note.startswith(f'<!-- jedi:ranking -->\n**Winner by val/{first.metric}: {first.name}, '
+                           f'{100 * first.value:.2f} %**'), note
+    assert 'gamma 0 vs 0.4 on a toy store' in note.split('<!-- jedi:study -->')[1]
+    assert client.get_run(parent.info.run_id).data.tags['mlflow.note.content'].startswith(
+        '<!-- jedi:ranking -->\n**Winner by')
+    assert exp.tags['mlflow.experimentKind'] == 'custom_model_development'
     assert exp.tags['jedi.study_kind'] == 'ablation' and exp.tags['jedi.store'] == str(map_store)
     assert json.loads(parent.data.tags['jedi.objectives']) == [[m, 'maximize'] for m in OBJECTIVES]
     assert parent.data.params['space.model.gamma'].startswith('{') and 'study.seeds' in parent.data.params

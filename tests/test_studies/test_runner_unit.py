@@ -102,7 +102,8 @@ def test_trial_line_says_what_varies_and_the_validation_numbers():
     t.datetime_start = datetime.datetime(2026, 1, 1)
     t.datetime_complete = datetime.datetime(2026, 1, 1, 0, 0, 41)
     assert trial_line(t, ['val/mean/student/top1']) == ('trial-0003 gamma=0.4  complete  '
-                                                        'val/mean/student/top1 0.8123  val mean primary: '
-                                                        'expert 79.5 student 80.8  (41 s)')
+                                                        'val/mean/student/top1 81.23 %  val mean primary, %: '
+                                                        'expert 79.50 student 80.80  (41 s)')
     t.user_attrs['jedi.run_name'] = 'trial-0003 fusion=logits'  # the run name, set when the trial starts
-    assert trial_line(t).startswith('trial-0003 fusion=logits  complete  value 0 0.8123  val mean primary:')
+    assert trial_line(t).startswith('trial-0003 fusion=logits  complete  value 0 81.23 %  '
+                                    'val mean primary, %:')

@@ -68,8 +68,9 @@ def test_server_experiments_leave_artifacts_to_the_server():
         def get_experiment_by_name(self, name):
             return None
 
-        def create_experiment(self, name, artifact_location=None):
+        def create_experiment(self, name, artifact_location=None, tags=None):
             self.created.append(artifact_location)
+            assert tags == {'mlflow.experimentKind': 'custom_model_development'}  # opens on its runs
             return '1'
 
     remote, local = Client('http://127.0.0.1:5000'), Client('sqlite:///x.db')

@@ -35,3 +35,10 @@ def test_features_hash_and_dataset_metrics(tmp_path):
 def test_package_versions():
     v = provenance.package_versions(('optuna', 'no-such-dist-xyz'))
     assert v['optuna'].startswith('5.') and v['no-such-dist-xyz'] == 'missing'
+
+
+def test_cpu_kind_names_the_kernels_and_what_forced_them(monkeypatch):
+    from jedi_repro.tracking.provenance import cpu_kind
+    assert '; torch kernels ' in cpu_kind()
+    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'SSE41')
+    assert cpu_kind().endswith('(ONEDNN_MAX_CPU_ISA=SSE41)')

@@ -49,6 +49,9 @@ def test_headline_shows_what_was_chosen_and_how_it_tested():
     assert '| role | epoch tested | val | test |' in text
     assert '| expert | frozen | 52.00 | 50.00 |' in text and '| student | 7 | 65.50 | 61.25 |' in text
     assert '| teacher' not in text  # untrained: no row
+    # the first line carries every trained role's figures (the UI shows it whole, before "Show more")
+    assert text.splitlines()[0].startswith('**Test, %:** expert **50.00** (val 52.00) · student **61.25** '
+                                           '(val 65.50)')
     assert '**Not converged**: stopped at epoch 30' in text
     assert runs.headline(METRICS) == ''  # no primary mean recorded (an old metrics.json): no headline
 
@@ -75,6 +78,7 @@ def test_log_train_run_records_the_contract(client, tmp_path):
     tags = run.data.tags
     assert tags['jedi.role'] == 'seed' and tags['jedi.seed'] == '3' and len(tags['jedi.git_sha']) == 40
     assert tags['jedi.config_hash'] and tags['jedi.features_hash'] == 'unknown'
+    assert '; torch kernels ' in tags['jedi.cpu']  # the CPU kind the numbers depend on
     assert run.data.params['model.gamma'] == '0.4'
     assert run.data.metrics['test/mean/student/top1'] == 0.5
     arts = {a.path for a in client.list_artifacts(run_id)}
@@ -82,10 +86,11 @@ def test_log_train_run_records_the_contract(client, tmp_path):
     assert 'mlflow.note.content' not in tags  # no primary mean: nothing to head the page with
     run_id = runs.log_train_run(CHOSEN, CHOSEN['config'], tmp_path / 'chosen')
     note = client.get_run(run_id).data.tags['mlflow.note.content']
-    assert note.startswith('<!-- jedi:headline -->\n**Chosen on validation, test reported**')
+    assert note.startswith('<!-- jedi:headline -->\n**Test, %:** expert **50.00**')
     assert '| student | 7 | 65.50 | 61.25 |' in note
     exp = client.get_experiment(run.info.experiment_id)
     assert exp.artifact_location.startswith('file://')
+    assert exp.tags['mlflow.experimentKind'] == 'custom_model_development'  # MLflow opens it on runs
 
 
 @pytest.mark.integration

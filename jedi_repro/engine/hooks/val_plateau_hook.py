@@ -14,10 +14,15 @@ import math
 
 from mmengine.hooks import Hook
 
+from jedi_repro.aggregates import is_fraction_metric, pct
 from jedi_repro.errors import JediError
 from jedi_repro.registry import HOOKS
 
 HISTORY_KEY = 'val_plateau_history'
+
+
+def _shown(key: str, value: float) -> str:
+    return f'{pct(value)} %' if is_fraction_metric(key) else f'{value:.4f}'
 
 
 def plateau_summary(history: list[tuple[int, dict]], monitors, patience: int,
@@ -102,7 +107,7 @@ class ValPlateauHook(Hook):
         if s['converged']:
             self.stopped_early = True
             runner.train_loop.stop_training = True
-            best = ', '.join(f'{k} {m["best"]:.4f} at epoch {m["best_epoch"]}'
+            best = ', '.join(f'{k} {_shown(k, m["best"])} at epoch {m["best_epoch"]}'
                              for k, m in s['monitors'].items())
             runner.logger.info(f'validation plateau ({self.patience} epochs without improvement): '
                                f'stopping after epoch {runner.epoch}; best {best}')
