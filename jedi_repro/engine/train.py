@@ -16,13 +16,12 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from jedi_repro.atomic import write_json_atomic  # noqa: F401 - the one atomic JSON writer
 from jedi_repro.engine.hooks.resume_hook import LAST_CHECKPOINT
 from jedi_repro.engine.metrics.jedi_metric import METRIC_NAMES, ROLES
 from jedi_repro.engine.untrained import exclude_untrained, mark_untrained, untrained_roles
@@ -283,19 +282,6 @@ def evaluate_selected_checkpoints(runner, plateau, cfg) -> tuple[dict, dict, dic
         val_flat.update({k: v for k, v in plateau.metrics_at(epoch).items() if k.split('/')[1:2] == [role]})
         selection[role] = dict(key=by_role[role], epoch=epoch, checkpoint=Path(path).name if path else None)
     return test_flat, val_flat, selection
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f, indent=1, sort_keys=True, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_values: bool = True):

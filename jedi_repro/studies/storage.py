@@ -122,8 +122,10 @@ def open_storage(url: str, create_schema: bool = True):
                             f'{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ""}') from exc
     path = Path(url.removeprefix('journal://')).expanduser()
     check_storage(url)
+    from jedi_repro.studies.journal_repair import repair_journal
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        repair_journal(path)  # a torn last record (full disk) is set aside, not fatal
         return JournalStorage(JournalFileBackend(str(path)))
     except OSError as exc:
         raise JediError(f'study storage {path} cannot be written ({exc.strerror or exc}); set JEDI_HOME to a '

@@ -24,6 +24,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.runner.base_loop import BaseLoop
 
+from jedi_repro.atomic import disk_error, is_disk_error
 from jedi_repro.registry import HOOKS
 
 LAST_CHECKPOINT = 'last.pth'
@@ -69,8 +70,14 @@ class ExactResumeHook(Hook):
         if (not self.save_last or not isinstance(getattr(runner, '_train_loop', None), BaseLoop)
                 or not is_main_process()):  # under torchrun rank 0 writes (mmengine's save is master-only)
             return
-        tmp = f'.{LAST_CHECKPOINT}.tmp'
-        # during validation runner.epoch counts the finished epochs: the resumed loop starts at the next
-        runner.save_checkpoint(runner.work_dir, tmp, meta=dict(epoch=runner.epoch, iter=runner.iter),
-                               save_optimizer=True, save_param_scheduler=True)
-        os.replace(Path(runner.work_dir) / tmp, Path(runner.work_dir) / LAST_CHECKPOINT)
+        tmp = Path(runner.work_dir) / f'.{LAST_CHECKPOINT}.tmp'
+        try:
+            # during validation runner.epoch counts the finished epochs: the resumed loop starts at the next
+            runner.save_checkpoint(runner.work_dir, tmp.name, meta=dict(epoch=runner.epoch, iter=runner.iter),
+                                   save_optimizer=True, save_param_scheduler=True)
+            os.replace(tmp, Path(runner.work_dir) / LAST_CHECKPOINT)
+        except BaseException as exc:  # a full disk: the previous last.pth stays, no partial file is left
+            tmp.unlink(missing_ok=True)
+            if is_disk_error(exc):
+                raise disk_error(exc, Path(runner.work_dir) / LAST_CHECKPOINT) from None
+            raise
