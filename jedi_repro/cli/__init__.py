@@ -14,8 +14,8 @@ import textwrap
 import threading
 
 # Order = the pipeline order shown by ``jedi --help``.
-COMMANDS = ('synth', 'data', 'experts', 'extract', 'features', 'train', 'study', 'report', 'ui', 'server',
-            'demo',
+COMMANDS = ('synth', 'data', 'experts', 'extract', 'features', 'train', 'study', 'sync', 'report', 'ui',
+            'server', 'demo',
             'bench', 'diagnose')
 
 DESCRIPTION = """\
