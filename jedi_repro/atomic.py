@@ -29,6 +29,24 @@ def is_disk_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
 
 
+#: a write that failed with a disk this close to full is taken for a full disk (torch.save then raises a
+#: RuntimeError such as ``unexpected pos 576 vs 534`` instead of ENOSPC)
+FULL_BELOW_BYTES = 1 << 20
+
+
+def as_disk_error(exc: BaseException, path: str | os.PathLike) -> OSError | None:
+    """The disk ``OSError`` behind a failed write of ``path``, or None when the disk is not the cause.
+
+    Call it before removing the partial file (its bytes count against the free space)."""
+    if is_disk_error(exc):
+        return exc
+    if isinstance(exc, RuntimeError):
+        free = free_bytes(path)
+        if free is not None and free < FULL_BELOW_BYTES:
+            return OSError(errno.ENOSPC, 'No space left on device', str(path))
+    return None
+
+
 def disk_error(exc: OSError, path: str | os.PathLike | None = None, needed: int | None = None) -> JediError:
     """A one-paragraph error for a write the disk refused: path, cause, bytes needed and free, what to do."""
     where = Path(path or exc.filename or '.')
@@ -113,10 +131,11 @@ def atomic_path(path: str | os.PathLike, needed: int | None = None) -> Iterator[
         yield Path(tmp)
         os.replace(tmp, path)
     except BaseException as exc:
+        cause = as_disk_error(exc, path)
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if is_disk_error(exc):
-            raise disk_error(exc, path, needed) from None
+        if cause is not None:
+            raise disk_error(cause, path, needed) from None
         raise
 
 

@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     _apply_verbose(args)
     from jedi_repro.errors import JediError
     _interrupt_on_sigterm()
+    import logging
+    logging.raiseExceptions = False  # a log file on a full disk must not print a traceback per record
     from jedi_repro.atomic import disk_error, is_disk_error
     try:
         try:

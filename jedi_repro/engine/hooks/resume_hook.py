@@ -24,7 +24,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.runner.base_loop import BaseLoop
 
-from jedi_repro.atomic import disk_error, is_disk_error
+from jedi_repro.atomic import as_disk_error, disk_error
 from jedi_repro.registry import HOOKS
 
 LAST_CHECKPOINT = 'last.pth'
@@ -77,7 +77,8 @@ class ExactResumeHook(Hook):
                                    save_optimizer=True, save_param_scheduler=True)
             os.replace(tmp, Path(runner.work_dir) / LAST_CHECKPOINT)
         except BaseException as exc:  # a full disk: the previous last.pth stays, no partial file is left
+            cause = as_disk_error(exc, tmp)
             tmp.unlink(missing_ok=True)
-            if is_disk_error(exc):
-                raise disk_error(exc, Path(runner.work_dir) / LAST_CHECKPOINT) from None
+            if cause is not None:
+                raise disk_error(cause, Path(runner.work_dir) / LAST_CHECKPOINT) from None
             raise
