@@ -431,7 +431,10 @@ def _close_run_logger(runner) -> None:
     """Close the run's log-file handlers (a study runs hundreds of trials in one process)."""
     for handler in list(runner.logger.handlers):
         if isinstance(handler, logging.FileHandler):
-            handler.close()
+            try:
+                handler.close()
+            except OSError:  # its last lines on a full disk: the run's own error says so, not this one
+                pass
             runner.logger.removeHandler(handler)
 
 

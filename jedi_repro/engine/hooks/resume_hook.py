@@ -15,7 +15,6 @@ Cost: one checkpoint write per epoch (the students' and teachers' weights with t
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.runner.base_loop import BaseLoop
 
-from jedi_repro.atomic import as_disk_error, disk_error
 from jedi_repro.registry import HOOKS
 
 LAST_CHECKPOINT = 'last.pth'
@@ -70,15 +68,9 @@ class ExactResumeHook(Hook):
         if (not self.save_last or not isinstance(getattr(runner, '_train_loop', None), BaseLoop)
                 or not is_main_process()):  # under torchrun rank 0 writes (mmengine's save is master-only)
             return
-        tmp = Path(runner.work_dir) / f'.{LAST_CHECKPOINT}.tmp'
-        try:
-            # during validation runner.epoch counts the finished epochs: the resumed loop starts at the next
-            runner.save_checkpoint(runner.work_dir, tmp.name, meta=dict(epoch=runner.epoch, iter=runner.iter),
-                                   save_optimizer=True, save_param_scheduler=True)
-            os.replace(tmp, Path(runner.work_dir) / LAST_CHECKPOINT)
-        except BaseException as exc:  # a full disk: the previous last.pth stays, no partial file is left
-            cause = as_disk_error(exc, tmp)
-            tmp.unlink(missing_ok=True)
-            if cause is not None:
-                raise disk_error(cause, Path(runner.work_dir) / LAST_CHECKPOINT) from None
-            raise
+        # during validation runner.epoch counts the finished epochs: the resumed loop starts at the next.
+        # The save is atomic (jedi_repro.compat, fix 6): a full disk keeps the previous last.pth and leaves
+        # no partial file; the error names last.pth.
+        runner.save_checkpoint(runner.work_dir, LAST_CHECKPOINT,
+                               meta=dict(epoch=runner.epoch, iter=runner.iter), save_optimizer=True,
+                               save_param_scheduler=True)
