@@ -115,6 +115,9 @@ def open_storage(url: str, create_schema: bool = True):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
+                if is_server_rdb(url):  # a lost connection is waited out (studies/storage_retry.py)
+                    from jedi_repro.studies.storage_retry import retrying_rdb_storage_class
+                    return retrying_rdb_storage_class()(url, **kwargs)
                 return optuna.storages.RDBStorage(url, **kwargs)
         except Exception as exc:  # noqa: BLE001 - driver missing, server down, bad URL, no schema yet
             what = '' if create_schema else ' (its schema is created by `jedi study run SPEC --storage URL`)'
