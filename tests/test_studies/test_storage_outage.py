@@ -15,7 +15,7 @@ from jedi_repro.tracking.postgres import LocalPostgres, find_bin_dir
 
 from .conftest import write_spec
 
-POINTS = [0.0, 0.2, 0.4]
+POINTS = [0.0, 0.4]
 
 
 def test_shown_url_hides_the_password():
@@ -86,7 +86,7 @@ def test_study_rides_out_a_database_restart(postgres, tmp_path, toy_store, stub_
                            'sampler: grid\nobjective: mean/teacher/top1\n')
     marks = tmp_path / 'marks'
     marks.mkdir()
-    env = {**os.environ, 'JEDI_STUB_MARK_DIR': str(marks), 'JEDI_STUB_SLEEP_S': '1.0'}
+    env = {**os.environ, 'JEDI_STUB_MARK_DIR': str(marks), 'JEDI_STUB_SLEEP_S': '0.7'}
     log = open(tmp_path / 'run.log', 'wb')
     proc = subprocess.Popen([sys.executable, '-m', 'jedi_repro.cli', 'study', 'run', str(spec_path),
                              '--storage', url, '--workers', '1', '--train-fn', stub_path], stdout=log,
