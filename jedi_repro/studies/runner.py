@@ -176,6 +176,10 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
               file=sys.stderr)
     n_trials = n_trials if n_trials is not None else spec.n_trials
     timeout_s = timeout_s if timeout_s is not None else spec.timeout_s
+    from jedi_repro.atomic import check_writable
+    from jedi_repro.tracking.offline import preflight
+    check_writable(workspace.root(), 'the workspace root (JEDI_HOME: study journal, work dirs, logs)')
+    preflight()  # an unreachable tracking server: one paragraph in seconds, before the study is touched
     client = RetryingClient()
     close_orphaned_runs(client)
     t0 = time.time()
