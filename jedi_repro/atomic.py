@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import tempfile
@@ -112,6 +113,13 @@ def check_writable(path: str | os.PathLike, what: str) -> None:
     os.unlink(tmp)
 
 
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, needed: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path``, on any failure it is removed.
@@ -123,6 +131,7 @@ def atomic_path(path: str | os.PathLike, needed: int | None = None) -> Iterator[
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
         os.close(fd)
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it (mkstemp makes 0600)
     except OSError as exc:
         if is_disk_error(exc):
             raise disk_error(exc, path, needed) from None
