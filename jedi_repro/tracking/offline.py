@@ -195,7 +195,7 @@ class BufferedClient:
         self._client = client
         self._say = say
         self._retry_s = float(os.environ.get(RETRY_ENV, '30'))
-        self._last_try = time.monotonic()
+        self._last_try = float('-inf')  # a record left by an earlier process is sent at the first write
         self._told = False
         self._tags: dict[str, dict[str, str]] = {}  # run id -> tags written through here (get_run stand-in)
         self._drop_torn_tail()
