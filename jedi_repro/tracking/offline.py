@@ -173,7 +173,12 @@ def _decode(value: Any) -> Any:
 
 
 def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    """A line on stderr above the progress bar (``tqdm.write`` keeps the bar whole)."""
+    try:
+        from tqdm import tqdm
+        tqdm.write(text, file=sys.stderr)
+    except ImportError:
+        print(text, file=sys.stderr, flush=True)
 
 
 class BufferedClient:
@@ -323,7 +328,9 @@ class BufferedClient:
         self._last_try = time.monotonic()
         if not self._told:
             self._told = True
-            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            # the probe's reason is one short phrase (MLflow's own names the whole request)
+            first = probe(self.tracking_uri) or (str(exc).strip().splitlines()[0][:200] if str(exc).strip()
+                                                 else type(exc).__name__)
             self._say(f'warning: MLflow at {shown_uri(self.tracking_uri)} does not answer ({first}); '
                       f'training goes on and keeps the run\'s MLflow record in {self.pending_path}, sent '
                       f'when the server answers again (checked every {self._retry_s:g} s; `jedi sync '
