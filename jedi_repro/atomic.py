@@ -101,6 +101,8 @@ def check_writable(path: str | os.PathLike, what: str) -> None:
     ``os.access`` is not enough: root passes it on a read-only mount's directory only by mode bits. The
     directory itself need not exist yet; its nearest existing parent is probed.
     """
+    if Path(path).exists() and not Path(path).is_dir():
+        return  # not a directory at all: the caller's own check says so
     probe_dir = existing_parent(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix='.jedi-write-check-', dir=probe_dir)
