@@ -25,6 +25,9 @@ Installed by ``jedi_repro/__init__.py`` (``install``: applied when mmengine is f
 5. ``mmengine.dist.utils._init_dist_pytorch`` (``launcher='pytorch'``, torchrun) calls
    ``torch.cuda.set_device`` even on a machine without CUDA; on CPU it now only initialises the process
    group (gloo), as the function does after that call.
+6. mmengine writes a checkpoint (a best checkpoint, ``last.pth``) straight under its final name: a full
+   disk left a truncated file there. ``Runner.save_checkpoint`` now writes a temporary sibling and renames
+   it (``jedi_repro.atomic.atomic_path``): a failed save leaves no partial file and names the path.
 """
 from __future__ import annotations
 
@@ -146,6 +149,24 @@ def _cpu_safe_init_dist_pytorch() -> None:
     dist_utils._init_dist_pytorch = init_dist_pytorch
 
 
+def _atomic_checkpoint_saves() -> None:
+    from mmengine.runner import runner as runner_module
+    original = runner_module.save_checkpoint
+    if getattr(original, '_jedi_atomic', False):
+        return
+
+    def save_checkpoint(checkpoint, filename, *args, **kwargs):
+        if '://' in str(filename):  # a remote backend (pavi://, s3://): not a local file to rename
+            return original(checkpoint, filename, *args, **kwargs)
+        from jedi_repro.atomic import atomic_path
+        with atomic_path(filename) as tmp:
+            original(checkpoint, str(tmp), *args, **kwargs)
+
+    save_checkpoint._jedi_atomic = True
+    save_checkpoint.__wrapped__ = original
+    runner_module.save_checkpoint = save_checkpoint
+
+
 class _AfterImport:
     """A ``sys.meta_path`` finder that runs ``callback`` right after module ``name`` has executed.
 
@@ -201,4 +222,8 @@ def apply() -> None:
     _allow_mmengine_checkpoints()
     _keep_interrupts_in_pretty_text()
     _cpu_safe_init_dist_pytorch()
+    if 'mmengine.runner.runner' in sys.modules:
+        _atomic_checkpoint_saves()
+    elif not any(isinstance(f, _AfterImport) and f.name == 'mmengine.runner.runner' for f in sys.meta_path):
+        sys.meta_path.insert(0, _AfterImport('mmengine.runner.runner', _atomic_checkpoint_saves))
     _APPLIED = True

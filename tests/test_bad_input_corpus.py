@@ -682,3 +682,55 @@ def test_ui_study_that_is_not_in_the_store_is_a_clear_error(capsys):
     flat = ' '.join(err.split())
     assert 'jedi ui --study no_such_study: no such study in the tracking store sqlite:///' in flat, err
     assert '(studies there: none yet)' in flat and err.count('\n\n') == 0
+
+# ---------------------------------------------------------------------------------------------------------
+# issue 27: faults of the real parts (tracking server, study storage, disk) found before work, one paragraph
+def _closed_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _pending_run(tmp_path: Path, uri: str) -> Path:
+    """A run dir holding a pending MLflow record for ``uri`` (as `jedi train --mlflow-offline` leaves)."""
+    run = tmp_path / 'offline_run'
+    run.mkdir()
+    (run / 'mlflow_pending.jsonl').write_text(json.dumps({'op': 'set_tag', 'args': ['offline-x', 'k', 'v'],
+                                                          'kwargs': {}}) + '\n')
+    (run / 'mlflow_sync.json').write_text(json.dumps({'sent': 0, 'ids': {}, 'tracking_uri': uri}))
+    return run
+
+
+ISSUE27_CASES = [
+    ('train-no-mlflow-and-offline', lambda tmp, stores, roots: [*train(stores / 'good'), '--no-mlflow',
+                                                                  '--mlflow-offline'],
+     ['--no-mlflow', '--mlflow-offline']),
+    ('sync-no-such-target', lambda tmp, stores, roots: ['sync', f'{tmp}/no_such_run'],
+     ['no_such_run', 'study spec']),
+]
+
+
+@pytest.mark.parametrize('build,expected', [c[1:] for c in ISSUE27_CASES], ids=[c[0] for c in ISSUE27_CASES])
+def test_issue27_bad_input_is_a_clear_error(build, expected, stores, video_roots, tmp_path, capsys):
+    assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys)
+
+
+def test_issue27_unreachable_tracking_server_is_refused_before_work(stores, video_roots, tmp_path, capsys,
+                                                                     monkeypatch):
+    uri = f'http://127.0.0.1:{_closed_port()}'
+    monkeypatch.setenv('MLFLOW_TRACKING_URI', uri)
+    assert_refused_before_write(lambda tmp, s, r: train(s / 'good'), [uri, 'jedi server', '--mlflow-offline',
+                                                                      '--no-mlflow'],
+                                stores, video_roots, tmp_path, capsys)
+    assert_refused_before_write(lambda tmp, s, r: ['study', 'run', str(spec(tmp, s / 'good')),
+                                                   '--no-progress'],
+                                [uri, 'does not answer'], stores, video_roots, tmp_path, capsys)
+
+
+def test_issue27_sync_to_a_server_that_does_not_answer(stores, video_roots, tmp_path, capsys):
+    uri = f'http://127.0.0.1:{_closed_port()}'
+    run = _pending_run(tmp_path, uri)
+    assert_refused_before_write(lambda tmp, s, r: ['sync', str(run)], [str(run), uri, f'jedi sync {run}'],
+                                stores, video_roots, tmp_path, capsys)
+    assert json.loads((run / 'mlflow_sync.json').read_text())['sent'] == 0  # nothing marked sent

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,11 +33,8 @@ def _log(msg: str) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
-    with os.fdopen(fd, 'w') as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    from jedi_repro.atomic import write_text_atomic
+    write_text_atomic(path, text)
 
 
 def run_benchmark(data_dir: str | None, out: str | Path, settings: list[str], workers: int = 1,

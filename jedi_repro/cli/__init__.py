@@ -14,8 +14,8 @@ import textwrap
 import threading
 
 # Order = the pipeline order shown by ``jedi --help``.
-COMMANDS = ('synth', 'data', 'experts', 'extract', 'features', 'train', 'study', 'report', 'ui', 'server',
-            'demo',
+COMMANDS = ('synth', 'data', 'experts', 'extract', 'features', 'train', 'study', 'sync', 'report', 'ui',
+            'server', 'demo',
             'bench', 'diagnose')
 
 DESCRIPTION = """\
@@ -81,8 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     _apply_verbose(args)
     from jedi_repro.errors import JediError
     _interrupt_on_sigterm()
+    import logging
+    logging.raiseExceptions = False  # a log file on a full disk must not print a traceback per record
+    from jedi_repro.atomic import disk_error, is_disk_error
     try:
-        rc = args.func(args)
+        try:
+            rc = args.func(args)
+        except OSError as exc:  # a full, read-only or forbidden disk wherever the write was: one paragraph
+            if not is_disk_error(exc):
+                raise
+            raise disk_error(exc) from None
     except JediError as exc:
         # paths are never broken (at a hyphen or anywhere), so they can be copied from the message
         print('error: ' + textwrap.fill(str(exc), width=100, subsequent_indent='  ', replace_whitespace=False,

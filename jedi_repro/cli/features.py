@@ -70,6 +70,8 @@ def _synth(args) -> int:
     print(f'writing {args.out}: preset {args.preset}, scale {args.scale:g}, {args.dtype}, '
           f'{sum(sum(d["splits"].values()) for d in layout)} rows, '
           f'{store_bytes(layout, args.dtype) / 2**30:.2f} GiB of features', flush=True)
+    from jedi_repro.atomic import check_free_space
+    check_free_space(args.out, store_bytes(layout, args.dtype), f'jedi features synth --out {args.out}')
     t0 = time.perf_counter()
     store = synth_store(args.out, preset=args.preset, scale=args.scale, dtype=args.dtype, seed=args.seed,
                         overwrite=args.overwrite)

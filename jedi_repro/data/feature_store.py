@@ -431,12 +431,19 @@ class FeatureStoreWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb):
+        from jedi_repro.atomic import as_disk_error, disk_error
         try:
             if exc_type is None:
                 self._finish()
+        except BaseException as error:
+            exc = error
+            raise
         finally:
+            cause = as_disk_error(exc, self._tmp or self.path) if exc is not None else None
             if self._tmp is not None and self._tmp.exists():
                 shutil.rmtree(self._tmp, ignore_errors=True)
+            if cause is not None:  # a full disk: nothing appears at path, the message names it
+                raise disk_error(cause, self.path) from None
         return False
 
     # ---------------------------------------------------------------- declarations
@@ -552,6 +559,9 @@ class FeatureStoreWriter:
         if split not in d['splits']:
             raise FeatureStoreError(f'{rel}: add the labels of {dataset!r}/{split} first (they fix N)')
         shape = (d['splits'][split], self._experts[expert]['dim'])
+        from jedi_repro.atomic import check_free_space
+        check_free_space(self._tmp, int(np.prod(shape)) * np.dtype(dtype).itemsize,
+                         f'feature store {self.path}: array {rel}')
         try:
             sha = write_npy_stream(self._tmp / rel, shape, dtype, chunks, what=rel)
         except ValueError as exc:
@@ -571,6 +581,8 @@ class FeatureStoreWriter:
             raise FeatureStoreError('FeatureStoreWriter must be used as a context manager (with ...)')
         f = self._tmp / rel
         f.parent.mkdir(parents=True, exist_ok=True)
+        from jedi_repro.atomic import check_free_space
+        check_free_space(self._tmp, int(arr.nbytes), f'feature store {self.path}: array {rel}')
         np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
         self._arrays[rel] = dict(shape=list(arr.shape), dtype=str(arr.dtype), sha256=sha256_file(f))
 

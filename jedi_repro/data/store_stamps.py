@@ -36,13 +36,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from jedi_repro.atomic import write_json_atomic
 from jedi_repro.data.files import sha256_file
+from jedi_repro.errors import JediError
 
 STAMP_DIR = 'stamps'
 STAMP_VERSION = 1
@@ -86,12 +86,9 @@ def _read(sfile: Path, store_path: Path) -> dict:
 def _write(sfile: Path, store_path: Path, blocks: dict) -> None:
     """Atomic write; a failure only means the next run hashes again."""
     try:
-        sfile.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f'.{sfile.name}.', dir=sfile.parent)
-        with os.fdopen(fd, 'w') as f:
-            json.dump({'version': STAMP_VERSION, 'store': str(store_path), 'blocks': blocks}, f)
-        os.replace(tmp, sfile)
-    except OSError as exc:
+        write_json_atomic(sfile, {'version': STAMP_VERSION, 'store': str(store_path), 'blocks': blocks},
+                          indent=None)
+    except (OSError, JediError) as exc:  # a full or read-only disk: no temporary file is left
         log.info('could not write the verification stamps %s (%s): the next run verifies the store '
                     'again', sfile, exc)
 

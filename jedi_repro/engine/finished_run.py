@@ -37,7 +37,12 @@ def _tracking_open(work_dir) -> bool:
     try:
         rec = json.loads(record.read_text())
         from mlflow.tracking import MlflowClient
-        return MlflowClient(rec['tracking_uri']).get_run(rec['run_id']).info.status != 'FINISHED'
+
+        from jedi_repro.tracking.offline import probe, quick_http
+        if probe(rec['tracking_uri']) is not None:  # a server that does not answer: seconds, not minutes
+            return False
+        with quick_http():
+            return MlflowClient(rec['tracking_uri']).get_run(rec['run_id']).info.status != 'FINISHED'
     except Exception:  # noqa: BLE001 - unknown run or unreachable store: nothing this run could close
         return False
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -126,13 +125,12 @@ def bf16_native(cuda: bool | None = None, probe: bool = True) -> tuple[bool, str
     if not isinstance(rec, dict) or not {'fp32', 'bf16'} <= set(rec):
         rec = probe_matmul()
         cached[key] = rec
+        from jedi_repro.atomic import write_text_atomic
+        from jedi_repro.errors import JediError
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache.with_name(f'.{cache.name}.{os.getpid()}')
-            tmp.write_text(json.dumps(cached, indent=1))
-            os.replace(tmp, cache)
-        except OSError:
-            pass  # an unwritable workspace: probe again next time
+            write_text_atomic(cache, json.dumps(cached, indent=1))
+        except (OSError, JediError):
+            pass  # an unwritable or full workspace: probe again next time
     ratio = rec['bf16'] / rec['fp32']
     why = (f'CPU flags {",".join(have)}; matmul probe bf16 {rec["bf16"]:.0f} vs fp32 {rec["fp32"]:.0f} '
            f'GFLOP/s ({ratio:.2f}x)')

@@ -98,7 +98,7 @@ def _index_path(key: str) -> Path:
 
 def record(rk: RunKey, work_dir, metrics: Mapping[str, Any], run_id: str | None = None) -> bool:
     """Index a finished run under its key if it is reusable; returns whether it was indexed."""
-    from jedi_repro.engine.train import write_json_atomic
+    from jedi_repro.atomic import write_json_atomic
     if not is_reusable(metrics) or int(metrics.get('seed', -1)) != rk.seed:
         return False
     entry = dict(key=rk.key, config_hash=rk.config_hash, features_hash=rk.features_hash, seed=rk.seed,
@@ -128,7 +128,7 @@ def adopt(entry: Mapping[str, Any], metrics: Mapping[str, Any], work_dir) -> dic
     ``wall_s`` keeps the original training time (the time this reuse saved), ``reused_from`` names the
     original work dir, MLflow run and key.
     """
-    from jedi_repro.engine.train import write_json_atomic
+    from jedi_repro.atomic import write_json_atomic
     out = dict(metrics)
     out['reused_from'] = {k: entry.get(k) for k in ('work_dir', 'run_id', 'key', 'code_version')}
     write_json_atomic(Path(work_dir) / 'metrics.json', out)

@@ -16,13 +16,12 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
+from jedi_repro.atomic import write_json_atomic  # noqa: F401 - the one atomic JSON writer
 from jedi_repro.engine.hooks.resume_hook import LAST_CHECKPOINT
 from jedi_repro.engine.metrics.jedi_metric import METRIC_NAMES, ROLES
 from jedi_repro.engine.untrained import exclude_untrained, mark_untrained, untrained_roles
@@ -285,19 +284,6 @@ def evaluate_selected_checkpoints(runner, plateau, cfg) -> tuple[dict, dict, dic
     return test_flat, val_flat, selection
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f, indent=1, sort_keys=True, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def prepare_config(cfg, features, work_dir, cfg_options=None, seed=None, check_values: bool = True):
     """Load, override, check and fill a config; returns ``(Config, FeatureStore, seed)``.
 
@@ -445,7 +431,10 @@ def _close_run_logger(runner) -> None:
     """Close the run's log-file handlers (a study runs hundreds of trials in one process)."""
     for handler in list(runner.logger.handlers):
         if isinstance(handler, logging.FileHandler):
-            handler.close()
+            try:
+                handler.close()
+            except OSError:  # its last lines on a full disk: the run's own error says so, not this one
+                pass
             runner.logger.removeHandler(handler)
 
 

@@ -344,12 +344,10 @@ def _cache_load(key: str, root: Path | None = None) -> np.ndarray | None:
 
 
 def _cache_save(key: str, feats: np.ndarray, root: Path | None = None) -> None:
+    from jedi_repro.atomic import atomic_path
     d = root or cache_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{key}.', suffix='.npy', dir=d)
-    with os.fdopen(fd, 'wb') as f:
+    with atomic_path(d / f'{key}.npy') as tmp, open(tmp, 'wb') as f:
         np.save(f, feats, allow_pickle=False)
-    os.replace(tmp, d / f'{key}.npy')
 
 
 # ------------------------------------------------------------------------------------------------- driver

@@ -12,6 +12,7 @@ import numpy as np
 
 from jedi_repro import workspace
 from jedi_repro.aggregates import pct
+from jedi_repro.atomic import write_text_atomic
 from jedi_repro.errors import JediError
 from jedi_repro.experts.config import load_expert_config, sha256_file
 from jedi_repro.experts.extract import ExpertSpec, default_expert_configs, extract
@@ -373,9 +374,7 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
                 trained_units += _units(work[config.stem])
                 trained_s += time.time() - t_expert
                 result['pipeline'] = want
-                tmp = wd / 'expert.json.tmp'
-                tmp.write_text(json.dumps(result, indent=1) + '\n')
-                os.replace(tmp, done)
+                write_text_atomic(done, json.dumps(result, indent=1) + '\n')
                 if log:
                     top1 = result['test'].get('acc/top1')
                     src = f' (backbone from {source})' if source else ''
@@ -404,8 +403,6 @@ def build_features(preset: str = 'demo', seed: int = 0, out: str | os.PathLike |
                    experts=experts, extract=res, own_dataset_test=own_dataset_metrics(store),
                    probe_test=probe, threads=expert_stage_threads())
     experts_dir.mkdir(parents=True, exist_ok=True)
-    tmp = experts_dir / 'pipeline.json.tmp'
-    tmp.write_text(json.dumps(summary, indent=1) + '\n')
-    os.replace(tmp, experts_dir / 'pipeline.json')
+    write_text_atomic(experts_dir / 'pipeline.json', json.dumps(summary, indent=1) + '\n')
     return Path(res['store'])
 

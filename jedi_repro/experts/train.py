@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from jedi_repro import workspace
+from jedi_repro.atomic import atomic_path, write_text_atomic
 from jedi_repro.data.files import load_expert_state  # noqa: F401  (re-exported; it lives in data/)
 from jedi_repro.errors import JediError
 from jedi_repro.experts.config import expert_name, load_expert_config, set_max_epochs
@@ -60,9 +61,8 @@ def _check_lists(cfg) -> None:
 
 def _atomic_torch_save(obj, path: Path) -> None:
     import torch
-    tmp = path.with_name(path.name + '.tmp')
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def init_backbone_source(cfg) -> str | None:
@@ -185,7 +185,5 @@ def train_expert(config: str | os.PathLike, data_root: str | os.PathLike | None 
                   val={k: float(v) for k, v in val_metrics.items()},
                   test={k: float(v) for k, v in test_metrics.items()},
                   epochs=int(cfg.train_cfg.max_epochs), init_backbone=init, wall_s=round(time.time() - t0, 2))
-    tmp = work_dir / 'expert.json.tmp'
-    tmp.write_text(json.dumps(result, indent=1) + '\n')
-    os.replace(tmp, work_dir / 'expert.json')
+    write_text_atomic(work_dir / 'expert.json', json.dumps(result, indent=1) + '\n')
     return result

@@ -25,6 +25,7 @@ from torch import nn
 
 from jedi_repro import compat
 from jedi_repro.aggregates import pct
+from jedi_repro.atomic import atomic_path
 from jedi_repro.errors import JediError
 
 compat.apply()
@@ -146,10 +147,8 @@ class VideoFeatureDataset(BaseDataset):
 def write_split_file(path: str | os.PathLike, features: np.ndarray, labels: np.ndarray) -> Path:
     """Write a ``VideoFeatureDataset`` file atomically (temp file + rename)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp.npz')
-    np.savez(tmp, features=np.asarray(features, np.float32), labels=np.asarray(labels, np.int64))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, 'wb') as f:
+        np.savez(f, features=np.asarray(features, np.float32), labels=np.asarray(labels, np.int64))
     return path
 
 
@@ -259,12 +258,10 @@ def save_expert(model: nn.Module, path: str | os.PathLike, meta: dict) -> str:
     Plain tensors only, so anyone can load it with ``torch.load(weights_only=True)``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    torch.save({'state_dict': {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                'meta': {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in meta.items()}},
-               tmp)
-    os.replace(tmp, path)
+    plain_meta = {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in meta.items()}
+    with atomic_path(path) as tmp:
+        torch.save({'state_dict': {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                    'meta': plain_meta}, tmp)
     h = hashlib.sha256()
     with open(path, 'rb') as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b''):

@@ -199,6 +199,10 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_spec(spec_path)
     check_against_store(spec)
+    from jedi_repro.atomic import check_writable
+    from jedi_repro.tracking.offline import preflight
+    check_writable(workspace.root(), 'the workspace root (JEDI_HOME: study journal, work dirs, logs)')
+    preflight()  # an unreachable tracking server: one paragraph in seconds, before the study is touched
     url = storage_url(spec, storage)
     check_storage(url)  # before the MLflow store or the study is touched
     if url.startswith('sqlite:') and workers > 1:

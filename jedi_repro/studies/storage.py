@@ -115,6 +115,9 @@ def open_storage(url: str, create_schema: bool = True):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
+                if is_server_rdb(url):  # a lost connection is waited out (studies/storage_retry.py)
+                    from jedi_repro.studies.storage_retry import retrying_rdb_storage_class
+                    return retrying_rdb_storage_class()(url, **kwargs)
                 return optuna.storages.RDBStorage(url, **kwargs)
         except Exception as exc:  # noqa: BLE001 - driver missing, server down, bad URL, no schema yet
             what = '' if create_schema else ' (its schema is created by `jedi study run SPEC --storage URL`)'
@@ -122,8 +125,10 @@ def open_storage(url: str, create_schema: bool = True):
                             f'{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ""}') from exc
     path = Path(url.removeprefix('journal://')).expanduser()
     check_storage(url)
+    from jedi_repro.studies.journal_repair import repair_journal
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        repair_journal(path)  # a torn last record (full disk) is set aside, not fatal
         return JournalStorage(JournalFileBackend(str(path)))
     except OSError as exc:
         raise JediError(f'study storage {path} cannot be written ({exc.strerror or exc}); set JEDI_HOME to a '

@@ -139,6 +139,8 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
     study = wait_for_study(spec, storage_url, worker_index, wait_s)
     parent = study.user_attrs.get('jedi.mlflow_parent_run_id')
     experiment_id = study.user_attrs.get('jedi.mlflow_experiment_id')
+    from jedi_repro.tracking.offline import preflight
+    preflight(worker_tracking_uri(study))  # a worker started apart: its server answers, or it says so now
     client = RetryingClient(worker_tracking_uri(study))
     ctx = TrialContext(spec, client, experiment_id, parent, base_tags(spec.name, spec.features),
                        resolve_callable(train_fn), reuse=reuse)

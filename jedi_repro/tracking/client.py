@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -117,8 +119,31 @@ class RetryingClient:
 
         @functools.wraps(attr)
         def wrapped(*args, **kwargs):
-            return call_with_retry(attr, *args, retries=self.retries, **kwargs)
+            if not self.tracking_uri.startswith(('http://', 'https://')):
+                return call_with_retry(attr, *args, retries=self.retries, **kwargs)
+            # MLflow retries an unreachable server inside one call for minutes: say so once, then wait
+            timer = threading.Timer(SLOW_CALL_S, _say_waiting, (self.tracking_uri,))
+            timer.daemon = True
+            timer.start()
+            try:
+                return call_with_retry(attr, *args, retries=self.retries, **kwargs)
+            finally:
+                timer.cancel()
         return wrapped
+
+
+#: a tracking call slower than this is reported once per process (MLflow is retrying a lost server)
+SLOW_CALL_S = 15.0
+_SAID_WAITING: set[str] = set()
+
+
+def _say_waiting(uri: str) -> None:
+    if uri in _SAID_WAITING:
+        return
+    _SAID_WAITING.add(uri)
+    print(f'warning: the MLflow tracking server {uri} has not answered for {SLOW_CALL_S:g} s; MLflow keeps '
+          'retrying (MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT) and this process '
+          'waits for it; nothing is lost while it does', file=sys.stderr, flush=True)
 
 
 def init_workspace_store(uri: str) -> bool:

@@ -89,6 +89,11 @@ class LocalPostgres:
         data = self.root / 'data'
         self._run('initdb', '-D', str(data), '-U', ROLE, '--auth=trust', '-E', 'UTF8', '--no-sync')
         self.port = _free_port()
+        self._spawn()
+        return self
+
+    def _spawn(self) -> None:
+        data = self.root / 'data'
         log = open(self.root / 'server.log', 'ab')  # noqa: SIM115 - the server holds its own descriptor
         try:
             self._proc = subprocess.Popen(
@@ -99,7 +104,17 @@ class LocalPostgres:
         finally:
             log.close()
         self._wait_ready()
-        return self
+
+    def halt(self) -> None:
+        """Stop the server (fast shutdown) and keep its data: an outage; :meth:`restart` ends it."""
+        pid = self.server_pid()
+        if pid:
+            os.kill(pid, signal.SIGINT)
+        self._proc.wait(timeout=60)
+
+    def restart(self) -> None:
+        """Start the halted server again on the same port and data."""
+        self._spawn()
 
     def _wait_ready(self) -> None:
         import psycopg

@@ -99,9 +99,20 @@ def owner_tags() -> dict[str, str]:
 
 
 def reopen_run(client: RetryingClient, run_id: str) -> None:
-    """Set a run RUNNING again, owned by this process (a resumed training, a re-run study)."""
+    """Set a run RUNNING again, owned by this process (a resumed training, a re-run study).
+
+    The end state an earlier process left (``jedi.state=KILLED`` and its ``jedi.error``, set when the run
+    was found orphaned) is removed: the run's status says how it ends this time.
+    """
     client.update_run(run_id, status='RUNNING')
+    stale = [k for k in STATE_TAGS if k in client.get_run(run_id).data.tags]
+    for key in stale:
+        client.delete_tag(run_id, key)
     set_tags(client, run_id, owner_tags())
+
+
+#: the tags that record how a run ended, cleared when it is reopened
+STATE_TAGS = ('jedi.state', 'jedi.error')
 
 
 def close_orphaned_runs(client: RetryingClient) -> list[str]:

@@ -15,7 +15,6 @@ Cost: one checkpoint write per epoch (the students' and teachers' weights with t
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -69,8 +68,9 @@ class ExactResumeHook(Hook):
         if (not self.save_last or not isinstance(getattr(runner, '_train_loop', None), BaseLoop)
                 or not is_main_process()):  # under torchrun rank 0 writes (mmengine's save is master-only)
             return
-        tmp = f'.{LAST_CHECKPOINT}.tmp'
-        # during validation runner.epoch counts the finished epochs: the resumed loop starts at the next
-        runner.save_checkpoint(runner.work_dir, tmp, meta=dict(epoch=runner.epoch, iter=runner.iter),
-                               save_optimizer=True, save_param_scheduler=True)
-        os.replace(Path(runner.work_dir) / tmp, Path(runner.work_dir) / LAST_CHECKPOINT)
+        # during validation runner.epoch counts the finished epochs: the resumed loop starts at the next.
+        # The save is atomic (jedi_repro.compat, fix 6): a full disk keeps the previous last.pth and leaves
+        # no partial file; the error names last.pth.
+        runner.save_checkpoint(runner.work_dir, LAST_CHECKPOINT,
+                               meta=dict(epoch=runner.epoch, iter=runner.iter), save_optimizer=True,
+                               save_param_scheduler=True)
