@@ -321,7 +321,7 @@ def diagnostic_points(frame, mcfg) -> list[dict]:
     * measured: students' JEDI minus gamma=0, test top-1, paired over the map's OTHER seeds (held out from
       every diagnostic).
     """
-    from jedi_repro.engine import diagnose as D
+    from jedi_repro.benchmarks import kd_predictors as D
     pilot_seeds = [s for s in D.PILOT_SEEDS if s in mcfg.seeds]
     held_out = [s for s in mcfg.seeds if s not in pilot_seeds]
     datasets = [c[:-len('_student_top1')] for c in frame.columns
@@ -354,7 +354,7 @@ def diagnostic_points(frame, mcfg) -> list[dict]:
     return pts
 
 
-DIAGNOSTICS = (('pilot_estimate', 'pilot: JEDI - gamma=0 (val, pilot seeds) -- what `jedi diagnose` runs'),
+DIAGNOSTICS = (('pilot_estimate', 'pilot: JEDI - gamma=0 (val, pilot seeds)'),
                ('kd_estimate', 'cheap: probe - student (one gamma=0 run)'),
                ('headroom', 'cheap: headroom, teacher - student (one gamma=0 run)'),
                ('agreement', 'cheap: probe agrees with teacher (one gamma=0 run)'))
@@ -362,7 +362,7 @@ DIAGNOSTICS = (('pilot_estimate', 'pilot: JEDI - gamma=0 (val, pilot seeds) -- w
 
 def validate_diagnostics(points: list[dict]) -> dict:
     """Spearman rho and sign agreement of each diagnostic against the held-out measured gain."""
-    from jedi_repro.engine import diagnose as D
+    from jedi_repro.benchmarks import kd_predictors as D
     out = {}
     gains = [q['heldout_gain'] for q in points]
     cis = [q['heldout_gain_ci'] for q in points]
@@ -428,8 +428,7 @@ def _design(mcfg, frame) -> list[str]:
 
 
 def write_report(out: Path, mcfg, argv: list[str], wall_s: float, map_path: Path | None = None) -> None:
-    """``out/README.md``, ``results.csv`` (one row per run), ``kd_gain_vs_diagnostic.csv``,
-    ``diagnostic_validation.json``, figures."""
+    """``out/README.md``, ``results.csv`` (one row per run), ``kd_gain_vs_diagnostic.csv``, figures."""
     import pandas as pd
 
     out = Path(out)
@@ -450,8 +449,7 @@ def write_report(out: Path, mcfg, argv: list[str], wall_s: float, map_path: Path
     if pts:
         R._atomic_write(out / 'kd_gain_vs_diagnostic.csv', pd.DataFrame(pts).to_csv(index=False))
     pv = val['pilot_estimate']
-    sc = scatter_figure(pts, 'pilot_estimate',
-                        'jedi diagnose pilot: JEDI - gamma=0 (points, val, pilot seeds)',
+    sc = scatter_figure(pts, 'pilot_estimate', 'pilot: JEDI - gamma=0 (points, val, pilot seeds)',
                         pv['rho'], pv['p'], pv['n'], out / 'figures' / 'diagnostic_vs_kd_gain.png')
     n_runs, n_reused = len(frame), int(frame.reused.sum())
     train_min = frame.wall_s.sum() / 60
@@ -460,16 +458,12 @@ def write_report(out: Path, mcfg, argv: list[str], wall_s: float, map_path: Path
     done_cells = sorted(set(frame.cell))
     map_rel = portable_text(str(map_path)) if map_path else 'mm_configs/yt8m/regimes.py'
     cmd = ' '.join(argv)
-    from jedi_repro.engine import diagnose as D
+    from jedi_repro.benchmarks import kd_predictors as D
     held = [s for s in mcfg.seeds if s not in D.PILOT_SEEDS]
     scope = (f'Validated on the {len(set(q["cell"] for q in pts))} cells of map `{mcfg.name}` that had '
              'finished runs when the report was written' + (
                  '' if len(done_cells) == len(R.cells(mcfg)) else
                  f' ({len(done_cells)} of {len(R.cells(mcfg))} cells)') + '.')
-    R._atomic_write(out / 'diagnostic_validation.json', json.dumps(dict(
-        command=cmd, maps=[mcfg.name], pilot_seeds=list(D.PILOT_SEEDS), heldout_seeds=held,
-        pilot=val['pilot_estimate'], cheap={k: val[k] for k in ('kd_estimate', 'headroom', 'agreement')},
-        scope=scope), indent=1))
     opts = ', '.join(f'`{k}={v}`' for k, v in mcfg.get('jedi_cfg_options', {}).items())
     title = ('# The paper\'s regime: fully labelled datasets whose classes overlap '
              '(a regime map on YouTube-8M)'
@@ -512,7 +506,7 @@ def write_report(out: Path, mcfg, argv: list[str], wall_s: float, map_path: Path
         '(with disjoint classes those carry nothing about its classes; with overlapping classes some '
         'are samples of its own classes). Paired against JEDI (`all`).', '',
         _md(pool_rows(frame, mcfg)), '',
-        '## Diagnostic: does `jedi diagnose` predict the KD gain?', '',
+        '## Diagnostic: can the KD gain be predicted before the study?', '',
         f'Per cell x dataset, each diagnostic against the measured KD gain (students, JEDI - gamma=0, test '
         f'top-1) on the seeds no diagnostic used ({", ".join(map(str, held))}; the pilot uses seeds '
         f'{", ".join(map(str, D.PILOT_SEEDS))} at the map\'s budget, which are the map\'s own runs of those '
@@ -526,13 +520,11 @@ def write_report(out: Path, mcfg, argv: list[str], wall_s: float, map_path: Path
         v = val[key]
         sign = 'n/a' if key == 'agreement' else f'{v["sign_right"]} of {v["sign_of"]}'
         parts.append(f'| {label} | {v["rho"]:.2f} | {v["p"]:.2g} | {v["n"]} | {sign} |')
-    ok = pv['rho'] >= 0.5 and pv['p'] < 0.05
-    parts += ['', ('The pilot reaches rho >= 0.5 at p < 0.05 here: `jedi diagnose` runs it and prints this '
-                   'validation on its screen.') if ok else
-              ('The pilot does not reach rho >= 0.5 at p < 0.05 here; `jedi diagnose` prints this '
-               'validation on its screen.'), '']
+    good = [label for key, label in DIAGNOSTICS if val[key]['rho'] >= 0.5 and val[key]['p'] < 0.05]
+    parts += ['', (f'Reaches rho >= 0.5 at p < 0.05 here: {"; ".join(good)}.' if good else
+                   'No diagnostic here reaches rho >= 0.5 at p < 0.05: none predicts the measured KD gain '
+                   'on this map.'), '']
     if sc:
         parts += [f'![pilot vs KD gain]({sc.relative_to(out)})', '']
-    parts += ['Per point: `kd_gain_vs_diagnostic.csv`; the numbers `jedi diagnose` prints: '
-              '`diagnostic_validation.json`.', '']
+    parts += ['Per point: `kd_gain_vs_diagnostic.csv`.', '']
     R._atomic_write(out / 'README.md', portable_text('\n'.join(parts)))

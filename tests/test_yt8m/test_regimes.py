@@ -140,4 +140,4 @@ def test_the_overlap_map_end_to_end_on_a_tiny_store(synth_yt8m, tmp_path):
     assert 'students: JEDI - student-only' in text
     assert '| same | 2 | 0% |' in text and '| same | 2 | 50% |' in text
     assert 'same_n2_o50 50%' in text and 'Spearman' in text
-    assert (out / 'diagnostic_validation.json').is_file()
+    assert 'Diagnostic: can the KD gain be predicted' in text
