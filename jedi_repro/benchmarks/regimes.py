@@ -1,14 +1,17 @@
 """The regime map (``jedi bench regimes``): when does JEDI help? Label fraction x expert views on YouTube-8M.
 
-The map is one declarative file, ``mm_configs/yt8m/regimes.py``: the cut of ``setting_main.py``, the label
+A map is one declarative file. ``mm_configs/yt8m/regimes.py``: the cut of ``setting_main.py``, the label
 fractions, the expert views (every expert sees the same features, or each its own modality), the seeds
-and the JEDI budget. Per cell (view, fraction):
+and the JEDI budget; cells (view, fraction). ``mm_configs/yt8m/regimes_overlap.py`` (the paper's regime):
+the overlap cut (``yt8m.cut_overlapping``), every dataset fully labelled; cells (view, n datasets, class
+overlap) as its ``grid`` lists them, every cell's cut checked before any training. Per cell:
 
 1. experts + feature store (``jedi_repro.experts.video_level_expert.build_yt8m_store``, as ``jedi bench
    yt8m``; the experts train on the cell's labelled subset only), reused when the store exists;
-2. studies ``regimes_<cell>_{jedi,gamma0,student[,kd_pool]}`` (specs written under
-   ``$JEDI_HOME/bench/regimes/specs``): JEDI with the paper's settings, gamma = 0, student-only
-   fine-tuning and, in ``kd_pool_views``, ``model.kd_pool`` = own / others; one study worker each, a study
+2. studies ``<map name>_<cell>_{jedi,gamma0,student[,kd_pool]}`` (specs written under
+   ``$JEDI_HOME/bench/<map name>/specs``): JEDI with the paper's settings, gamma = 0, student-only
+   fine-tuning and ``model.kd_pool`` = own / others (first map: in ``kd_pool_views``; overlap map: where
+   classes overlap, at ``kd_pool_n``); one study worker each, a study
    that is complete is not re-run (Optuna journal) and finished seed runs are reused
    (``jedi_repro.engine.reuse``).
 
@@ -224,6 +227,24 @@ def build_cell_store(mcfg, cell: Cell, data=None, overwrite: bool = False) -> di
     return experts
 
 
+def check_cuts(mcfg) -> None:
+    """Every cell's cut can be made from the data (overlap maps; the cut is cheap), before any training.
+
+    Raises:
+        JediError: naming the cell and what the data lacks.
+    """
+    from jedi_repro.data import yt8m
+    from jedi_repro.errors import JediError
+    if not is_overlap_map(mcfg):
+        return
+    data = yt8m.load_yt8m(mcfg.get('data_dir'))
+    for cell in cells(mcfg):
+        try:
+            cut_cell(mcfg, cell, data)
+        except JediError as exc:
+            raise JediError(f'regime map cell {cell.name}: {exc}') from None
+
+
 def run_cell(mcfg, cell: Cell, overwrite: bool = False) -> dict:
     """Store + studies of one cell (what a cell worker process runs); returns wall times."""
     from jedi_repro.studies.runner import run_study
@@ -297,6 +318,7 @@ def run_map(out: str | Path, map_path: str | Path | None = None, workers: int = 
     t0 = time.perf_counter()
     if not skip_runs:
         yt8m.resolve_data_dir(mcfg.get('data_dir'))  # missing data fails here, before any process starts
+        check_cuts(mcfg)
         log_dir = bench_dir(mcfg, 'logs')
         run_cells(mcfg, cells(mcfg), workers, map_path, log_dir, overwrite=overwrite)
     wall_s = time.perf_counter() - t0

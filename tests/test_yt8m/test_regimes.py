@@ -68,6 +68,16 @@ def test_an_overlap_map_grid_row_outside_overlaps_is_refused(tmp_path, capsys):
     assert rc == 1 and 'grid row' in err and '0.45' in err and 'Traceback' not in err
 
 
+def test_an_overlap_cell_the_data_cannot_give_is_refused_before_any_training(synth_yt8m, tmp_path, capsys):
+    data_dir, _ = synth_yt8m
+    (tmp_path / 'map.py').write_text(TINY_OVERLAP_MAP.format(data=str(data_dir))
+                                     + "grid = [('same', 2, (0.0,)), ('same', 8, (0.0,))]\n")
+    rc = main(['bench', 'regimes', '--map', str(tmp_path / 'map.py'), '--out', str(tmp_path / 'r')])
+    err = capsys.readouterr().err
+    assert rc == 1 and 'cell same_n8_o00' in err and 'Lower n' in err and 'Traceback' not in err
+    assert not (tmp_path / 'r').exists() and not list(tmp_path.glob('**/*.log'))
+
+
 TINY_MAP = """
 name = 'regimes'
 data_dir = {data!r}
