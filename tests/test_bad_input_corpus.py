@@ -734,3 +734,27 @@ def test_issue27_sync_to_a_server_that_does_not_answer(stores, video_roots, tmp_
     assert_refused_before_write(lambda tmp, s, r: ['sync', str(run)], [str(run), uri, f'jedi sync {run}'],
                                 stores, video_roots, tmp_path, capsys)
     assert json.loads((run / 'mlflow_sync.json').read_text())['sent'] == 0  # nothing marked sent
+
+# ------------------------------------------------------------------ issue 26: the overlap regime map
+def _overlap_map(body: str):
+    """`jedi bench regimes` on a map derived from mm_configs/yt8m/regimes_overlap.py."""
+    base = (REPO / 'mm_configs' / 'yt8m' / 'regimes_overlap.py').as_posix()
+
+    def build(tmp, stores, roots):
+        path = _write(tmp / 'map.py', f"_base_ = ['{base}']\n{body}\n")
+        return ['bench', 'regimes', '--map', str(path), '--out', str(tmp / 'out')]
+    return build
+
+
+OVERLAP_MAP_CASES = [
+    ('regimes-overlap-out-of-range', _overlap_map('overlaps = (0.0, 1.5)'), ['map.py', 'overlaps: 1.5']),
+    ('regimes-grid-overlap-not-declared', _overlap_map("grid = [('same', 4, (0.0, 0.45))]"),
+     ['map.py', 'grid row', '0.45']),
+    ('regimes-grid-unknown-view', _overlap_map("grid = [('mixed', 4, (0.0,))]"), ['map.py', "'mixed'"]),
+]
+
+
+@pytest.mark.parametrize('build,expected', [c[1:] for c in OVERLAP_MAP_CASES],
+                         ids=[c[0] for c in OVERLAP_MAP_CASES])
+def test_bad_overlap_map_is_a_clear_error(build, expected, stores, video_roots, tmp_path, capsys):
+    assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys)

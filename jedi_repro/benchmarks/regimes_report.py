@@ -13,6 +13,8 @@ import os
 import platform
 from pathlib import Path
 
+import numpy as np
+
 from jedi_repro.benchmarks import regimes as R
 from jedi_repro.workspace import portable_text
 
@@ -36,13 +38,15 @@ def collect(mcfg) -> list[dict]:
     """One row per finished seed run of the map: cell, variant, seed, top-1 per role and dataset."""
     from jedi_repro import workspace
     rows = []
-    for view, frac in R.cells(mcfg):
-        for sv in R.cell_variants(mcfg, view):
-            study = R.study_name(view, frac, sv)
+    for cell in R.cells(mcfg):
+        overlap = measured_overlap(mcfg, cell)
+        for sv in R.cell_variants(mcfg, cell):
+            study = R.study_name(mcfg, cell, sv)
             for f in sorted(workspace.work_dir(study).glob('trial_*/seed_*/metrics.json')):
                 m = json.loads(f.read_text())
                 conv = m.get('convergence') or {}
-                row = dict(view=view, label_fraction=frac, cell=R.cell_name(view, frac),
+                row = dict(view=cell.view, label_fraction=cell.fraction, n_datasets=cell.n,
+                           overlap_requested=cell.overlap, overlap_measured=overlap, cell=cell.name,
                            variant=variant_of(sv, m), seed=int(m['seed']), study=study,
                            run=str(f.parent.relative_to(workspace.root())),
                            wall_s=round(m.get('wall_s', 0), 2),
@@ -55,8 +59,32 @@ def collect(mcfg) -> list[dict]:
                 for ds, per in (m.get('datasets') or {}).items():
                     for role in ROLES:
                         row[f'{ds}_{role}_top1'] = None if per.get(role) is None else per[role]['top1']
+                for ds, per in ((m.get('val') or {}).get('datasets') or {}).items():
+                    row[f'{ds}_student_val_top1'] = (per.get('student') or {}).get('top1')
                 rows.append(row)
     return rows
+
+
+def measured_overlap(mcfg, cell) -> float | None:
+    """Mean over the cell store's datasets of the share of their classes another dataset also has
+    (``yt8m.overlap_share`` on the class names written in the store); None before the store exists."""
+    from jedi_repro.data.feature_store import FeatureStore
+    from jedi_repro.data.yt8m import overlap_share
+    sdir = R.store_dir(mcfg, cell)
+    if not (sdir / 'manifest.json').is_file():
+        return None
+    store = FeatureStore.open(sdir)
+    shares = overlap_share({d: list(store.dataset(d)['classes']) for d in store.dataset_names})
+    return float(sum(shares.values()) / len(shares))
+
+
+def lead(mcfg, cell) -> dict:
+    """The columns that name a cell in the tables."""
+    if cell.n is None:
+        return {'view': cell.view, 'labels': f'{cell.fraction:.0%}'}
+    ov = measured_overlap(mcfg, cell)
+    return {'view': cell.view, 'n': cell.n,
+            'overlap': 'n/a' if ov is None else f'{ov:.0%}'}
 
 
 def _paired(frame, cell: str, a: str, b: str, col: str):
@@ -93,12 +121,12 @@ def _expert(frame, cell, col) -> str:
 def main_rows(frame, mcfg) -> list[dict]:
     """Per cell: the students' and teachers' top-1 under each variant and the paired deltas (points)."""
     rows = []
-    for view, frac in R.cells(mcfg):
-        cell = R.cell_name(view, frac)
+    for c in R.cells(mcfg):
+        cell = c.name
         if frame[frame.cell == cell].empty:
             continue
         rows.append({
-            'view': view, 'labels': f'{frac:.0%}',
+            **lead(mcfg, c),
             'expert': _expert(frame, cell, 'mean_expert_top1'),
             'student JEDI': _mean(frame, cell, 'jedi', 'mean_student_top1'),
             'student gamma=0': _mean(frame, cell, 'gamma0', 'mean_student_top1'),
@@ -126,12 +154,12 @@ def _vs_expert(frame, cell, variant, role):
 def pool_rows(frame, mcfg) -> list[dict]:
     """Per cell with the KD pool variants: own / others minus all (students and teachers)."""
     rows = []
-    for view, frac in R.cells(mcfg):
-        cell = R.cell_name(view, frac)
-        if view not in mcfg.get('kd_pool_views', ()) or frame[frame.cell == cell].empty:
+    for c in R.cells(mcfg):
+        cell = c.name
+        if not R.has_kd_pool(mcfg, c) or frame[frame.cell == cell].empty:
             continue
         rows.append({
-            'view': view, 'labels': f'{frac:.0%}',
+            **lead(mcfg, c),
             'student all (JEDI)': _mean(frame, cell, 'jedi', 'mean_student_top1'),
             'student own': _mean(frame, cell, 'own', 'mean_student_top1'),
             'student others': _mean(frame, cell, 'others', 'mean_student_top1'),
@@ -149,13 +177,13 @@ def kd_gain_per_dataset(frame, mcfg) -> list[dict]:
     out = []
     datasets = [c[:-len('_student_top1')] for c in frame.columns
                 if c.endswith('_student_top1') and not c.startswith('mean_')]
-    for view, frac in R.cells(mcfg):
-        cell = R.cell_name(view, frac)
+    for c in R.cells(mcfg):
         for ds in datasets:
-            t = _paired(frame, cell, 'jedi', 'gamma0', f'{ds}_student_top1')
+            t = _paired(frame, c.name, 'jedi', 'gamma0', f'{ds}_student_top1')
             if t is not None:
-                out.append(dict(cell=cell, view=view, label_fraction=frac, dataset=ds, kd_gain=t.diff.mean,
-                                kd_gain_ci=t.diff.ci, n=t.diff.n))
+                out.append(dict(cell=c.name, view=c.view, label_fraction=c.fraction, n_datasets=c.n,
+                                overlap=c.overlap, dataset=ds, kd_gain=t.diff.mean, kd_gain_ci=t.diff.ci,
+                                kd_gain_p=t.p, n=t.diff.n))
     return out
 
 
@@ -164,11 +192,11 @@ def per_dataset_rows(frame, mcfg) -> list[dict]:
     datasets = [c[:-len('_student_top1')] for c in frame.columns
                 if c.endswith('_student_top1') and not c.startswith('mean_')]
     rows = []
-    for view, frac in R.cells(mcfg):
-        cell = R.cell_name(view, frac)
+    for c in R.cells(mcfg):
+        cell = c.name
         if frame[frame.cell == cell].empty:
             continue
-        row = {'view': view, 'labels': f'{frac:.0%}'}
+        row = lead(mcfg, c)
         for ds in datasets:
             row[f'{ds}: expert'] = _expert(frame, cell, f'{ds}_expert_top1').split(' ')[0]
             row[f'{ds}: JEDI - gamma=0'] = _fmt(_paired(frame, cell, 'jedi', 'gamma0', f'{ds}_student_top1'))
@@ -187,94 +215,163 @@ def _md(rows: list[dict]) -> str:
 
 
 # ------------------------------------------------------------------ figures
+def _series(frame, mcfg) -> list[tuple[str, list[tuple[float, str]]]]:
+    """Lines of the delta figure: per view (x = labelled %), or per view and n (x = measured overlap %)."""
+    out: dict[str, list[tuple[float, str]]] = {}
+    for c in R.cells(mcfg):
+        if c.n is None:
+            out.setdefault(f'{c.view} views', []).append((c.fraction * 100, c.name))
+        else:
+            ov = measured_overlap(mcfg, c)
+            if ov is not None:
+                out.setdefault(f'{c.view} views, n = {c.n}', []).append((ov * 100, c.name))
+    return list(out.items())
+
+
 def delta_figure(frame, mcfg, role: str, path: Path) -> Path | None:
-    """JEDI minus gamma=0 (mean over datasets) against the label fraction: one line per view, 95% band."""
+    """JEDI minus gamma=0 (mean over datasets) against the label fraction (first map) or the measured
+    class overlap (overlap map): one line per view (and n), 95% band."""
     from matplotlib.figure import Figure
 
     from jedi_repro.reporting import figures
     fig = Figure(figsize=(5.6, 3.6))
     ax = fig.add_subplot(1, 1, 1)
     drawn = False
-    for k, view in enumerate(mcfg.views):
+    colors = ('#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b')
+    for k, (label, points) in enumerate(_series(frame, mcfg)):
         xs, ms, lo, hi = [], [], [], []
-        for frac in mcfg.label_fractions:
-            t = _paired(frame, R.cell_name(view, float(frac)), 'jedi', 'gamma0', f'mean_{role}_top1')
+        for x, cell in sorted(points):
+            t = _paired(frame, cell, 'jedi', 'gamma0', f'mean_{role}_top1')
             if t is None:
                 continue
             ci = t.diff.ci or 0.0
-            xs.append(float(frac) * 100)
+            xs.append(x)
             ms.append(t.diff.mean * 100)
             lo.append((t.diff.mean - ci) * 100)
             hi.append((t.diff.mean + ci) * 100)
         if not xs:
             continue
         drawn = True
-        color = ('#1f77b4', '#d62728', '#2ca02c', '#9467bd')[k % 4]
-        ax.plot(xs, ms, marker='o', color=color, label=f'{view} views')
-        ax.fill_between(xs, lo, hi, color=color, alpha=0.2)
+        ax.plot(xs, ms, marker='o', color=colors[k % len(colors)], label=label)
+        ax.fill_between(xs, lo, hi, color=colors[k % len(colors)], alpha=0.15)
     if not drawn:
         return None
     ax.axhline(0, color='k', lw=0.8)
-    ax.set_xscale('log')
-    ticks = [float(f) * 100 for f in mcfg.label_fractions]
-    ax.set_xticks(ticks, [f'{t:g}' for t in ticks])
-    ax.minorticks_off()
-    ax.set_xlabel('labelled fraction (%, log scale)')
+    if R.is_overlap_map(mcfg):
+        ax.set_xlabel("class overlap (% of each dataset's classes another dataset has; measured)")
+    else:
+        ax.set_xscale('log')
+        ticks = [float(f) * 100 for f in mcfg.label_fractions]
+        ax.set_xticks(ticks, [f'{t:g}' for t in ticks])
+        ax.minorticks_off()
+        ax.set_xlabel('labelled fraction (%, log scale)')
     ax.set_ylabel(f'{role}s: JEDI - gamma=0 top-1 (points)')
     ax.set_title(f'What distillation adds for the {role}s (mean over datasets; band: 95% CI over seeds)',
                  fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return figures._save(fig, path)
 
 
-def scatter_figure(points: list[dict], rho: float, p: float, n: int, path: Path) -> Path | None:
-    """Diagnostic estimate against the measured KD gain, one point per cell x dataset."""
+def scatter_figure(points: list[dict], key: str, xlabel: str, rho: float, p: float, n: int,
+                   path: Path) -> Path | None:
+    """A diagnostic's estimate against the measured KD gain on held-out seeds (a point per cell x dataset)."""
     from matplotlib.figure import Figure
 
     from jedi_repro.reporting import figures
-    if not points:
+    pts = [q for q in points if q.get(key) is not None and np.isfinite(q[key])]
+    if not pts:
         return None
     fig = Figure(figsize=(5.2, 3.8))
     ax = fig.add_subplot(1, 1, 1)
-    views = list(dict.fromkeys(q['view'] for q in points))
+    views = list(dict.fromkeys(q['view'] for q in pts))
     for k, view in enumerate(views):
-        qs = [q for q in points if q['view'] == view]
-        ax.errorbar([q['kd_estimate'] * 100 for q in qs], [q['kd_gain'] * 100 for q in qs],
-                    yerr=[(q['kd_gain_ci'] or 0) * 100 for q in qs], fmt='o', ms=4, capsize=2, alpha=0.8,
-                    color=('#1f77b4', '#d62728')[k % 2], label=f'{view} views')
+        qs = [q for q in pts if q['view'] == view]
+        ax.errorbar([q[key] * 100 for q in qs], [q['heldout_gain'] * 100 for q in qs],
+                    yerr=[(q['heldout_gain_ci'] or 0) * 100 for q in qs], fmt='o', ms=4, capsize=2,
+                    alpha=0.8, color=('#1f77b4', '#d62728')[k % 2], label=f'{view} views')
     ax.axhline(0, color='k', lw=0.6)
     ax.axvline(0, color='k', lw=0.6)
-    ax.set_xlabel('jedi diagnose: KD estimate (probe - student, points, val)')
-    ax.set_ylabel('measured: students JEDI - gamma=0 (points, test)')
-    ax.set_title(f'Does the diagnostic rank the KD gain? Spearman rho = {rho:.2f} (p = {p:.2g}, n = {n})',
-                 fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel('measured: students JEDI - gamma=0\n(points, test, held-out seeds)')
+    ax.set_title(f'Spearman rho = {rho:.2f} (p = {p:.2g}, n = {n})', fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return figures._save(fig, path)
 
 
-# ------------------------------------------------------------------ diagnostic per cell
-def cell_diagnostics(mcfg, log=_log) -> dict:
-    """``jedi diagnose`` on every cell's store that exists (its short run is reused once done)."""
-    from jedi_repro.engine.diagnose import diagnose
-    out = {}
-    for view, frac in R.cells(mcfg):
-        sdir = R.store_dir(view, frac)
-        if not (sdir / 'manifest.json').is_file():
-            continue
-        out[R.cell_name(view, frac)] = diagnose(sdir, log=log)
-    return out
+# ------------------------------------------------------------------ the diagnostic's validation
+def _run_dir(frame, cell: str, variant: str, seed: int) -> Path | None:
+    from jedi_repro import workspace
+    g = frame[(frame.cell == cell) & (frame.variant == variant) & (frame.seed == seed)]
+    return None if g.empty else workspace.root() / g.iloc[0]['run']
 
 
-def diagnostic_points(gains: list[dict], diags: dict) -> list[dict]:
+def _by_seed(cf, variant: str, col: str, seeds) -> dict[int, float]:
+    g = cf[(cf.variant == variant) & cf.seed.isin(seeds)].dropna(subset=[col])
+    return {int(r.seed): float(r[col]) for _, r in g.iterrows()}
+
+
+def diagnostic_points(frame, mcfg) -> list[dict]:
+    """Per cell x dataset: the pilot's estimate, the cheap indicators and the measured gain they predict.
+
+    * pilot (what ``jedi diagnose`` ships): students' JEDI minus gamma=0, validation top-1, over the
+      pilot seeds (``diagnose.PILOT_SEEDS``, at the map's budget: the map's own runs of those seeds);
+    * cheap indicators (``diagnose.probe_indicators``) from the map's gamma=0 run of the first pilot seed;
+    * measured: students' JEDI minus gamma=0, test top-1, paired over the map's OTHER seeds (held out from
+      every diagnostic).
+    """
+    from jedi_repro.benchmarks import kd_predictors as D
+    pilot_seeds = [s for s in D.PILOT_SEEDS if s in mcfg.seeds]
+    held_out = [s for s in mcfg.seeds if s not in pilot_seeds]
+    datasets = [c[:-len('_student_top1')] for c in frame.columns
+                if c.endswith('_student_top1') and not c.startswith('mean_')]
     pts = []
-    for g in gains:
-        d = (diags.get(g['cell']) or {}).get('datasets', {}).get(g['dataset'])
-        if d is not None:
-            pts.append({**g, **{k: d[k] for k in ('headroom', 'agreement', 'kd_estimate', 'probe_top1',
-                                                   'student_top1', 'teacher_top1', 'gain_set_transfer')}})
+    for c in R.cells(mcfg):
+        cf = frame[frame.cell == c.name]
+        if cf.empty:
+            continue
+        probe = {}
+        run = _run_dir(frame, c.name, 'gamma0', pilot_seeds[0]) if pilot_seeds else None
+        if run is not None and (run / 'metrics.json').is_file():
+            probe = D.probe_indicators(R.store_dir(mcfg, c), run)
+        for ds in datasets:
+            if f'{ds}_student_val_top1' not in cf or cf[f'{ds}_student_top1'].isna().all():
+                continue
+
+            col = f'{ds}_student_val_top1'
+            est, n_pilot = D.pilot_gain(_by_seed(cf, 'jedi', col, pilot_seeds),
+                                        _by_seed(cf, 'gamma0', col, pilot_seeds))
+            sub = cf[cf.seed.isin(held_out)]
+            t = _paired(sub, c.name, 'jedi', 'gamma0', f'{ds}_student_top1')
+            if t is None:
+                continue
+            pr = probe.get(ds, {})
+            pts.append(dict(cell=c.name, view=c.view, label_fraction=c.fraction, n_datasets=c.n,
+                            overlap=c.overlap, dataset=ds, pilot_estimate=est, pilot_seeds=n_pilot,
+                            heldout_gain=t.diff.mean, heldout_gain_ci=t.diff.ci, heldout_seeds=t.diff.n,
+                            **{k: pr.get(k) for k in ('headroom', 'agreement', 'kd_estimate', 'probe_top1')}))
     return pts
+
+
+DIAGNOSTICS = (('pilot_estimate', 'pilot: JEDI - gamma=0 (val, pilot seeds)'),
+               ('kd_estimate', 'cheap: probe - student (one gamma=0 run)'),
+               ('headroom', 'cheap: headroom, teacher - student (one gamma=0 run)'),
+               ('agreement', 'cheap: probe agrees with teacher (one gamma=0 run)'))
+
+
+def validate_diagnostics(points: list[dict]) -> dict:
+    """Spearman rho and sign agreement of each diagnostic against the held-out measured gain."""
+    from jedi_repro.benchmarks import kd_predictors as D
+    out = {}
+    gains = [q['heldout_gain'] for q in points]
+    cis = [q['heldout_gain_ci'] for q in points]
+    for key, _ in DIAGNOSTICS:
+        est = [np.nan if q.get(key) is None else q[key] for q in points]
+        rho, p, n = D.spearman(est, gains)
+        right, of = D.sign_agreement(est, gains, cis)
+        out[key] = dict(rho=rho, p=p, n=n, sign_right=right, sign_of=of)
+    return out
 
 
 # ------------------------------------------------------------------ the report
@@ -291,11 +388,49 @@ def machine_line() -> str:
     return f'{os.cpu_count()} CPU cores ({cpu}); load average {load} when the report was written'
 
 
-def write_report(out: Path, mcfg, argv: list[str], wall_s: float) -> None:
+def _design(mcfg, frame) -> list[str]:
+    """The Design section's first bullets: what the cells vary."""
+    if not R.is_overlap_map(mcfg):
+        views_txt = '; '.join(f'**{v}**: ' + ', '.join(f'{ds} {spec.get("modality", "rgb+audio")}'
+                                                       for ds, spec in experts.items())
+                              for v, experts in mcfg.views.items())
+        return [
+            '* Datasets: the 4-vertical cut of `mm_configs/yt8m/setting_main.py` (`reports/yt8m/README.md`).',
+            '* Datasets: the 4-vertical cut of `mm_configs/yt8m/setting_main.py` '
+            '(`reports/yt8m/README.md`).',
+            'Each cell has its own experts, trained on that cell\'s labelled samples only '
+            f'({mcfg.expert_defaults.hidden} units x {mcfg.expert_defaults.num_layers} layer, '
+            f'{mcfg.expert_defaults.max_epochs} epochs), and its own feature store.',
+            f'* Expert views: {views_txt}.']
+    oc = mcfg.overlap_cut
+    per = oc['videos_per_class']
+    tr = round(per * oc['fractions'][0])
+    measured = ', '.join(f'{c.name} {measured_overlap(mcfg, c):.0%}' for c in R.cells(mcfg)
+                         if measured_overlap(mcfg, c) is not None)
+    grid = '; '.join(f'{v}: n = {n}, overlap {", ".join(f"{o:.0%}" for o in ovs)}' for v, n, ovs in mcfg.grid)
+    return [
+        f'* Datasets: the overlap cut (`jedi_repro/data/yt8m.py`: `cut_overlapping`; '
+        '`overlap_cut` of the map config): n datasets `d0`..`d(n-1)` of '
+        f'{oc["classes_per_dataset"]} classes each, drawn from the {oc["universe"]} most frequent named '
+        f'YouTube-8M labels (a video qualifies for label L when L is its only label among them); '
+        f'{per} videos per dataset and class ({tr} train), no video in two datasets or two splits. '
+        'Requested class overlap 0 / 30 / 60 % = 0 / 1 / 2 of the 3 classes shared with one other '
+        'dataset; **measured on each written store** (share of a dataset\'s class names that another '
+        f'dataset of the store also has, mean over datasets): {measured or "no store yet"}.',
+        '* Every train split 100% labelled (the paper\'s regime): the pool each student distils on is every '
+        'train video of every dataset. Overlap 0 here is the "100% column" of the first map\'s design '
+        '(disjoint classes, all labels), on this cut rather than the first map\'s four verticals.',
+        f'* Cells that run (`grid`): {grid}. Each cell has its own experts (trained on its train split, '
+        f'{mcfg.expert_defaults.hidden} units x {mcfg.expert_defaults.num_layers} layer, '
+        f'{mcfg.expert_defaults.max_epochs} epochs) and its own feature store.',
+        '* Expert views (modalities dealt to d0, d1, ... in turn): ' + '; '.join(
+            f'**{v}**: {" / ".join(m)}' for v, m in mcfg.views.items()) + '.']
+
+
+def write_report(out: Path, mcfg, argv: list[str], wall_s: float, map_path: Path | None = None) -> None:
     """``out/README.md``, ``results.csv`` (one row per run), ``kd_gain_vs_diagnostic.csv``, figures."""
     import pandas as pd
 
-    from jedi_repro.engine.diagnose import spearman
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows = collect(mcfg)
@@ -309,49 +444,55 @@ def write_report(out: Path, mcfg, argv: list[str], wall_s: float) -> None:
         p = delta_figure(frame, mcfg, role, out / 'figures' / f'{role}s_jedi_minus_gamma0.png')
         if p:
             figs[role] = p.relative_to(out)
-    diags = cell_diagnostics(mcfg)
-    pts = diagnostic_points(kd_gain_per_dataset(frame, mcfg), diags)
-    rho, p_rho, n_rho = spearman([q['kd_estimate'] for q in pts], [q['kd_gain'] for q in pts])
-    rho_h, p_h, n_h = spearman([q['headroom'] for q in pts], [q['kd_gain'] for q in pts])
-    rho_a, p_a, n_a = spearman([q['agreement'] for q in pts], [q['kd_gain'] for q in pts])
+    pts = diagnostic_points(frame, mcfg)
+    val = validate_diagnostics(pts)
     if pts:
         R._atomic_write(out / 'kd_gain_vs_diagnostic.csv', pd.DataFrame(pts).to_csv(index=False))
-    sc = scatter_figure(pts, rho, p_rho, n_rho, out / 'figures' / 'diagnostic_vs_kd_gain.png')
+    pv = val['pilot_estimate']
+    sc = scatter_figure(pts, 'pilot_estimate', 'pilot: JEDI - gamma=0 (points, val, pilot seeds)',
+                        pv['rho'], pv['p'], pv['n'], out / 'figures' / 'diagnostic_vs_kd_gain.png')
     n_runs, n_reused = len(frame), int(frame.reused.sum())
     train_min = frame.wall_s.sum() / 60
-    expected = sum(len(mcfg.seeds) * (4 if v in mcfg.get('kd_pool_views', ()) else 3) + (
-        len(mcfg.seeds) if v in mcfg.get('kd_pool_views', ()) else 0) for v, _ in R.cells(mcfg))
-    views_txt = '; '.join(f'**{v}**: ' + ', '.join(f'{ds} {spec.get("modality", "rgb+audio")}'
-                                                   for ds, spec in experts.items())
-                          for v, experts in mcfg.views.items())
+    expected = sum(len(mcfg.seeds) * len(R.cell_variants(mcfg, c)) + (
+        len(mcfg.seeds) if R.has_kd_pool(mcfg, c) else 0) for c in R.cells(mcfg))
+    done_cells = sorted(set(frame.cell))
+    map_rel = portable_text(str(map_path)) if map_path else 'mm_configs/yt8m/regimes.py'
+    cmd = ' '.join(argv)
+    from jedi_repro.benchmarks import kd_predictors as D
+    held = [s for s in mcfg.seeds if s not in D.PILOT_SEEDS]
+    scope = (f'Validated on the {len(set(q["cell"] for q in pts))} cells of map `{mcfg.name}` that had '
+             'finished runs when the report was written' + (
+                 '' if len(done_cells) == len(R.cells(mcfg)) else
+                 f' ({len(done_cells)} of {len(R.cells(mcfg))} cells)') + '.')
     opts = ', '.join(f'`{k}={v}`' for k, v in mcfg.get('jedi_cfg_options', {}).items())
+    title = ('# The paper\'s regime: fully labelled datasets whose classes overlap '
+             '(a regime map on YouTube-8M)'
+             if R.is_overlap_map(mcfg) else '# When does JEDI help? A regime map on YouTube-8M features')
     parts = [
-        '# When does JEDI help? A regime map on YouTube-8M features', '',
-        f'Command: `{" ".join(argv)}` (map: `mm_configs/yt8m/regimes.py`). This call took '
+        title, '',
+        f'Command: `{cmd}` (map: `{map_rel}`). This call took '
         f'{wall_s / 60:.1f} min (stores and studies finished by an earlier call are reused and take no time '
         f'here); the {n_runs} seed runs behind the tables ({n_reused} adopted from earlier identical runs; '
         f'{expected} in the map) took {train_min:.1f} min of training in all (sum of their `wall_s`, two '
         f'cells at a time). Machine: {machine_line()}; shared with other jobs while the runs trained, so '
         'times are upper bounds.', '',
         '## Design', '',
-        '* Datasets: the 4-vertical cut of `mm_configs/yt8m/setting_main.py` (`reports/yt8m/README.md`).',
-        f'* Label fraction per train split: {", ".join(f"{float(f):.0%}" for f in mcfg.label_fractions)}. '
-        'Each cell has its own experts, trained on that cell\'s labelled samples only '
-        f'({mcfg.expert_defaults.hidden} units x {mcfg.expert_defaults.num_layers} layer, '
-        f'{mcfg.expert_defaults.max_epochs} epochs), and its own feature store.',
-        f'* Expert views: {views_txt}.',
+        *_design(mcfg, frame),
         '* Variants, each over seeds ' + ', '.join(map(str, mcfg.seeds)) + ' (paired by seed): **JEDI** '
         '(`mm_configs/yt8m/jedi_yt8m.py`: concat, alpha = beta = 1, gamma = 0.4, KD = ce at tau = 2 '
         'summed over datasets), **gamma=0** (the same with no KD term: students and teachers trained on '
-        'labels only), **student-only** (no teachers, no KD: plain fine-tuning of the students), and in '
-        f'the {", ".join(mcfg.get("kd_pool_views", ()))} view(s) **kd_pool=own / others** (student i '
-        'distils only on its own dataset\'s / only on the other datasets\' pool samples).',
+        'labels only), **student-only** (no teachers, no KD: plain fine-tuning of the students), and '
+        + ('where classes overlap' + (f' (at n = {", ".join(map(str, mcfg.kd_pool_n))} only)'
+                                      if 'kd_pool_n' in mcfg else '')
+           if R.is_overlap_map(mcfg) else f'in the {", ".join(mcfg.get("kd_pool_views", ()))} view(s)')
+        + ' **kd_pool=own / others** (student i distils only on its own dataset\'s / only on the other '
+        'datasets\' pool samples).',
         f'* Budget (to fit the map in about an hour on 2 cores): {opts}. `results.csv` says per run how '
         'many epochs it trained and whether it stopped at its validation plateau.',
         '* Test split; every role is tested at the checkpoint its own validation selected. Deltas: mean of '
         'the per-seed differences ± the half-width of its 95% Student-t interval (n seeds); * p < 0.05, '
         '** p < 0.01 (two-sided paired t-test). Nothing here is chosen on test.', '',
-        '## Main table (mean over the 4 datasets, top-1 %, mean ± 95% CI (n))', '',
+        '## Main table (mean over the datasets of each cell, top-1 %, mean ± 95% CI (n))', '',
         _md(main_rows(frame, mcfg)), '',
     ]
     if figs:
@@ -361,27 +502,29 @@ def write_report(out: Path, mcfg, argv: list[str], wall_s: float) -> None:
         '## Per dataset: what distillation adds to each student (JEDI - gamma=0, top-1 points)', '',
         _md(per_dataset_rows(frame, mcfg)), '',
         '## Which pool samples a student distils on (`model.kd_pool`)', '',
-        'About three quarters of student i\'s pool samples come from other datasets, where its classes do '
-        'not apply. `own`: only D_i\'s; `others`: only the other datasets\'. Paired against JEDI (`all`).',
-        '', _md(pool_rows(frame, mcfg)), '',
-        '## Diagnostic: does `jedi diagnose` predict the KD gain?', '',
-        '`jedi diagnose STORE` per cell store (one short gamma=0 run, seed 0, validation split; '
-        '`jedi_repro/engine/diagnose.py`) against the measured KD gain per cell x dataset (students, '
-        'JEDI - gamma=0, test, mean over seeds). Spearman rank correlation over the cell x dataset points '
-        '(p: two-sided, points treated as independent although the datasets of a cell share runs):', '',
-        '| diagnostic | Spearman rho | p | n |', '|---|---:|---:|---:|',
-        f'| KD estimate (probe - student) | {rho:.2f} | {p_rho:.2g} | {n_rho} |',
-        f'| headroom (teacher - student) | {rho_h:.2f} | {p_h:.2g} | {n_h} |',
-        f'| agreement (probe vs teacher) | {rho_a:.2f} | {p_a:.2g} | {n_a} |', '',
+        '`own`: student i distils only on D_i\'s pool samples; `others`: only on the other datasets\' '
+        '(with disjoint classes those carry nothing about its classes; with overlapping classes some '
+        'are samples of its own classes). Paired against JEDI (`all`).', '',
+        _md(pool_rows(frame, mcfg)), '',
+        '## Diagnostic: can the KD gain be predicted before the study?', '',
+        f'Per cell x dataset, each diagnostic against the measured KD gain (students, JEDI - gamma=0, test '
+        f'top-1) on the seeds no diagnostic used ({", ".join(map(str, held))}; the pilot uses seeds '
+        f'{", ".join(map(str, D.PILOT_SEEDS))} at the map\'s budget, which are the map\'s own runs of those '
+        'seeds; the cheap indicators come from the map\'s gamma=0 run of the first pilot seed). Spearman '
+        'rank correlation (p: two-sided, points treated as independent although the datasets of a cell '
+        'share runs); sign: of the points whose measured gain\'s 95% interval excludes 0, how many the '
+        f'estimate gets the sign of. {scope}', '',
+        '| diagnostic | Spearman rho | p | n | sign right |', '|---|---:|---:|---:|---:|',
     ]
-    tests = [(rho, p_rho), (rho_h, p_h), (rho_a, p_a)]
-    if all(not (p < 0.05) for _, p in tests):  # NaN p (too few points) counts as not significant
-        parts += ['No diagnostic here ranks the measured KD gain significantly (every p >= 0.05): on this '
-                  'map `jedi diagnose` does not predict whether distillation helps.', '']
-    else:
-        best = max(tests, key=lambda t: abs(t[0]))
-        parts += [f'The strongest rank correlation is rho = {best[0]:.2f} (p = {best[1]:.2g}).', '']
+    for key, label in DIAGNOSTICS:
+        v = val[key]
+        sign = 'n/a' if key == 'agreement' else f'{v["sign_right"]} of {v["sign_of"]}'
+        parts.append(f'| {label} | {v["rho"]:.2f} | {v["p"]:.2g} | {v["n"]} | {sign} |')
+    good = [label for key, label in DIAGNOSTICS if val[key]['rho'] >= 0.5 and val[key]['p'] < 0.05]
+    parts += ['', (f'Reaches rho >= 0.5 at p < 0.05 here: {"; ".join(good)}.' if good else
+                   'No diagnostic here reaches rho >= 0.5 at p < 0.05: none predicts the measured KD gain '
+                   'on this map.'), '']
     if sc:
-        parts += [f'![diagnostic vs KD gain]({sc.relative_to(out)})', '']
+        parts += [f'![pilot vs KD gain]({sc.relative_to(out)})', '']
     parts += ['Per point: `kd_gain_vs_diagnostic.csv`.', '']
     R._atomic_write(out / 'README.md', portable_text('\n'.join(parts)))

@@ -15,8 +15,7 @@ import threading
 
 # Order = the pipeline order shown by ``jedi --help``.
 COMMANDS = ('synth', 'data', 'experts', 'extract', 'features', 'train', 'study', 'sync', 'report', 'ui',
-            'server', 'demo',
-            'bench', 'diagnose')
+            'server', 'demo', 'bench')
 
 DESCRIPTION = """\
 JEDI experiment harness (arXiv 2308.04934): frozen MMAction2 experts, jointly trained students and

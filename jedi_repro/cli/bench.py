@@ -34,13 +34,17 @@ def register(sub):
                    help='stop after the stores and diagnostics (no JEDI training)')
     y.set_defaults(func=run_yt8m)
     r = bsub.add_parser(
-        'regimes', help='When does JEDI help? Label fraction x expert views on YouTube-8M (reports/regimes)',
-        description='The regime map of mm_configs/yt8m/regimes.py: per label fraction (0.05 to 0.5) and '
-                    'expert view (every expert sees RGB + audio, or each its own modality), experts + '
-                    'feature store, then JEDI, gamma=0, student-only fine-tuning and model.kd_pool = '
-                    'own / others over 5 seeds; paired deltas with 95%% intervals, figures, and how well '
-                    '`jedi diagnose` predicts the KD gain. Finished studies and seed runs are reused.')
-    r.add_argument('--map', help='map config (default mm_configs/yt8m/regimes.py)')
+        'regimes', help='When does JEDI help? Regime maps on YouTube-8M (reports/regimes, regimes_overlap)',
+        description='A regime map: per cell experts + feature store, then JEDI, gamma=0, student-only '
+                    'fine-tuning and model.kd_pool = own / others over 5 seeds; paired deltas with 95% '
+                    'intervals, figures, and how well a pilot (JEDI - gamma=0 on validation, 2 seeds) and '
+                    'cheap indicators predict the KD gain on held-out seeds. mm_configs/yt8m/regimes.py '
+                    '(default): label fraction 0.05 to 0.5 x expert views on 4 disjoint verticals. '
+                    'mm_configs/yt8m/regimes_overlap.py: the paper\'s regime, every dataset fully labelled, '
+                    'n = 2 / 4 / 8 datasets whose classes overlap by 0 / 33 / 67% (--out '
+                    'reports/regimes_overlap). Finished studies and seed runs are reused.')
+    r.add_argument('--map', help='map config (default mm_configs/yt8m/regimes.py; the second map: '
+                                 'mm_configs/yt8m/regimes_overlap.py)')
     r.add_argument('--out', default='reports/regimes', help='report directory (default reports/regimes)')
     r.add_argument('--workers', type=int, default=2,
                    help='cells trained at once, one process each with OMP_NUM_THREADS=1 (default 2)')

@@ -30,6 +30,12 @@ Classes are imbalanced (Concert 2230 vs Orchestra 46 videos; Car 1063 vs Motorcy
 show mean class accuracy beside top-1.
 
 (``jedi bench yt8m`` prints and reports it; ``tests/test_yt8m`` checks it on the real file.)
+
+A second recipe, :func:`cut_overlapping` (the regime map ``mm_configs/yt8m/regimes_overlap.py``), cuts n
+datasets whose class sets overlap by a chosen share, with equal classes (3) and videos per class (80) at
+every n and overlap and no video in two datasets; :func:`overlap_share` measures the overlap on class
+names (of a cut or of a written store) and :func:`max_overlap_datasets` says how many datasets the data
+allows (8 without overlap at these sizes, 10 at 33 %, 12 at 67 %).
 """
 from __future__ import annotations
 
@@ -389,3 +395,132 @@ def describe_cut(datasets: list[CutDataset]) -> str:
         lines.append(f'| {d.name} | {d.vertical} | {len(d.classes)} | {s.get("train", 0)} | '
                      f'{s.get("val", 0)} | {s.get("test", 0)} |')
     return '\n'.join(lines)
+
+
+# ----------------------------------------------------------------------------------- overlapping classes
+#: the overlap cut's defaults: 3 classes per dataset (so 0 / 1 / 2 shared classes = 0 / 33 / 67 % overlap),
+#: 80 videos per dataset and class (48 / 16 / 16 train / val / test), labels from the 48 most frequent
+DEFAULT_OVERLAP_CUT = dict(classes_per_dataset=3, videos_per_class=80, universe=48,
+                           fractions=DEFAULT_FRACTIONS, seed=0)
+
+
+def shared_pairs(n: int, shared_per_dataset: int) -> list[tuple[int, int]]:
+    """Which datasets share each shared class: ``shared_per_dataset`` rounds of disjoint pairs.
+
+    Round 0 pairs (0, 1), (2, 3), ...; round 1 pairs (1, 2), (3, 4), ..., (n-1, 0): neighbours on a ring,
+    so every dataset holds exactly ``shared_per_dataset`` shared classes, each shared with one other
+    dataset (with n = 2 both rounds pair the same two datasets).
+
+    Raises:
+        YT8MDataError: for an odd ``n`` with shared classes (a dataset would be left without a partner).
+    """
+    if shared_per_dataset and n % 2:
+        raise YT8MDataError(f'n={n} datasets: shared classes need an even number of datasets')
+    if shared_per_dataset and n < 2:
+        raise YT8MDataError('shared classes need at least 2 datasets')
+    pairs = []
+    for r in range(shared_per_dataset):
+        pairs += [(i, (i + 1) % n) for i in range(r % 2, n, 2)]
+    return pairs
+
+
+def overlap_share(class_sets: dict[str, list[str]]) -> dict[str, float]:
+    """Per dataset, the share of its classes that are also classes of another dataset (by class name).
+
+    What ``cut_overlapping`` asks for, measured on what was written (a store's class names).
+    """
+    out = {}
+    for name, classes in class_sets.items():
+        others = set().union(*(set(c) for o, c in class_sets.items() if o != name))
+        out[name] = sum(c in others for c in classes) / len(classes) if classes else float('nan')
+    return out
+
+
+def cut_overlapping(label_offsets: np.ndarray, label_values: np.ndarray, vocab: Vocabulary, n: int,
+                    overlap: float, classes_per_dataset: int = 3, videos_per_class: int = 80,
+                    universe: int = 48, fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
+                    seed: int = 0) -> list[CutDataset]:
+    """Cut ``n`` single-label datasets whose class sets overlap by ``overlap``, with disjoint videos.
+
+    Recipe (deterministic for a fixed ``seed``):
+
+    1. The universe is the ``universe`` most frequent named labels (any vertical); a video is a candidate
+       of label L when L is its only universe label.
+    2. Each dataset has ``classes_per_dataset`` classes, ``round(overlap * classes_per_dataset)`` of them
+       shared with one other dataset (:func:`shared_pairs`), the rest its own.
+    3. Shared classes take the most frequent labels with at least ``2 * videos_per_class`` candidates, own
+       classes the next labels with at least ``videos_per_class``; classes are dealt to datasets in turn.
+    4. Each (dataset, class) gets ``videos_per_class`` videos of a seeded permutation of the label's
+       candidates, the two holders of a shared class different ones: no video is in two datasets, every
+       class of every dataset is the same size whatever the overlap or n.
+    5. Each dataset is split train/val/test per class (:func:`stratified_split`).
+
+    Args:
+        label_offsets: CSR offsets ``[N + 1]``.
+        label_values: CSR label indices.
+        vocab: The vocabulary.
+        n: Number of datasets (named ``d0``, ``d1``, ...).
+        overlap: Requested share of each dataset's classes that another dataset also has, in [0, 1].
+        classes_per_dataset: Classes per dataset.
+        videos_per_class: Videos per dataset and class (all splits).
+        universe: How many of the most frequent named labels the classes are drawn from.
+        fractions: train/val/test fractions.
+        seed: Video and split seed.
+
+    Raises:
+        YT8MDataError: a bad argument, or not enough labels with enough videos (the message says how many
+            there are: :func:`max_overlap_datasets` gives the largest n the data allows).
+    """
+    if n < 1 or classes_per_dataset < 2 or videos_per_class < len(fractions) or not 0 <= overlap <= 1:
+        raise YT8MDataError(f'overlap cut: need n >= 1, classes_per_dataset >= 2, videos_per_class >= '
+                            f'{len(fractions)} and overlap in [0, 1]; got n={n}, classes_per_dataset='
+                            f'{classes_per_dataset}, videos_per_class={videos_per_class}, overlap={overlap}')
+    k, per = int(classes_per_dataset), int(videos_per_class)
+    m = int(round(overlap * k))
+    pairs = shared_pairs(n, m)
+    counts = label_counts(label_values)
+    named = sorted((i for i in vocab.name if counts.get(i, 0) > 0), key=lambda i: (-counts[i], i))[:universe]
+    videos, ylab = single_label_candidates(label_offsets, label_values, named)
+    cand = {lab: videos[ylab == lab] for lab in named}
+    by_size = sorted(named, key=lambda lab: (-len(cand[lab]), lab))
+    shared_labels = [lab for lab in by_size if len(cand[lab]) >= 2 * per][:len(pairs)]
+    own_needed = n * (k - m)
+    own_labels = [lab for lab in by_size if len(cand[lab]) >= per and lab not in shared_labels][:own_needed]
+    if len(shared_labels) < len(pairs) or len(own_labels) < own_needed:
+        raise YT8MDataError(
+            f'overlap cut: n={n}, {k} classes per dataset, {m} shared: needs {len(pairs)} labels with >= '
+            f'{2 * per} single-label videos and {own_needed} more with >= {per} among the {universe} most '
+            f'frequent; the data has {sum(len(cand[x]) >= 2 * per for x in named)} and '
+            f'{sum(len(cand[x]) >= per for x in named)}. Lower n, videos_per_class or the overlap.')
+    rng = np.random.default_rng(seed)
+    holders: dict[int, list[tuple[int, int]]] = {}  # dataset -> [(label, offset into its permutation)]
+    perm = {lab: rng.permutation(cand[lab]) for lab in shared_labels + own_labels}
+    for lab, (a, b) in zip(shared_labels, pairs):
+        holders.setdefault(a, []).append((lab, 0))
+        holders.setdefault(b, []).append((lab, per))
+    for j, lab in enumerate(own_labels):
+        holders.setdefault(j % n, []).append((lab, 0))
+    out = []
+    for i in range(n):
+        held = sorted(holders[i], key=lambda t: (-len(cand[t[0]]), t[0]))
+        vids = np.concatenate([perm[lab][off:off + per] for lab, off in held]).astype(np.int64)
+        y = np.repeat(np.arange(len(held)), per).astype(np.int64)
+        parts = stratified_split(y, fractions, seed)
+        out.append(CutDataset(name=f'd{i}', vertical='mixed', classes=[vocab.name[lab] for lab, _ in held],
+                              label_ids=[lab for lab, _ in held],
+                              videos={s: vids[p] for s, p in zip(SPLITS, parts)},
+                              labels={s: y[p] for s, p in zip(SPLITS, parts)}))
+    return out
+
+
+def max_overlap_datasets(label_offsets: np.ndarray, label_values: np.ndarray, vocab: Vocabulary,
+                         overlap: float, limit: int = 64, **cut) -> int:
+    """The largest even n (up to ``limit``) for which :func:`cut_overlapping` succeeds at ``overlap``."""
+    best = 0
+    for n in range(2, limit + 1, 2):
+        try:
+            cut_overlapping(label_offsets, label_values, vocab, n, overlap, **cut)
+        except YT8MDataError:
+            break
+        best = n
+    return best

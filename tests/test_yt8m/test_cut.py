@@ -126,3 +126,71 @@ def test_video_features_concatenate_rgb_and_audio(synth_yt8m):
     x = d.video_features(np.array([0, 5]))
     assert x.shape == (2, 1152) and x.dtype == np.float32
     np.testing.assert_array_equal(x[1, 1024:], d.audio[5].astype(np.float32))
+
+
+# ----------------------------------------------------------------------------- the overlap cut (issue 26)
+def _overlap_data():
+    """8 named labels, each the only label of 20 videos; plus 10 videos carrying two of them (never used)."""
+    vocab = yt8m.Vocabulary(name={i: f'L{i}' for i in range(8)}, vertical={i: 'Any' for i in range(8)})
+    labels = [[i] for i in range(8) for _ in range(20 - i)] + [[0, 1]] * 10
+    offsets = np.concatenate([[0], np.cumsum([len(x) for x in labels])]).astype(np.int64)
+    return offsets, np.concatenate(labels).astype(np.int64), vocab, labels
+
+
+@pytest.mark.parametrize('overlap, shared', [(0.0, 0), (0.3, 1), (0.6, 2)])
+def test_overlap_cut_shares_the_requested_classes_with_disjoint_videos(overlap, shared):
+    off, val, vocab, labels = _overlap_data()
+    cut = yt8m.cut_overlapping(off, val, vocab, n=2, overlap=overlap, classes_per_dataset=3,
+                               videos_per_class=8, universe=8, fractions=(0.5, 0.25, 0.25))
+    assert [c.name for c in cut] == ['d0', 'd1']
+    share = yt8m.overlap_share({c.name: c.classes for c in cut})
+    assert share == {'d0': shared / 3, 'd1': shared / 3}
+    every = np.concatenate([v for c in cut for v in c.videos.values()])
+    assert len(every) == len(set(every.tolist())) == 2 * 3 * 8  # no video twice (datasets or splits)
+    for c in cut:
+        assert c.sizes() == {'train': 12, 'val': 6, 'test': 6}  # 3 classes x (4 / 2 / 2)
+        for split in yt8m.SPLITS:
+            assert np.bincount(c.labels[split], minlength=3).tolist() == [c.sizes()[split] // 3] * 3
+            for v, y in zip(c.videos[split], c.labels[split]):
+                assert labels[v] == [c.label_ids[y]]  # its class is its only label
+    again = yt8m.cut_overlapping(off, val, vocab, n=2, overlap=overlap, classes_per_dataset=3,
+                                 videos_per_class=8, universe=8, fractions=(0.5, 0.25, 0.25))
+    assert all(np.array_equal(a.videos['train'], b.videos['train']) for a, b in zip(cut, again))
+
+
+def test_shared_pairs_give_every_dataset_the_same_number_of_shared_classes():
+    assert yt8m.shared_pairs(4, 0) == []
+    pairs = yt8m.shared_pairs(4, 2)
+    assert pairs == [(0, 1), (2, 3), (1, 2), (3, 0)]
+    assert np.bincount(np.ravel(pairs), minlength=4).tolist() == [2, 2, 2, 2]
+    assert yt8m.shared_pairs(2, 2) == [(0, 1), (1, 0)]
+    with pytest.raises(JediError, match='even number'):
+        yt8m.shared_pairs(3, 1)
+
+
+def test_overlap_cut_says_what_the_data_allows():
+    off, val, vocab, _ = _overlap_data()
+    kw = dict(classes_per_dataset=3, videos_per_class=6, universe=8)
+    with pytest.raises(JediError, match=r'n=4, 3 classes per dataset, 0 shared: needs 0 .* and 12 more'):
+        yt8m.cut_overlapping(off, val, vocab, n=4, overlap=0.0, **kw)
+    assert yt8m.max_overlap_datasets(off, val, vocab, 0.0, **kw) == 2  # 8 labels of >= 6 videos: 2 x 3
+    with pytest.raises(JediError, match='overlap in'):
+        yt8m.cut_overlapping(off, val, vocab, n=2, overlap=1.5, **kw)
+
+
+def test_the_real_overlap_cut_of_the_second_map():
+    """On the 28,792 real videos: n = 8 at every overlap of mm_configs/yt8m/regimes_overlap.py."""
+    from jedi_repro.benchmarks import regimes as R
+    try:
+        d = yt8m.load_yt8m()
+    except yt8m.YT8MDataError as exc:
+        pytest.skip(f'../shared YouTube-8M data absent: {exc}')
+    m = R.load_map(R.OVERLAP_MAP_CONFIG)
+    for overlap, share in zip(m.overlaps, (0.0, 1 / 3, 2 / 3)):
+        cut = yt8m.cut_overlapping(d.label_offsets, d.label_values, d.vocab, n=8, overlap=overlap,
+                                   **m.overlap_cut)
+        assert set(yt8m.overlap_share({c.name: c.classes for c in cut}).values()) == {share}
+        every = np.concatenate([v for c in cut for v in c.videos.values()])
+        assert len(set(every.tolist())) == len(every) == 8 * 3 * 80
+    # what the data allows at this size: 8 datasets without overlap (README, reports/regimes_overlap)
+    assert yt8m.max_overlap_datasets(d.label_offsets, d.label_values, d.vocab, 0.0, **m.overlap_cut) == 8
