@@ -1,10 +1,10 @@
 """The regime map's report: ``results.csv`` (one row per seed run), paired deltas, figures, diagnostic.
 
 Every number is read from the seed runs' ``metrics.json`` under ``$JEDI_HOME/work_dirs/regimes_*`` (test
-split; each role at the checkpoint its own validation selected) and from ``jedi diagnose`` on each cell's
-store (validation split). Deltas are paired by seed (the same seed draws the same batches and
-initialisation in both variants): mean and Student-t 95% interval of the per-seed differences
-(``jedi_repro.reporting.stats``).
+split; each role at the checkpoint its own validation selected) and from the KD-gain predictors
+(``jedi_repro.benchmarks.kd_predictors``) on each cell's store (validation split). Deltas are paired by
+seed (the same seed draws the same batches and initialisation in both variants): mean and Student-t
+95% interval of the per-seed differences (``jedi_repro.reporting.stats``).
 """
 from __future__ import annotations
 
@@ -315,9 +315,10 @@ def _by_seed(cf, variant: str, col: str, seeds) -> dict[int, float]:
 def diagnostic_points(frame, mcfg) -> list[dict]:
     """Per cell x dataset: the pilot's estimate, the cheap indicators and the measured gain they predict.
 
-    * pilot (what ``jedi diagnose`` ships): students' JEDI minus gamma=0, validation top-1, over the
-      pilot seeds (``diagnose.PILOT_SEEDS``, at the map's budget: the map's own runs of those seeds);
-    * cheap indicators (``diagnose.probe_indicators``) from the map's gamma=0 run of the first pilot seed;
+    * pilot: students' JEDI minus gamma=0, validation top-1, over the pilot seeds
+      (``kd_predictors.PILOT_SEEDS``, at the map's budget: the map's own runs of those seeds);
+    * cheap indicators (``kd_predictors.probe_indicators``) from the map's gamma=0 run of the first
+      pilot seed;
     * measured: students' JEDI minus gamma=0, test top-1, paired over the map's OTHER seeds (held out from
       every diagnostic).
     """
