@@ -247,10 +247,13 @@ class ExpertSpec:
 
 
 def default_expert_configs() -> list[Path]:
-    """The shipped ``mm_configs/experts/*.py`` (``jedi_repro.resources``)."""
+    """The shipped ``mm_configs/experts/*.py`` trained here (``jedi_repro.resources``); the configs of
+    imported published networks (``jedi_repro.experts.i3d_import.SOURCES``) are named explicitly instead."""
+    from jedi_repro.experts.i3d_import import SOURCES
     from jedi_repro.resources import config_path
     root = config_path('experts')
-    return sorted(p for p in root.glob('*.py') if not p.name.startswith('_'))
+    imported = {Path(s.config).name for s in SOURCES.values()}
+    return sorted(p for p in root.glob('*.py') if not p.name.startswith('_') and p.name not in imported)
 
 
 def parse_expert_arg(text: str) -> ExpertSpec:
