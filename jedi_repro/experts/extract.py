@@ -234,6 +234,7 @@ class ExpertSpec:
     cfg: object = None
     sha256: str = ''
     dataset: str = ''
+    provenance: dict = field(default_factory=dict)   # the checkpoint's meta['provenance'] (imported experts)
 
     def load(self, data_root: Path | None = None) -> ExpertSpec:
         self.cfg = load_expert_config(self.config, data_root=data_root)
@@ -243,7 +244,18 @@ class ExpertSpec:
             raise JediError(f'checkpoint {self.checkpoint} of expert {self.name} does not exist '
                             f'(run `jedi experts train {self.config}` first)')
         self.sha256 = sha256_file(self.checkpoint)
+        self.provenance = checkpoint_provenance(self.checkpoint)
         return self
+
+
+def checkpoint_provenance(path: Path) -> dict:
+    """``meta['provenance']`` of a checkpoint (where its weights come from: package, version, sha256s,
+    licence; ``jedi experts import`` writes it), or ``{}``."""
+    from jedi_repro.data.files import load_expert_state
+
+    _, meta = load_expert_state(path)
+    prov = meta.get('provenance') if isinstance(meta, dict) else None
+    return dict(prov) if isinstance(prov, dict) else {}
 
 
 def default_expert_configs() -> list[Path]:
@@ -493,7 +505,8 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
                         w, b = _head_from_checkpoint(spec)
                     dim = feats.shape[1]
                     writer.add_expert(spec.name, dataset=spec.dataset, dim=dim, head_weight=w, head_bias=b,
-                                      config=str(spec.config), checkpoint_sha256=spec.sha256)
+                                      config=str(spec.config), checkpoint_sha256=spec.sha256,
+                                      provenance=spec.provenance or None)
                 writer.add_features(spec.name, ds_name, split, feats.astype(feature_dtype))
             bar.close()
             if log:

