@@ -40,3 +40,20 @@ class DecodeAtFps(BaseTransform):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(clip_len={self.clip_len}, fps={self.fps}, '
                 f'num_clips={self.num_clips}, min_frames={self.min_frames})')
+
+
+def pipeline_clip_problem(cfg, path) -> str | None:
+    """Why the test pipeline of ``cfg`` would refuse a clip (too short at its frame rate, an odd rate,
+    undecodable), or None; checked before a model is built or a store is written. Pipelines without
+    ``DecodeAtFps`` have nothing to add to ``video_problem``."""
+    from jedi_repro.data.video import VideoError
+
+    steps = [s for s in (cfg.get('test_pipeline') or []) if s.get('type') == 'DecodeAtFps']
+    if not steps:
+        return None
+    step = DecodeAtFps(**{k: v for k, v in steps[0].items() if k != 'type'})
+    try:
+        sample_at_fps(open_video(path), step.fps, step.clip_len, step.num_clips, step.min_frames)
+    except VideoError as exc:
+        return str(exc)
+    return None

@@ -477,6 +477,7 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
                 labeled = {rel for rel, _ in read_annotations(ds.labeled_list, len(ds.classes))}
                 tr = splits[ds.name, 'train']
                 writer.set_labeled_mask(ds.name, np.array([rel in labeled for rel, _ in tr.entries]))
+        check_clip_lengths(specs, splits)
         check_s = time.time() - t_check
         for spec in specs:
             cache: dict = {}
@@ -521,6 +522,26 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
         log(f'extract: wrote {result["store"]}: {result["blocks"]} blocks ({result["computed"]} computed, '
             f'{result["cached"]} from cache) in {result["wall_s"]} s')
     return result
+
+
+def check_clip_lengths(specs: list[ExpertSpec], splits: dict) -> None:
+    """Every listed clip suits every expert's test pipeline (e.g. long enough at its frame rate,
+    ``DecodeAtFps``), before a forward pass: a refusal inside the DataLoader would surface mid-run.
+
+    Raises:
+        JediError: the first clip an expert's pipeline refuses (file, list and config named).
+    """
+    from jedi_repro.experts.decode_at_fps import pipeline_clip_problem
+
+    for spec in specs:
+        if not any(s.get('type') == 'DecodeAtFps' for s in spec.cfg.get('test_pipeline') or []):
+            continue
+        for data in splits.values():
+            for rel in dict.fromkeys(rel for rel, _ in data.entries):
+                why = pipeline_clip_problem(spec.cfg, data.dataset.video_prefix / rel)
+                if why is not None:
+                    raise JediError(f'{why} (listed in {data.ann_file}; test pipeline of expert {spec.name}, '
+                                    f'{spec.config})')
 
 
 def channels_last_for(spec: ExpertSpec, channels_last: bool | str) -> bool:

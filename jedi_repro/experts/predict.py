@@ -67,6 +67,7 @@ def predict(expert: str, videos: list[str | os.PathLike], topk: int = 5) -> list
 
     from jedi_repro.data.files import load_expert_state
     from jedi_repro.experts.data_root import video_problem
+    from jedi_repro.experts.decode_at_fps import pipeline_clip_problem
     from jedi_repro.experts.extract import build_expert
 
     spec = resolve_expert(expert)
@@ -74,6 +75,9 @@ def predict(expert: str, videos: list[str | os.PathLike], topk: int = 5) -> list
         why = video_problem(v)
         if why is not None:
             raise JediError(f'video {v} is unusable: {why}')
+        why = pipeline_clip_problem(spec.cfg, v)
+        if why is not None:
+            raise JediError(f'{why} (test pipeline of {spec.config})')
     _, meta = load_expert_state(spec.checkpoint)
     names = class_names(spec, meta)
     model = build_expert(spec.cfg, spec.checkpoint, device='cpu')
