@@ -330,12 +330,15 @@ def import_expert(name: str, out: str | os.PathLike | None = None, archive: str 
     cfg = load_expert_config(config_path(source.config))
     check_fits(state, MODELS.build(cfg.model), f'{path}:{source.member}')
     classes = config_path(source.classes).read_text().splitlines()
+    # saved through a buffer: torch names the zip's root after the file, so a temp file name would make
+    # every import's sha256 (part of the extraction cache key) different
+    buf = io.BytesIO()
+    torch.save(dict(state_dict=state, meta=dict(provenance=meta, classes=classes, arrays=len(arrays))), buf)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{out.name}.', dir=out.parent)
-    os.close(fd)
     try:
-        torch.save(dict(state_dict=state, meta=dict(provenance=meta, classes=classes, arrays=len(arrays))),
-                   tmp)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(buf.getvalue())
         os.replace(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
