@@ -32,8 +32,6 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from jedi_repro import workspace
 from jedi_repro.data.files import sha256_file
 from jedi_repro.errors import JediError
@@ -93,6 +91,7 @@ class ArraysOnlyUnpickler(pickle.Unpickler):
             raise ImportError_(f'{self.source}: the pickle asks for {module}.{name}, which is not numpy '
                                'array reconstruction; refusing to load it (only arrays are expected in a '
                                'weights file; nothing was executed)')
+        import numpy as np
         if name == '_reconstruct':
             from numpy._core.multiarray import _reconstruct
             return _reconstruct
@@ -109,6 +108,7 @@ def load_arrays(data: bytes, source: str) -> dict:
     Raises:
         ImportError_: a forbidden global, a broken pickle, or a leaf that is not a float array.
     """
+    import numpy as np  # not at module level: `jedi --help` lists SOURCES without the ML stack
     try:
         tree = ArraysOnlyUnpickler(io.BytesIO(data), source).load()
     except ImportError_:
