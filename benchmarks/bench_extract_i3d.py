@@ -51,12 +51,14 @@ def predecode(cfg, root: Path) -> list:
     """Every clip of the data root through the test pipeline and the data preprocessor (``[1, 3, T, H, W]``
     each)."""
     import torch
+    from mmaction.utils import register_all_modules
     from mmengine.dataset import Compose, pseudo_collate
     from mmengine.registry import MODELS
 
     from jedi_repro.data.files import read_annotations
     from jedi_repro.experts.data_root import read_data_root
 
+    register_all_modules(init_default_scope=True)
     pipe, pre, out = Compose(cfg.test_pipeline), MODELS.build(cfg.model.data_preprocessor), []
     for ds in read_data_root(root):
         for lst in ds.splits.values():
