@@ -269,9 +269,18 @@ def default_expert_configs() -> list[Path]:
 
 
 def parse_expert_arg(text: str) -> ExpertSpec:
-    """``CONFIG`` or ``CONFIG=CHECKPOINT`` (default checkpoint: the train command's export)."""
+    """``CONFIG`` or ``CONFIG=CHECKPOINT`` (default checkpoint: the train command's export), or the name of
+    an imported published expert (``jedi experts import NAME``: its config and checkpoint)."""
+    from jedi_repro.experts.i3d_import import SOURCES, default_output
     from jedi_repro.experts.train import EXPORT_NAME, default_work_dir
 
+    if text in SOURCES:
+        from jedi_repro.resources import config_path
+        spec = ExpertSpec(config_path(SOURCES[text].config), default_output(SOURCES[text]))
+        if not spec.checkpoint.is_file():
+            raise JediError(f'expert {text} is not imported yet ({spec.checkpoint} does not exist): run '
+                            f'`jedi experts import {text}` first')
+        return spec
     if '=' in text:
         cfg, ckpt = text.split('=', 1)
         return ExpertSpec(Path(cfg), Path(ckpt))

@@ -16,17 +16,7 @@ from jedi_repro.errors import JediError
 def resolve_expert(text: str):
     """``CONFIG[=CHECKPOINT]`` or the name of an imported expert (``jedi experts import NAME``) -> a loaded
     ``ExpertSpec`` (config, checkpoint, sha256)."""
-    from jedi_repro.experts.extract import ExpertSpec, parse_expert_arg
-    from jedi_repro.experts.i3d_import import SOURCES, default_output
-    from jedi_repro.resources import config_path
-
-    if text in SOURCES:
-        source = SOURCES[text]
-        spec = ExpertSpec(config_path(source.config), default_output(source))
-        if not spec.checkpoint.is_file():
-            raise JediError(f'expert {text} is not imported yet ({spec.checkpoint} does not exist): run '
-                            f'`jedi experts import {text}` first')
-        return spec.load()
+    from jedi_repro.experts.extract import parse_expert_arg
     return parse_expert_arg(text).load()
 
 

