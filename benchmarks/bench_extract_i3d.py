@@ -16,7 +16,8 @@ clips, mp4 / AVI / GIF), one run, variants side by side:
   with ``--bf16`` the bare loop also runs under bf16 autocast for comparison.
 
 Ratios: ``bare cl`` seconds over ``extract`` loop seconds (data + forward) and over its whole wall time
-(1.0 = no overhead). Frames/s counts the frames the network sees (64 per clip). Prints one JSON line per
+(1.0 = no overhead), means over ``--repeats`` (the extract variants alternate their order; one untimed
+warm-up forward first). Frames/s counts the frames the network sees (64 per clip). Prints one JSON line per
 variant and a summary, appended to ``--out``. Usage::
 
     python benchmarks/bench_extract_i3d.py [--repeats 1] [--bf16] [--out FILE.jsonl]
@@ -109,8 +110,10 @@ def main() -> int:
         tensors = predecode(cfg, root)
         n, frames = len(tensors), sum(int(x.shape[2]) for x in tensors)
         models = {cl: build_expert(cfg, ckpt, channels_last=cl, device='cpu') for cl in (True, False)}
+        for cl in (True, False):  # warm-up (allocator, kernel selection), not timed
+            bare_loop(models[cl], tensors[:1])
         for rep in range(args.repeats):
-            for workers in (0, 1):
+            for workers in ((0, 1) if rep % 2 == 0 else (1, 0)):  # alternate the order: load drifts
                 res = extract(root, Path(tmp) / f'store{workers}', experts=[ExpertSpec(CONFIG, ckpt)],
                               use_cache=False, overwrite=True, show_progress=False, log=None,
                               num_workers=workers, batch_size=1)
