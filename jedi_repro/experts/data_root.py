@@ -82,17 +82,13 @@ def read_data_root(root: str | os.PathLike) -> list[DatasetInfo]:
 
 
 def video_problem(path: str | os.PathLike) -> str | None:
-    """Why a video cannot be used (missing, unreadable, no frames), or None if decord decodes it."""
-    path = Path(path)
-    if not path.is_file():
-        return 'file does not exist'
+    """Why a video cannot be used (missing, unreadable, no frames, an odd frame rate), or None if its first
+    and last frames decode (decord; GIFs with Pillow: ``jedi_repro.data.video``)."""
+    from jedi_repro.data.video import VideoError, open_video
+
     try:
-        import decord
-        vr = decord.VideoReader(str(path), num_threads=1)
-        n = len(vr)
-        if n == 0:
-            return 'no frames'
-        vr.get_batch([0, n - 1]).asnumpy()  # decode first and last frame: truncated files fail here
-    except Exception as exc:  # decord raises DECORDError / RuntimeError for corrupt containers
-        return f'decord cannot decode it ({str(exc).strip().splitlines()[-1][:200]})'
+        video = open_video(path)
+        video.get([0, video.num_frames - 1])  # decode first and last frame: truncated files fail here
+    except VideoError as exc:
+        return str(exc).split(': ', 1)[1] if str(exc).startswith('video ') else str(exc)
     return None

@@ -235,6 +235,7 @@ class ExpertSpec:
     cfg: object = None
     sha256: str = ''
     dataset: str = ''
+    provenance: dict = field(default_factory=dict)   # the checkpoint's meta['provenance'] (imported experts)
 
     def load(self, data_root: Path | None = None) -> ExpertSpec:
         self.cfg = load_expert_config(self.config, data_root=data_root)
@@ -244,20 +245,43 @@ class ExpertSpec:
             raise JediError(f'checkpoint {self.checkpoint} of expert {self.name} does not exist '
                             f'(run `jedi experts train {self.config}` first)')
         self.sha256 = sha256_file(self.checkpoint)
+        self.provenance = checkpoint_provenance(self.checkpoint)
         return self
 
 
+def checkpoint_provenance(path: Path) -> dict:
+    """``meta['provenance']`` of a checkpoint (where its weights come from: package, version, sha256s,
+    licence; ``jedi experts import`` writes it), or ``{}``."""
+    from jedi_repro.data.files import load_expert_state
+
+    _, meta = load_expert_state(path)
+    prov = meta.get('provenance') if isinstance(meta, dict) else None
+    return dict(prov) if isinstance(prov, dict) else {}
+
+
 def default_expert_configs() -> list[Path]:
-    """The shipped ``mm_configs/experts/*.py`` (``jedi_repro.resources``)."""
+    """The shipped ``mm_configs/experts/*.py`` trained here (``jedi_repro.resources``); the configs of
+    imported published networks (``jedi_repro.experts.i3d_import.SOURCES``) are named explicitly instead."""
+    from jedi_repro.experts.i3d_import import SOURCES
     from jedi_repro.resources import config_path
     root = config_path('experts')
-    return sorted(p for p in root.glob('*.py') if not p.name.startswith('_'))
+    imported = {Path(s.config).name for s in SOURCES.values()}
+    return sorted(p for p in root.glob('*.py') if not p.name.startswith('_') and p.name not in imported)
 
 
 def parse_expert_arg(text: str) -> ExpertSpec:
-    """``CONFIG`` or ``CONFIG=CHECKPOINT`` (default checkpoint: the train command's export)."""
+    """``CONFIG`` or ``CONFIG=CHECKPOINT`` (default checkpoint: the train command's export), or the name of
+    an imported published expert (``jedi experts import NAME``: its config and checkpoint)."""
+    from jedi_repro.experts.i3d_import import SOURCES, default_output
     from jedi_repro.experts.train import EXPORT_NAME, default_work_dir
 
+    if text in SOURCES:
+        from jedi_repro.resources import config_path
+        spec = ExpertSpec(config_path(SOURCES[text].config), default_output(SOURCES[text]))
+        if not spec.checkpoint.is_file():
+            raise JediError(f'expert {text} is not imported yet ({spec.checkpoint} does not exist): run '
+                            f'`jedi experts import {text}` first')
+        return spec
     if '=' in text:
         cfg, ckpt = text.split('=', 1)
         return ExpertSpec(Path(cfg), Path(ckpt))
@@ -461,6 +485,7 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
                 labeled = {rel for rel, _ in read_annotations(ds.labeled_list, len(ds.classes))}
                 tr = splits[ds.name, 'train']
                 writer.set_labeled_mask(ds.name, np.array([rel in labeled for rel, _ in tr.entries]))
+        check_clip_lengths(specs, splits)
         check_s = time.time() - t_check
         for spec in specs:
             cache: dict = {}
@@ -489,7 +514,8 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
                         w, b = _head_from_checkpoint(spec)
                     dim = feats.shape[1]
                     writer.add_expert(spec.name, dataset=spec.dataset, dim=dim, head_weight=w, head_bias=b,
-                                      config=str(spec.config), checkpoint_sha256=spec.sha256)
+                                      config=str(spec.config), checkpoint_sha256=spec.sha256,
+                                      provenance=spec.provenance or None)
                 writer.add_features(spec.name, ds_name, split, feats.astype(feature_dtype))
             bar.close()
             if log:
@@ -504,6 +530,26 @@ def extract(data_root: str | os.PathLike, out: str | os.PathLike, experts: list[
         log(f'extract: wrote {result["store"]}: {result["blocks"]} blocks ({result["computed"]} computed, '
             f'{result["cached"]} from cache) in {result["wall_s"]} s')
     return result
+
+
+def check_clip_lengths(specs: list[ExpertSpec], splits: dict) -> None:
+    """Every listed clip suits every expert's test pipeline (e.g. long enough at its frame rate,
+    ``DecodeAtFps``), before a forward pass: a refusal inside the DataLoader would surface mid-run.
+
+    Raises:
+        JediError: the first clip an expert's pipeline refuses (file, list and config named).
+    """
+    from jedi_repro.experts.decode_at_fps import pipeline_clip_problem
+
+    for spec in specs:
+        if not any(s.get('type') == 'DecodeAtFps' for s in spec.cfg.get('test_pipeline') or []):
+            continue
+        for data in splits.values():
+            for rel in dict.fromkeys(rel for rel, _ in data.entries):
+                why = pipeline_clip_problem(spec.cfg, data.dataset.video_prefix / rel)
+                if why is not None:
+                    raise JediError(f'{why} (listed in {data.ann_file}; test pipeline of expert {spec.name}, '
+                                    f'{spec.config})')
 
 
 def channels_last_for(spec: ExpertSpec, channels_last: bool | str) -> bool:

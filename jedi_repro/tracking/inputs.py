@@ -31,6 +31,10 @@ def feature_store_input(features: str | Path):
     store = FeatureStore.open(features, check_values=False, verify=True)  # the digest of verified bytes
     profile = {'datasets': {d: store.dataset(d)['splits'] for d in store.dataset_names},
                'experts': {e: store.expert(e)['dim'] for e in store.expert_names}}
+    experts = [store.expert(e) for e in store.expert_names]
+    sources = {e['name']: e['provenance'] for e in experts if e.get('provenance')}
+    if sources:
+        profile['expert_sources'] = sources
     path = str(Path(store.path).resolve())
     source = json.dumps({'path': workspace.portable_text(path)})
     dataset = Dataset(name=Path(path).name, digest=store.content_hash()[:DATASET_DIGEST_LEN],

@@ -77,6 +77,19 @@ def features_hash(features: str | Path) -> str:
     return FeatureStore.open(features, check_values=False).content_hash()
 
 
+def expert_sources(features: str | Path) -> dict[str, dict]:
+    """``{expert: provenance}`` of the store's imported experts (package, version, sha256s; the manifest's
+    ``experts[].provenance``); ``{}`` without a store or without imported experts."""
+    from jedi_repro.data.feature_store import FeatureStore
+
+    if not (Path(features) / 'manifest.json').is_file():
+        return {}
+    store = FeatureStore.open(features, check_values=False)
+    keys = ('source', 'package', 'version', 'archive_sha256', 'weights_sha256', 'licence')
+    return {e: {k: p[k] for k in keys if k in p} for e in store.expert_names
+            if (p := store.expert(e).get('provenance'))}
+
+
 def dataset_metrics(features: str | Path, metrics: Mapping[str, Any] | None = None) -> dict[str, str]:
     """``{dataset: 'top1' | 'mAP'}``: the metric a report shows per dataset.
 

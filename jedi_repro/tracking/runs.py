@@ -66,6 +66,9 @@ def base_tags(study: str, features: str | Path | None, git_sha: str | None = Non
     tags['jedi.features_hash'] = provenance.features_hash(features) if features else 'unknown'
     if features and tags['jedi.features_hash'] != 'unknown':
         tags['jedi.dataset_metrics'] = json.dumps(provenance.dataset_metrics(features))
+        sources = provenance.expert_sources(features)
+        if sources:  # where published experts' weights come from (jedi experts import)
+            tags['jedi.expert_sources'] = json.dumps(sources, sort_keys=True)
     for pkg, ver in provenance.package_versions().items():
         tags[f'jedi.version.{pkg}'] = ver
     return tags

@@ -44,7 +44,7 @@ def test_wheel_installed_in_a_fresh_venv_runs_the_quick_demo_in_an_empty_directo
     shipped = sorted(n.split('.mim/', 1)[1] for n in names if '/.mim/' in n)
     assert 'mm_configs/jedi/jedi_default.py' in shipped and 'studies/ablation_gamma.yaml' in shipped
     tracked = sorted(p.relative_to(REPO).as_posix() for top in ('mm_configs', 'studies')
-                     for p in (REPO / top).rglob('*') if p.suffix in ('.py', '.md', '.yaml')
+                     for p in (REPO / top).rglob('*') if p.suffix in ('.py', '.md', '.yaml', '.txt')
                      and '__pycache__' not in p.parts)
     assert shipped == tracked
     assert all(n.startswith(('jedi_repro/', 'jedi_repro-')) for n in names)  # nothing else in the wheel
