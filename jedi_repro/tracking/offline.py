@@ -417,7 +417,11 @@ class BufferedClient:
                 if not is_outage(exc):
                     raise
                 self._fall_behind(exc)
-        return SimpleNamespace(experiment_id=f'offline-exp:{name}', name=name)
+        # a stand-in until sync, which creates or marks the real experiment (get_or_create_experiment);
+        # its kind tag is what that call will set, so nothing is written for it while behind
+        from jedi_repro.tracking.runs import EXPERIMENT_KIND, EXPERIMENT_KIND_TAG
+        return SimpleNamespace(experiment_id=f'offline-exp:{name}', name=name,
+                               tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
 
     def __getattr__(self, name: str):
         if name.startswith('_'):
