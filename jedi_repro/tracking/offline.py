@@ -299,6 +299,9 @@ class BufferedClient:
             kwargs.setdefault('start_time', int(time.time() * 1000))
         if op == 'set_terminated':
             kwargs.setdefault('end_time', int(time.time() * 1000))
+        if op == 'log_artifact':  # the caller's path is relative to the cwd; a recorded one to run_dir
+            local = args[1] if len(args) > 1 else kwargs.pop('local_path')
+            args = (args[0], os.path.abspath(local), *args[2:])
         if not self.behind or self.catch_up():
             try:
                 with quick_http():

@@ -197,3 +197,16 @@ def test_server_killed_mid_run_costs_no_epoch(server, store, tmp_path):
 
 if __name__ == '__main__':
     sys.exit(pytest.main([__file__, '-m', '']))
+
+
+def test_buffered_client_sends_an_artifact_given_relative_to_the_cwd(tmp_path, monkeypatch):
+    """A caller's relative artifact path is relative to its cwd, not to the run dir (a recorded copy's is):
+    `jedi train --work-dir my_run` logs `my_run/<ts>/<ts>.log`, which must not become `my_run/my_run/...`."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'my_run' / 'ts').mkdir(parents=True)
+    (tmp_path / 'my_run' / 'ts' / 'ts.log').write_text('epoch 1\n')
+    client = BufferedClient('my_run', tracking_uri=f'sqlite:///{tmp_path}/mlflow.db', say=lambda *_: None)
+    exp = client.create_experiment('e', artifact_location=(tmp_path / 'artifacts').as_uri())
+    run_id = client.create_run(exp).info.run_id
+    client.log_artifact(run_id, 'my_run/ts/ts.log', 'logs')
+    assert (tmp_path / 'artifacts' / run_id / 'artifacts' / 'logs' / 'ts.log').read_text() == 'epoch 1\n'
