@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -377,14 +376,8 @@ def validate_diagnostics(points: list[dict]) -> dict:
 
 # ------------------------------------------------------------------ the report
 def machine_line() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from jedi_repro.tracking.provenance import cpu_model
+    cpu = cpu_model()
     load = ', '.join(f'{x:.1f}' for x in os.getloadavg())
     return f'{os.cpu_count()} CPU cores ({cpu}); load average {load} when the report was written'
 

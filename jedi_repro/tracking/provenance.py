@@ -31,22 +31,27 @@ def git_sha(cwd: str | Path | None = None) -> str:
     return sha if len(sha) == 40 else 'unknown'
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    import platform
+
+    try:
+        for line in Path('/proc/cpuinfo').read_text().splitlines():
+            if line.startswith('model name'):
+                return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def cpu_kind() -> str:
     """The machine kind numbers depend on: the CPU model and the instruction set torch's CPU kernels
     dispatch to (``ATEN_CPU_CAPABILITY`` and ``ONEDNN_MAX_CPU_ISA`` when set force others), e.g. ``AMD EPYC;
     torch kernels AVX2``. Convolutions sum in an order that depends on it: another kind trains other
     experts (README, "Same command, same numbers: the CPU kind")."""
     import os
-    import platform
 
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                model = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     try:
         import torch
         kernels = torch.backends.cpu.get_cpu_capability()

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -32,3 +33,12 @@ def write_spec(tmp_path, features, body: str, name: str = 'spec') -> Path:
     spec = tmp_path / f'{name}.yaml'
     spec.write_text(f'base_config: {DEFAULT_CONFIG}\nfeatures: {features}\n' + body)
     return spec
+
+
+def require_postgres() -> None:
+    """Skip where PostgreSQL's binaries are missing; fail under CI, whose .ci/run installs them."""
+    from jedi_repro.tracking.postgres import find_bin_dir
+    if find_bin_dir() is None:
+        if os.environ.get('CI'):
+            pytest.fail('PostgreSQL is not installed; .ci/run installs it (apt-get install postgresql)')
+        pytest.skip('PostgreSQL is not installed (apt-get install -y postgresql)')

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from jedi_repro.tracking.postgres import LocalPostgres, find_bin_dir
+from jedi_repro.tracking.postgres import LocalPostgres
 
-from .conftest import write_spec
+from .conftest import require_postgres, write_spec
 
 pytestmark = pytest.mark.integration
 POINTS = [0.0, 0.2, 0.4]
@@ -35,10 +35,7 @@ def _free_port() -> int:
 
 @pytest.fixture
 def postgres():
-    if find_bin_dir() is None:
-        if os.environ.get('CI'):
-            pytest.fail('PostgreSQL is not installed; .ci/run installs it (apt-get install postgresql)')
-        pytest.skip('PostgreSQL is not installed (apt-get install -y postgresql)')
+    require_postgres()
     with LocalPostgres() as pg:
         yield pg
 

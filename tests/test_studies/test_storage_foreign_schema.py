@@ -1,22 +1,18 @@
 """One PostgreSQL database given to both `jedi server` (MLflow) and `jedi study run --storage`: the study
 is refused in one paragraph that says the database holds MLflow's schema, before anything is written."""
-import os
 
 import pytest
 
 from jedi_repro.cli import main
-from jedi_repro.tracking.postgres import LocalPostgres, find_bin_dir
+from jedi_repro.tracking.postgres import LocalPostgres
 
-from .conftest import write_spec
+from .conftest import require_postgres, write_spec
 
 pytestmark = pytest.mark.integration
 
 
 def test_a_database_holding_mlflows_schema_is_refused(tmp_path, toy_store, capsys):
-    if find_bin_dir() is None:
-        if os.environ.get('CI'):
-            pytest.fail('PostgreSQL is not installed; .ci/run installs it (apt-get install postgresql)')
-        pytest.skip('PostgreSQL is not installed (apt-get install -y postgresql)')
+    require_postgres()
     from mlflow.tracking import MlflowClient
     with LocalPostgres() as pg:
         url = pg.create_database('shared')

@@ -11,9 +11,9 @@ import time
 import pytest
 
 from jedi_repro.studies.storage_retry import StorageOutage, shown_url
-from jedi_repro.tracking.postgres import LocalPostgres, find_bin_dir
+from jedi_repro.tracking.postgres import LocalPostgres
 
-from .conftest import write_spec
+from .conftest import require_postgres, write_spec
 
 POINTS = [0.0, 0.4]
 
@@ -25,10 +25,7 @@ def test_shown_url_hides_the_password():
 
 @pytest.fixture(scope='module')
 def postgres():
-    if find_bin_dir() is None:
-        if os.environ.get('CI'):
-            pytest.fail('PostgreSQL is not installed; .ci/run installs it (apt-get install postgresql)')
-        pytest.skip('PostgreSQL is not installed (apt-get install -y postgresql)')
+    require_postgres()
     with LocalPostgres() as pg:
         yield pg
 
