@@ -32,16 +32,12 @@ def git_sha(cwd: str | Path | None = None) -> str:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else what :mod:`platform` knows."""
+    """The CPU's model name (``/proc/cpuinfo``, :func:`jedi_repro.engine.precision.cpu_flags`), else what
+    :mod:`platform` knows."""
     import platform
 
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from jedi_repro.engine.precision import cpu_flags
+    return cpu_flags()[0] or platform.processor() or platform.machine()
 
 
 def cpu_kind() -> str:
