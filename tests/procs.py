@@ -1,8 +1,10 @@
-"""Start ``jedi`` as a real subprocess (own process group) and wait for files, for kill/resume tests."""
+"""Start ``jedi`` as a real subprocess (own process group), wait for files, and run a real `mlflow server` to
+fail, for kill/resume and fault tests."""
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -60,3 +62,36 @@ def kill_group(proc: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     proc.wait(timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class MlflowServer:
+    """`mlflow server` on 127.0.0.1 with a SQLite backend; stop() and start() again on the same port/db."""
+
+    def __init__(self, root: Path):
+        self.root, self.port, self.proc = root, free_port(), None
+        self.uri = f'http://127.0.0.1:{self.port}'
+
+    def start(self):
+        from jedi_repro.tracking.server import server_command
+        cmd = server_command(f'sqlite:///{self.root}/mlflow.db', self.root / 'artifacts', port=self.port)
+        with open(self.root / 'server.log', 'ab') as log:
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        from jedi_repro.tracking.offline import probe
+        wait_for(lambda: probe(self.uri, timeout=1) is None, 180, 'the mlflow server', self.proc)
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # as a crash or a pulled cable: no goodbye
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def client(self):
+        from mlflow.tracking import MlflowClient
+        return MlflowClient(self.uri)

@@ -16,6 +16,9 @@ def register(sub):
     p.add_argument('target', help='a run work dir, a directory holding run dirs, or a study spec (YAML)')
     p.add_argument('--tracking-uri', default=None,
                    help='send there instead of the URI the run recorded (e.g. the server moved)')
+    p.add_argument('--storage', default=None,
+                   help="a study spec's Optuna storage URL (default: its journal in the workspace): once "
+                        'its records are sent, its ranking is published on its MLflow page')
     p.set_defaults(func=_run)
     return p
 
@@ -25,19 +28,42 @@ def _run(args) -> int:
 
     from jedi_repro import workspace
     from jedi_repro.errors import JediError
-    from jedi_repro.tracking.offline import pending_run_dirs, sync
+    from jedi_repro.tracking.offline import pending_run_dirs, sync_all
 
-    target = Path(args.target)
+    target, spec = Path(args.target), None
     if target.suffix in ('.yaml', '.yml') and target.is_file():
         from jedi_repro.studies.spec import load_spec
-        target = workspace.work_dir(load_spec(target, check_paths=False).name)
+        spec = load_spec(target, check_paths=False)
+        target = workspace.work_dir(spec.name)
     if not target.is_dir():
         raise JediError(f'{args.target} is neither a run work dir, a directory of runs nor a study spec')
     dirs = pending_run_dirs(target)
     if not dirs:
         print(f'{target}: no run below keeps a pending MLflow record; nothing to send')
-        return 0
-    for run_dir in dirs:
-        n = sync(run_dir, args.tracking_uri)
-        print(f'{run_dir}: {n} record(s) sent' if n else f'{run_dir}: up to date (nothing left to send)')
+    left = 0
+    for run_dir, (n, pending) in sync_all(dirs, args.tracking_uri).items():
+        left += pending
+        print(f'{run_dir}: {n} record(s) sent' + (f', {pending} left' if pending else '') if n or pending
+              else f'{run_dir}: up to date (nothing left to send)')
+    if left:
+        raise JediError(f'{left} record(s) under {target} are still pending: they name runs that a study '
+                        'process still running has not sent (it sends them itself), or whose record is gone')
+    if spec is not None and dirs:
+        _publish_ranking(spec, args.storage, args.tracking_uri)
     return 0
+
+
+def _publish_ranking(spec, storage, tracking_uri) -> None:
+    """The ranking a study's runner could not publish while the server was away (its MLflow page)."""
+    from jedi_repro import workspace
+    from jedi_repro.studies.runner import PARENT_ATTR, publish_ranking
+    from jedi_repro.studies.storage import load_study, storage_url
+    from jedi_repro.studies.worker import worker_tracking_uri
+    from jedi_repro.tracking.offline import study_client
+
+    study = load_study(spec, storage_url(spec, storage))
+    if not study.user_attrs.get(PARENT_ATTR):
+        return
+    client = study_client(workspace.work_dir(spec.name), 'runner', tracking_uri or worker_tracking_uri(study))
+    if publish_ranking(client, study, spec):
+        print(f'study {spec.name}: ranking published on its MLflow page')

@@ -11,6 +11,7 @@ again after they end: it fails and retries the trials of workers that died, and 
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -119,6 +120,7 @@ def publish_ranking(client, study, spec: StudySpec) -> str:
     except Exception:  # noqa: BLE001 - a store gone since the run: the metric is named generically
         metrics = None
     parent = study.user_attrs[PARENT_ATTR]
+    parent = getattr(client, 'run_id', lambda r: r)(parent)  # MLflow's id of a run opened during an outage
     exp_id = study.user_attrs.get(EXPERIMENT_ATTR) or client.get_run(parent).info.experiment_id
     text = study_ranking(client, exp_id, parent, [(o.metric, o.direction) for o in spec.objectives], metrics)
     notes.set_block(client, parent, BLOCK, text)
@@ -127,6 +129,39 @@ def publish_ranking(client, study, spec: StudySpec) -> str:
     if note != (current or ''):
         client.set_experiment_tag(exp_id, notes.NOTE_TAG, note)
     return text
+
+
+def publish_ranking_if_online(client, study, spec: StudySpec) -> None:
+    """:func:`publish_ranking`, which reads the trials' runs from MLflow; while the server does not answer,
+    `jedi sync SPEC` publishes it with the records it sends."""
+    from jedi_repro.tracking.offline import is_outage
+    if not client.catch_up(force=True):
+        return
+    try:
+        publish_ranking(client, study, spec)
+    except Exception as exc:  # noqa: BLE001 - an outage since: left to `jedi sync`, anything else raised
+        if not (is_outage(exc) or client.behind):
+            raise
+
+
+def send_left_records(client) -> None:
+    """Send the records that the study's other processes left when they ended during an outage (one that
+    still runs sends its own)."""
+    from jedi_repro.tracking.offline import pending_count, probe, sync_all
+    if client.peers is None or probe(client.tracking_uri) is not None:
+        return
+    client.catch_up(force=True)
+    dirs = [d for d in sorted(client.peers.iterdir()) if d != client.run_dir and pending_count(d)]
+    try:
+        sent = sync_all(dirs, client.tracking_uri, say=lambda _: None)
+    except JediError as exc:  # the server went away again: they stay for `jedi sync`
+        print(f'warning: {exc}', file=sys.stderr, flush=True)
+        return
+    client.catch_up(force=True)  # its own records may name runs those records opened
+    n = sum(s for s, _ in sent.values())
+    if n:
+        print(f'{n} MLflow record(s) that earlier processes of this study kept during an outage were sent',
+              file=sys.stderr, flush=True)
 
 
 def prepare(spec: StudySpec, url: str, client) -> Any:
@@ -190,7 +225,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     """
     import optuna
 
-    from jedi_repro.tracking.client import RetryingClient
+    from jedi_repro.tracking.offline import finish, study_client
     from jedi_repro.tracking.runs import close_orphaned_runs, end_run, log_metrics, set_tags
 
     if workers < 0:
@@ -210,16 +245,25 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
               file=sys.stderr)
     n_trials = n_trials if n_trials is not None else spec.n_trials
     timeout_s = timeout_s if timeout_s is not None else spec.timeout_s
-    client = RetryingClient()
+    # quiet: the console hears of an outage once, for the whole study (TrackingWatch, then done())
+    client = study_client(workspace.work_dir(spec.name), 'runner', sync_hint=f'jedi sync {spec.path}',
+                          say=lambda _: None)
+    done = functools.partial(finish, client, f'study {spec.name}', whole_study=True,
+                             say=lambda text: print(text, file=sys.stderr, flush=True))
+    send_left_records(client)
     close_orphaned_runs(client)
     t0 = time.time()
     study = prepare(spec, url, client)
     before = state_counts(study)
     parent = study.user_attrs[PARENT_ATTR]
     total = _target(study, spec, n_trials)
+    check_space(spec, study, total)
     deadline = t0 + timeout_s if timeout_s else None
     if workers == 0:
-        return _prepare_only(study, spec, url, client, n_trials, t0)
+        try:
+            return _prepare_only(study, spec, url, client, n_trials, t0)
+        finally:
+            done()
     logs = workspace.path('studies', spec.name, 'logs', mkdir=True)
     if _nothing_to_do(study, spec, n_trials):
         procs = []
@@ -228,12 +272,15 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
         procs = [_spawn(spec, url, i, n_trials, deadline, train_fn, logs, workers, reuse)
                  for i in range(workers)]
     try:
-        codes = _wait(procs, study, total, progress)
+        codes = _wait(procs, study, total, progress, TrackingWatch(client))
     except KeyboardInterrupt:
         # the workers are stopped; close what they could not: their trials interrupted, runs KILLED
-        interrupted = recovery.close_interrupted_trials(study, client)
-        close_orphaned_runs(client)
+        send_left_records(client)
+        interrupted = recovery.close_interrupted_trials(study, client if not client.behind else None)
+        if not client.behind:
+            close_orphaned_runs(client)
         end_run(client, parent, 'KILLED')
+        done()
         print(f'study {spec.name}: interrupted' + (f'; trial(s) {interrupted} will run again (no retry used) '
               f'when you re-run `jedi study run {spec.path}`' if interrupted else ''), file=sys.stderr,
               flush=True)
@@ -245,7 +292,8 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     if best:
         log_metrics(client, parent, best)
         set_tags(client, parent, best_tags)
-    publish_ranking(client, study, spec)
+    send_left_records(client)  # the workers' records they could not send (their server came back since)
+    publish_ranking_if_online(client, study, spec)
     for line in best_lines(study, spec):
         print(f'study {spec.name}: {line}', flush=True)
     elsewhere = _running_elsewhere(study)
@@ -254,6 +302,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
               f'stays open (`jedi study run {spec.path} --workers 0` closes it once they end)', flush=True)
     else:
         end_run(client, parent, 'FAILED' if died else 'FINISHED')
+    done()
     summary = {'study': spec.name, 'storage': url, 'counts': counts, 'wall_s': wall,
                'new': {k: v - before.get(k, 0) for k, v in counts.items() if v - before.get(k, 0) > 0},
                'workers_started': len(procs), 'worker_exit_codes': codes, 'logs': str(logs)}
@@ -310,7 +359,7 @@ def _prepare_only(study, spec: StudySpec, url: str, client, n_trials: int | None
         if best:
             log_metrics(client, parent, best)
             set_tags(client, parent, best_tags)
-        publish_ranking(client, study, spec)
+        publish_ranking_if_online(client, study, spec)
         end_run(client, parent, 'FINISHED')
         print(f'study {spec.name}: nothing left to run; study closed', flush=True)
     else:
@@ -372,7 +421,31 @@ def _spawn(spec, url, index, n_trials, deadline, train_fn, logs: Path, workers: 
 STOP_GRACE_S = 30.0  # how long workers get to close their trials after Ctrl-C before they are killed
 
 
-def _wait(procs: list[subprocess.Popen], study, total: int | None, progress: bool) -> list[int]:
+class TrackingWatch:
+    """Says on the runner's console, once, that the workers' tracking is behind (their own notices go to
+    their logs), and once that it caught up; looks every ``every_s`` seconds."""
+
+    def __init__(self, client, every_s: float = 5.0):
+        self.client, self.every_s, self.behind, self.next = client, every_s, False, 0.0
+
+    def __call__(self, say) -> None:
+        from jedi_repro.tracking.offline import shown_uri, study_pending
+        if self.client.peers is None or time.monotonic() < self.next:
+            return
+        self.next = time.monotonic() + self.every_s
+        left = study_pending(self.client.peers)
+        uri = shown_uri(self.client.tracking_uri)
+        if left and not self.behind:
+            say(f'warning: MLflow at {uri} does not answer; the study goes on, its processes keep their '
+                f'MLflow records in {self.client.peers} and send them when it answers again '
+                f'(`{self.client.sync_hint}` sends what is left)')
+        elif self.behind and not left:
+            say(f'MLflow at {uri} answers again: the study\'s MLflow records are up to date')
+        self.behind = bool(left)
+
+
+def _wait(procs: list[subprocess.Popen], study, total: int | None, progress: bool,
+          watch=None) -> list[int]:
     """Wait for every worker, with a progress bar of finished trials.
 
     Ctrl-C (or SIGTERM) stops the workers: each gets one SIGINT and ``STOP_GRACE_S`` to mark its trial
@@ -391,6 +464,8 @@ def _wait(procs: list[subprocess.Popen], study, total: int | None, progress: boo
     try:
         while any(p.poll() is None for p in procs):
             _update(bar, study)
+            if watch is not None:
+                watch(lambda text: bar.write(text, file=sys.stderr))
             if announce_finished(bar, study, seen):
                 spoke = time.monotonic()
             elif time.monotonic() - spoke > HEARTBEAT_S:  # a trial can take minutes: no long silence
@@ -443,6 +518,23 @@ def _update(bar, study) -> None:
                 if not t.user_attrs.get(recovery.INTERRUPTED_ATTR)]  # those run again: not done
     bar.n = len(finished)
     bar.refresh()
+
+
+def check_space(spec: StudySpec, study, total: int | None) -> None:
+    """Refuse, before a worker starts, a study whose runs left will not fit on the disk of its work dirs, as
+    its finished runs measure a run (a first study run has none to measure: nothing is checked)."""
+    from optuna.trial import TrialState
+
+    from jedi_repro.atomic import check_free_space
+    root = workspace.work_dir(spec.name)
+    sizes = [sum(f.stat().st_size for f in m.parent.rglob('*') if f.is_file())
+             for m in root.glob('trial_*/seed_*/metrics.json')]
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    if not sizes or total is None or total <= done:
+        return
+    runs = (total - done) * len(spec.seeds)
+    check_free_space(root, max(sizes) * runs, f'study {spec.name}: {runs} run(s) left at up to {max(sizes)} '
+                     'bytes each (its largest finished run)')
 
 
 def _target(study, spec: StudySpec, n_trials: int | None) -> int | None:

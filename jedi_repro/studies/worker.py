@@ -128,10 +128,10 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
         The number of trials this worker ran.
     """
     import optuna
-    from optuna.trial import TrialState
 
+    from jedi_repro import workspace
     from jedi_repro.studies.spec import load_spec
-    from jedi_repro.tracking.client import RetryingClient
+    from jedi_repro.tracking.offline import finish, preflight, study_client
     from jedi_repro.tracking.runs import base_tags
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -139,11 +139,24 @@ def run_worker(spec_path: str, storage_url: str, worker_index: int = 0, n_trials
     study = wait_for_study(spec, storage_url, worker_index, wait_s)
     parent = study.user_attrs.get('jedi.mlflow_parent_run_id')
     experiment_id = study.user_attrs.get('jedi.mlflow_experiment_id')
-    from jedi_repro.tracking.offline import preflight
-    preflight(worker_tracking_uri(study))  # a worker started apart: its server answers, or it says so now
-    client = RetryingClient(worker_tracking_uri(study))
+    uri = worker_tracking_uri(study)
+    preflight(uri)  # a worker started apart: its server answers, or it says so now
+    # an outage during the study costs no trial: the record is kept and sent later (tracking/offline.py)
+    client = study_client(workspace.work_dir(spec.name), f'worker-{worker_index}', uri,
+                          sync_hint=f'jedi sync {spec.path}')
     ctx = TrialContext(spec, client, experiment_id, parent, base_tags(spec.name, spec.features),
                        resolve_callable(train_fn), reuse=reuse)
+    try:
+        return _run_trials(study, spec, ctx, worker_index, n_trials, deadline)
+    finally:
+        finish(client, f'worker {worker_index} of study {spec.name}')
+
+
+def _run_trials(study, spec, ctx: TrialContext, worker_index: int, n_trials: int | None,
+                deadline: float | None) -> int:
+    import optuna
+    from optuna.trial import TrialState
+
     ran = failures = 0
     while True:
         if deadline is not None and time.time() >= deadline:

@@ -13,13 +13,21 @@
   many records were sent and which MLflow run a locally opened run became (found again by its
   ``jedi.offline_id`` tag); metrics carry the timestamps and steps of the moment they were logged, so a
   record sent twice (a sync killed between sending and marking) adds no second point.
+- Studies (:func:`study_client`): the runner and each worker keep their records in
+  ``WORK_DIR/<study>/mlflow_records/<runner|worker-N>/``. A run opened during an outage has a local id
+  (``offline-<hex>``) that other processes may name (a trial's seed runs name it as their parent, Optuna keeps
+  it); every process of the study resolves local ids through its peers' ``mlflow_sync.json``, and a record
+  that names a run no record has sent yet waits for it (:func:`sync_all` sends the study's records in the
+  order they need).
 """
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -40,6 +48,11 @@ PENDING = 'mlflow_pending.jsonl'
 SYNC_STATE = 'mlflow_sync.json'
 PENDING_FILES = 'mlflow_pending_files'
 OFFLINE_TAG = 'jedi.offline_id'
+#: a run opened while the server did not answer, until a replay maps it to MLflow's id
+LOCAL_ID = re.compile(r'offline-[0-9a-f]{32}')
+#: where a study's processes keep their records (under the study's work dir), one directory per process
+STUDY_RECORDS = 'mlflow_records'
+LOCK = '.lock'
 PROBE_TIMEOUT_S = 5.0
 RETRY_ENV = 'JEDI_TRACKING_RETRY_S'
 OFFLINE_ENV = 'JEDI_MLFLOW_OFFLINE'
@@ -172,6 +185,35 @@ def _decode(value: Any) -> Any:
     return {k: _decode(v) for k, v in value.items()}
 
 
+def _substitute(value: Any, ids: dict[str, str]) -> Any:
+    """``value`` with every local run id that ``ids`` maps replaced by MLflow's (in ids, parent tags, notes;
+    a run's own ``jedi.offline_id`` is kept: it is how a replay finds the run again)."""
+    from mlflow.entities import RunTag
+    if isinstance(value, str):
+        return LOCAL_ID.sub(lambda m: ids.get(m[0], m[0]), value) if 'offline-' in value else value
+    if isinstance(value, RunTag):
+        return value if value.key == OFFLINE_TAG else RunTag(value.key, _substitute(value.value, ids))
+    if isinstance(value, (list, tuple)):
+        return type(value)(_substitute(v, ids) for v in value)
+    if isinstance(value, dict):
+        return {k: v if k == OFFLINE_TAG else _substitute(v, ids) for k, v in value.items()}
+    return value
+
+
+def _local_ids(value: Any) -> set[str]:
+    """The local run ids ``value`` names (a run's own ``jedi.offline_id`` aside)."""
+    from mlflow.entities import RunTag
+    if isinstance(value, str):
+        return set(LOCAL_ID.findall(value)) if 'offline-' in value else set()
+    if isinstance(value, RunTag):
+        return set() if value.key == OFFLINE_TAG else _local_ids(value.value)
+    if isinstance(value, (list, tuple)):
+        return set().union(*map(_local_ids, value)) if value else set()
+    if isinstance(value, dict):
+        return set().union(*(_local_ids(v) for k, v in value.items() if k != OFFLINE_TAG)) if value else set()
+    return set()
+
+
 def _say(text: str) -> None:
     """A line on stderr above the progress bar (``tqdm.write`` keeps the bar whole)."""
     try:
@@ -179,6 +221,10 @@ def _say(text: str) -> None:
         tqdm.write(text, file=sys.stderr)
     except ImportError:
         print(text, file=sys.stderr, flush=True)
+
+
+class RecordInUse(JediError):
+    """A study process that is still running holds this record; it sends it itself."""
 
 
 class BufferedClient:
@@ -190,20 +236,25 @@ class BufferedClient:
         offline: record every write, send nothing (``--mlflow-offline``).
         client: an open :class:`~jedi_repro.tracking.client.RetryingClient` (default: opened when needed).
         say: where the one-line notices go (default stderr).
+        peers: a directory whose subdirectories hold the records of the other processes of one study;
+            their local run ids are resolved too.
     """
 
     def __init__(self, run_dir, tracking_uri: str | None = None, offline: bool = False, client=None,
-                 say=_say):
+                 say=_say, peers=None):
         self.run_dir = Path(run_dir)
+        self.peers = Path(peers) if peers is not None else None
         self.tracking_uri = tracking_uri or workspace.mlflow_uri()
         self.offline = offline
         self._client = client
         self._say = say
         self._retry_s = float(os.environ.get(RETRY_ENV, '30'))
+        self.sync_hint = f'jedi sync {self.run_dir}'  # the command that sends what is left
         self._last_try = float('-inf')  # a record left by an earlier process is sent at the first write
         self._told = False
         self._tags: dict[str, dict[str, str]] = {}  # run id -> tags written through here (get_run stand-in)
-        self._drop_torn_tail()
+        self._lock = None  # a study process's claim on run_dir (study_client)
+        self._tail_checked = False
         self.behind = offline or self.pending_count() > 0
 
     # ------------------------------------------------------------------ record
@@ -219,6 +270,17 @@ class BufferedClient:
             state = {}
         return {'sent': int(state.get('sent', 0)), 'ids': dict(state.get('ids', {})),
                 'tracking_uri': state.get('tracking_uri') or self.tracking_uri}
+
+    def _ids(self) -> dict[str, str]:
+        """Local run id -> MLflow's, of this record and of its peers'."""
+        ids: dict[str, str] = {}
+        for path in sorted(self.peers.glob(f'*/{SYNC_STATE}')) if self.peers is not None else []:
+            try:
+                ids.update(json.loads(path.read_text()).get('ids', {}))
+            except (OSError, ValueError):
+                continue
+        ids.update(self._state()['ids'])
+        return ids
 
     def _records(self) -> list[dict]:
         if not self.pending_path.is_file():
@@ -251,6 +313,9 @@ class BufferedClient:
             args = (args[0], str(keep.relative_to(self.run_dir)), *args[2:])
         line = json.dumps({'op': op, 'args': _encode(list(args)), 'kwargs': _encode(kwargs)}) + '\n'
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if not self._tail_checked:
+            self._drop_torn_tail()
+            self._tail_checked = True
         if not (self.run_dir / SYNC_STATE).is_file():  # where the record belongs, for `jedi sync`
             write_json_atomic(self.run_dir / SYNC_STATE, self._state())
         with open(self.pending_path, 'a') as f:
@@ -268,7 +333,7 @@ class BufferedClient:
     def _send(self, op: str, args: list, kwargs: dict, ids: dict[str, str]):
         """One call to MLflow with local ids replaced by MLflow's (one quick HTTP attempt)."""
         client = self._real()
-        args = [ids.get(a, a) if isinstance(a, str) else a for a in args]
+        args, kwargs = _substitute(list(args), ids), _substitute(kwargs, ids)
         if op == 'create_run':
             return self._create_run(client, args, kwargs)
         if op == 'log_artifact' and not Path(args[1]).is_absolute():
@@ -303,9 +368,15 @@ class BufferedClient:
             local = args[1] if len(args) > 1 else kwargs.pop('local_path')
             args = (args[0], os.path.abspath(local), *args[2:])
         if not self.behind or self.catch_up():
+            ids = self._ids()
+            if self._waits(args, kwargs, ids):  # names a run a peer has not sent yet: after it
+                self.behind = True
+                self._last_try = time.monotonic()
+                return self._record(op, args, kwargs)
             try:
                 with quick_http():
-                    result = self._send(op, list(args), kwargs, self._state()['ids'])
+                    result = self._send(op, list(args), kwargs, ids)
+                self._remember(op, args, kwargs, result)
                 return result
             except Exception as exc:  # noqa: BLE001 - anything but an outage is the caller's error
                 if not is_outage(exc):
@@ -313,17 +384,33 @@ class BufferedClient:
                 self._fall_behind(exc)
         return self._record(op, args, kwargs)
 
+    def _waits(self, args, kwargs, ids: dict[str, str]) -> bool:
+        """Whether a write names a run of the study that no record has sent yet (it is sent after that run;
+        a lone run's record names no other record's runs, and sends an unknown local id as it is)."""
+        return self.peers is not None and bool(_local_ids((args, kwargs)) - ids.keys())
+
+    def _remember(self, op: str, args: tuple, kwargs: dict, result=None) -> None:
+        """Keep the tags written through here: the stand-in that :meth:`get_run` gives while behind."""
+        if op == 'create_run':
+            self._tags[result.info.run_id] = dict(kwargs.get('tags') or {})
+        elif op == 'set_tag':
+            self._tags.setdefault(args[0], {})[args[1]] = str(args[2])
+        elif op == 'delete_tag':
+            self._tags.get(args[0], {}).pop(args[1], None)
+        elif op == 'log_batch':
+            for tag in kwargs.get('tags') or []:
+                self._tags.setdefault(args[0], {})[tag.key] = tag.value
+
     def _record(self, op: str, args: tuple, kwargs: dict):
         if op == 'create_run':
             local = f'offline-{uuid.uuid4().hex}'
             kwargs = dict(kwargs, tags={**(kwargs.get('tags') or {}), OFFLINE_TAG: local})
             self._append(op, args, kwargs)
-            self._tags[local] = dict(kwargs['tags'])
-            return SimpleNamespace(info=SimpleNamespace(run_id=local, status='RUNNING'))
+            result = SimpleNamespace(info=SimpleNamespace(run_id=local, status='RUNNING'))
+            self._remember(op, args, kwargs, result)
+            return result
         self._append(op, args, kwargs)
-        if op == 'log_batch':
-            for tag in kwargs.get('tags') or []:
-                self._tags.setdefault(args[0], {})[tag.key] = tag.value
+        self._remember(op, args, kwargs)
         return None
 
     def _fall_behind(self, exc: BaseException) -> None:
@@ -336,8 +423,8 @@ class BufferedClient:
                                                  else type(exc).__name__)
             self._say(f'warning: MLflow at {shown_uri(self.tracking_uri)} does not answer ({first}); '
                       f'training goes on and keeps the run\'s MLflow record in {self.pending_path}, sent '
-                      f'when the server answers again (checked every {self._retry_s:g} s; `jedi sync '
-                      f'{self.run_dir}` sends it later)')
+                      f'when the server answers again (checked every {self._retry_s:g} s; '
+                      f'`{self.sync_hint}` sends it later)')
 
     def catch_up(self, force: bool = False) -> bool:
         """Send the pending record if the server answers (at most every ``JEDI_TRACKING_RETRY_S`` seconds
@@ -357,6 +444,8 @@ class BufferedClient:
             if not is_outage(exc):
                 raise
             return False
+        if self.pending_count():  # a record waits for a run that a peer has not sent yet
+            return False
         self.behind = False
         if self._told or sent:
             self._say(f'MLflow at {shown_uri(self.tracking_uri)} answers again: {sent} pending record(s) '
@@ -364,16 +453,21 @@ class BufferedClient:
         return True
 
     def replay(self) -> int:
-        """Send every record not yet marked sent, in order; return how many were sent."""
+        """Send every record not yet marked sent, in order, up to the first that names a run no record has
+        sent yet (a peer's: it waits for that peer); return how many were sent."""
         records, state = self._records(), self._state()
+        ids = self._ids()
         n = 0
         for i in range(state['sent'], len(records)):
             rec = records[i]
             args, kwargs = _decode(rec['args']), _decode(rec['kwargs'])
+            if self._waits(args, kwargs, ids):
+                break
             with quick_http():
-                result = self._send(rec['op'], args, kwargs, state['ids'])
+                result = self._send(rec['op'], args, kwargs, ids)
             if rec['op'] == 'create_run':
-                state['ids'][kwargs['tags'][OFFLINE_TAG]] = result.info.run_id
+                local = kwargs['tags'][OFFLINE_TAG]
+                state['ids'][local] = ids[local] = result.info.run_id
             state['sent'] = i + 1
             write_json_atomic(self.run_dir / SYNC_STATE, state)
             n += 1
@@ -393,8 +487,8 @@ class BufferedClient:
             write_json_atomic(path, {**rec, 'run_id': ids[rec['run_id']]}, indent=None)
 
     def run_id(self, run_id: str) -> str:
-        """MLflow's id of ``run_id`` (a local ``offline-...`` id once it was sent)."""
-        return self._state()['ids'].get(run_id, run_id)
+        """MLflow's id of ``run_id`` (a local ``offline-...`` id once it, or a peer, sent it)."""
+        return self._ids().get(run_id, run_id) if LOCAL_ID.fullmatch(run_id) else run_id
 
     # ------------------------------------------------------------------ reads
     def get_run(self, run_id: str):
@@ -407,7 +501,10 @@ class BufferedClient:
                 if not is_outage(exc):
                     raise
                 self._fall_behind(exc)
-        tags = dict(self._tags.get(run_id, {}))
+        if run_id not in self._tags:  # a run this process did not write: nothing to stand in with
+            raise TrackingError(f'MLflow at {shown_uri(self.tracking_uri)} is not reachable to read run '
+                                f'{run_id}')
+        tags = dict(self._tags[run_id])
         return SimpleNamespace(info=SimpleNamespace(run_id=run_id, status='RUNNING'),
                                data=SimpleNamespace(tags=tags, params={}, metrics={}))
 
@@ -436,11 +533,50 @@ class BufferedClient:
         return getattr(self._real(), name)
 
 
+def _peers(run_dir: Path) -> Path | None:
+    """The directory of a study's records when ``run_dir`` is one of them (:func:`study_client`)."""
+    return run_dir.parent if run_dir.parent.name == STUDY_RECORDS else None
+
+
+def _try_lock(run_dir: Path):
+    """An exclusive lock on ``run_dir``'s record (the open file), or None when a live process holds it."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    f = open(run_dir / LOCK, 'a')
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        return None
+    return f
+
+
+def study_client(study_dir: str | os.PathLike, name: str, tracking_uri: str | None = None,
+                 sync_hint: str | None = None, say=_say) -> BufferedClient:
+    """The tracking client of one process of a study (``name``: ``runner``, ``worker-N``), recording in
+    ``STUDY_DIR/mlflow_records/NAME`` (``NAME-PID`` when another live process holds that one); records an
+    earlier process left there are sent with this one's. ``sync_hint``: the command that sends what is
+    left (``jedi sync SPEC``)."""
+    peers = Path(study_dir) / STUDY_RECORDS
+    for candidate in (name, f'{name}-{os.getpid()}'):
+        lock = _try_lock(peers / candidate)
+        if lock is not None:
+            client = BufferedClient(peers / candidate, tracking_uri=tracking_uri, say=say, peers=peers)
+            client._lock = lock  # held for the life of the process
+            client.sync_hint = sync_hint or client.sync_hint
+            return client
+    raise JediError(f'cannot claim an MLflow record directory under {peers}: {name} and {name}-{os.getpid()} '
+                    'are both held by live processes')
+
+
 def sync(run_dir: str | os.PathLike, tracking_uri: str | None = None, say=_say) -> int:
     """Send a run directory's pending MLflow record (``jedi sync``); return how many records were sent.
 
+    A record that names a run another record of the same study has not sent yet stays pending
+    (:func:`sync_all` sends them in turn).
+
     Raises:
-        JediError: nothing recorded there, or the server does not answer (named, with what to do).
+        JediError: nothing recorded there, a live process (a study worker) holds it, or the server does
+            not answer (named, with what to do).
     """
     run_dir = Path(run_dir)
     if not (run_dir / PENDING).is_file():
@@ -455,7 +591,11 @@ def sync(run_dir: str | os.PathLike, tracking_uri: str | None = None, say=_say) 
         raise TrackingError(f'cannot send the MLflow record of {run_dir}: the tracking server '
                             f'{shown_uri(uri)} does not answer ({reason}). Start it, then run `jedi sync '
                             f'{run_dir}` again (what was sent before is not sent twice)')
-    client = BufferedClient(run_dir, tracking_uri=uri, say=say)
+    lock = _try_lock(run_dir) if _peers(run_dir) is not None else None
+    if _peers(run_dir) is not None and lock is None:
+        raise RecordInUse(f'{run_dir} belongs to a study process that is still running; it sends its '
+                          'record itself (run `jedi sync` again once it has ended)')
+    client = BufferedClient(run_dir, tracking_uri=uri, say=say, peers=_peers(run_dir))
     try:
         return client.replay()
     except Exception as exc:
@@ -466,6 +606,60 @@ def sync(run_dir: str | os.PathLike, tracking_uri: str | None = None, say=_say) 
                                 f'sent; run `jedi sync {run_dir}` again (what was sent is not sent twice)'
                                 ) from None
         raise
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def finish(client: BufferedClient, what: str, whole_study: bool = False, say=None) -> int:
+    """A last try to send ``client``'s record as its process ends; returns how many records are left (of every
+    process of the study with ``whole_study``), after one paragraph that says where they are and which command
+    sends them (to ``say``, default the client's)."""
+    try:
+        client.catch_up(force=True)
+    except Exception as exc:  # noqa: BLE001 - the record stays; the paragraph below says how to send it
+        client._say(f'warning: sending the MLflow record in {client.pending_path} failed: {exc}')
+    study = whole_study and client.peers is not None
+    left = study_pending(client.peers) if study else client.pending_count()
+    if left:
+        (say or client._say)(
+            f'warning: MLflow at {shown_uri(client.tracking_uri)} did not take {left} record(s) of {what}; '
+            f'they are kept in {client.peers if study else client.pending_path}. Nothing else is affected '
+            f'(the results are in the work dirs and the study journal); `{client.sync_hint}` sends them once '
+            'the server answers, and sending twice gives the same MLflow record.')
+    return left
+
+
+def pending_count(run_dir: str | os.PathLike) -> int:
+    """How many records of ``run_dir`` were not sent yet."""
+    return BufferedClient(run_dir, offline=True).pending_count()
+
+
+def study_pending(peers: str | os.PathLike) -> int:
+    """How many records the processes of a study (``STUDY_DIR/mlflow_records``) have not sent yet."""
+    return sum(pending_count(d) for d in Path(peers).iterdir() if d.is_dir()) if Path(peers).is_dir() else 0
+
+
+def sync_all(run_dirs, tracking_uri: str | None = None, say=_say) -> dict[Path, tuple[int, int]]:
+    """:func:`sync` every directory, again while any sends more (a study's records wait for each other's
+    runs); returns ``{dir: (records sent, records left)}``. A directory a live process holds is left to it."""
+    sent = {Path(d): 0 for d in run_dirs}
+    busy: set[Path] = set()
+    progress = True
+    while progress:
+        progress = False
+        for run_dir in sent:
+            if run_dir in busy or not pending_count(run_dir):
+                continue
+            try:
+                n = sync(run_dir, tracking_uri, say=say)
+            except RecordInUse as exc:
+                busy.add(run_dir)
+                say(f'{run_dir}: {exc}')
+                continue
+            sent[run_dir] += n
+            progress = progress or n > 0
+    return {d: (n, pending_count(d)) for d, n in sent.items()}
 
 
 def pending_run_dirs(root: str | os.PathLike) -> list[Path]:

@@ -1,8 +1,9 @@
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from jedi_repro.studies import recovery
-from jedi_repro.studies.runner import enqueue_grid
+from jedi_repro.studies.runner import check_space, enqueue_grid
 from jedi_repro.studies.spec import load_spec
 from jedi_repro.studies.worker import claim_waiting
 
@@ -107,3 +108,23 @@ def test_trial_line_says_what_varies_and_the_validation_numbers():
     t.user_attrs['jedi.run_name'] = 'trial-0003 fusion=logits'  # the run name, set when the trial starts
     assert trial_line(t).startswith('trial-0003 fusion=logits  complete  value 0 81.23 %  '
                                     'val mean primary, %:')
+
+
+def test_a_study_that_will_not_fit_is_refused_before_a_worker_starts(tmp_path, monkeypatch):
+    """Its finished runs measure a run; the runs left times that is checked against the free space."""
+    from jedi_repro import atomic, workspace
+    from jedi_repro.errors import JediError
+    spec = load_spec(write_spec(tmp_path, tmp_path, BODY, name='full'))  # 4 grid points, one seed
+    study = optuna.create_study()
+    check_space(spec, study, 4)  # nothing finished yet: nothing to measure, nothing refused
+    run = workspace.work_dir(f'{spec.name}/trial_0000/seed_0')
+    run.mkdir(parents=True)
+    (run / 'metrics.json').write_text('{}')
+    (run / 'last.pth').write_bytes(b'x' * 998)
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0))
+    monkeypatch.setattr(atomic, 'free_bytes', lambda path: 3000)
+    check_space(spec, study, 4)  # 3 runs of 1000 bytes: they fit
+    monkeypatch.setattr(atomic, 'free_bytes', lambda path: 2999)
+    with pytest.raises(JediError, match=r'study full: 3 run\(s\) left at up to 1000 bytes.*about 3000 bytes '
+                                        r'are needed.*no space left'):
+        check_space(spec, study, 4)
