@@ -28,6 +28,8 @@ Installed by ``jedi_repro/__init__.py`` (``install``: applied when mmengine is f
 6. mmengine writes a checkpoint (a best checkpoint, ``last.pth``) straight under its final name: a full
    disk left a truncated file there. ``Runner.save_checkpoint`` now writes a temporary sibling and renames
    it (``jedi_repro.atomic.atomic_path``): a failed save leaves no partial file and names the path.
+   ``CheckpointHook`` removed the previous best checkpoint before it wrote the new one, so a failed save
+   left no best checkpoint at all; the previous one is now removed only once the new one is written.
 """
 from __future__ import annotations
 
@@ -167,6 +169,34 @@ def _atomic_checkpoint_saves() -> None:
     runner_module.save_checkpoint = save_checkpoint
 
 
+def _keep_best_until_replaced() -> None:
+    from mmengine.hooks import CheckpointHook
+    original = CheckpointHook._save_best_checkpoint
+    if getattr(original, '_jedi_keeps_best', False):
+        return
+
+    def _save_best_checkpoint(self, runner, metrics):
+        backend, deferred = self.file_backend, []
+        backend.remove = deferred.append  # the hook's only use of remove(): the previous best checkpoint
+        try:
+            original(self, runner, metrics)
+        finally:
+            del backend.remove  # the class's method again
+        current = {getattr(self, 'best_ckpt_path', None), *getattr(self, 'best_ckpt_path_dict', {}).values()}
+        for path in deferred:
+            if path not in current:
+                backend.remove(path)
+
+    _save_best_checkpoint._jedi_keeps_best = True
+    _save_best_checkpoint.__wrapped__ = original
+    CheckpointHook._save_best_checkpoint = _save_best_checkpoint
+
+
+def _checkpoint_fixes() -> None:
+    _atomic_checkpoint_saves()
+    _keep_best_until_replaced()
+
+
 class _AfterImport:
     """A ``sys.meta_path`` finder that runs ``callback`` right after module ``name`` has executed.
 
@@ -223,7 +253,7 @@ def apply() -> None:
     _keep_interrupts_in_pretty_text()
     _cpu_safe_init_dist_pytorch()
     if 'mmengine.runner.runner' in sys.modules:
-        _atomic_checkpoint_saves()
+        _checkpoint_fixes()
     elif not any(isinstance(f, _AfterImport) and f.name == 'mmengine.runner.runner' for f in sys.meta_path):
-        sys.meta_path.insert(0, _AfterImport('mmengine.runner.runner', _atomic_checkpoint_saves))
+        sys.meta_path.insert(0, _AfterImport('mmengine.runner.runner', _checkpoint_fixes))
     _APPLIED = True

@@ -1,6 +1,7 @@
 """Each compat fix in jedi_repro/compat.py has a test here."""
 import io
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,3 +126,37 @@ def test_mmengine_pytorch_launcher_initialises_on_cpu(monkeypatch):
         assert dist.is_initialized() and dist.get_backend() == 'gloo' and dist.get_world_size() == 1
     finally:
         dist.destroy_process_group()
+
+
+def test_previous_best_checkpoint_stays_until_the_new_one_is_written(tmp_path):
+    """A best checkpoint whose save fails (a full disk) leaves the previous best in place; one that succeeds
+    replaces it."""
+    from types import SimpleNamespace
+
+    import mmengine.runner.runner  # noqa: F401 - the checkpoint fixes are applied once it is imported
+    from mmengine.fileio import get_file_backend
+    from mmengine.hooks import CheckpointHook
+    from mmengine.logging import MessageHub, MMLogger
+
+    compat.apply()
+    hook = CheckpointHook(save_best='acc', rule='greater')
+    hook.out_dir, hook.file_backend, hook.filename_tmpl = str(tmp_path), get_file_backend(str(tmp_path)), \
+        'epoch_{}.pth'
+    full = []
+
+    def save_checkpoint(out_dir, filename, **kwargs):
+        if full:
+            raise OSError(28, 'No space left on device', filename)
+        Path(out_dir, filename).write_text(filename)
+
+    runner = SimpleNamespace(epoch=1, iter=1, message_hub=MessageHub.get_instance('keep-best'),
+                             logger=MMLogger.get_instance('keep-best'), save_checkpoint=save_checkpoint)
+    hook._save_best_checkpoint(runner, {'acc': 0.5})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['best_acc_epoch_1.pth']
+    runner.epoch = 2
+    hook._save_best_checkpoint(runner, {'acc': 0.6})  # a better one replaces it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['best_acc_epoch_2.pth']
+    runner.epoch, full[:] = 3, [True]
+    with pytest.raises(OSError):
+        hook._save_best_checkpoint(runner, {'acc': 0.7})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['best_acc_epoch_2.pth']  # the previous good state
