@@ -88,9 +88,8 @@ def train_logged(config, features, work_dir, cfg_options=None, seed=None,
     key = (reuse_runs.key_for(config, features, work_dir, cfg_options, seed)
            if reuse and launcher != 'pytorch' else None)
     found = reuse_runs.lookup(key) if key else None
-    if found:  # offline: adopted untracked (linking it reads the original run from the server)
-        return reuse_runs.adopt_logged(found, config, features, work_dir, seed,
-                                       None if offline else experiment)
+    if found:
+        return reuse_runs.adopt_logged(found, config, features, work_dir, seed, experiment, offline)
     m, run_id = _train_logged(config, features, work_dir, cfg_options, seed, experiment, resume, launcher,
                               offline)
     if key:
@@ -192,10 +191,16 @@ def _run(args) -> int:
         prepare_config(args.config, args.features, args.work_dir, parse_cfg_options(args.cfg_options),
                        args.seed)  # the new run passes every check before the old one is removed
         clear_finished(args.work_dir)
-    m, run_id = train_logged(args.config, args.features, args.work_dir,
-                             cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed,
-                             experiment=None if args.no_mlflow else args.experiment, resume=args.resume,
-                             launcher=args.launcher, reuse=not args.no_reuse, offline=offline)
+    from jedi_repro.atomic import disk_error, is_disk_error
+    try:
+        m, run_id = train_logged(args.config, args.features, args.work_dir,
+                                 cfg_options=parse_cfg_options(args.cfg_options), seed=args.seed,
+                                 experiment=None if args.no_mlflow else args.experiment, resume=args.resume,
+                                 launcher=args.launcher, reuse=not args.no_reuse, offline=offline)
+    except OSError as exc:  # a write to an open file (mmengine's log, its scalars) names no path: the run's
+        if not is_disk_error(exc) or exc.filename:
+            raise
+        raise disk_error(exc, args.work_dir) from None
     from jedi_repro.engine.distributed import env_rank
     if args.launcher == 'pytorch' and env_rank() != 0:
         return 0  # rank 0 wrote metrics.json and the MLflow run

@@ -141,6 +141,18 @@ def reuse_tags(entry: Mapping[str, Any]) -> dict[str, str]:
             'jedi.reused_work_dir': str(entry.get('work_dir')), 'jedi.reuse_key': str(entry.get('key'))}
 
 
+def _original_run_id(client, entry: Mapping[str, Any]) -> str:
+    """MLflow's id of the run ``entry`` records: one opened during a tracking outage has a local id until its
+    record is sent (by its own work dir's record, or a peer's in a study)."""
+    from jedi_repro.tracking.offline import LOCAL_ID, BufferedClient
+    src = str(entry.get('run_id') or '')
+    if LOCAL_ID.fullmatch(src) and hasattr(client, 'run_id'):
+        src = client.run_id(src)
+    if LOCAL_ID.fullmatch(src) and entry.get('work_dir'):
+        src = BufferedClient(entry['work_dir'], offline=True).run_id(src)
+    return src
+
+
 def link_mlflow_run(client, run_id: str, entry: Mapping[str, Any], prefix: str = 'val_epoch/') -> dict:
     """Tag ``run_id`` as reusing ``entry`` (tags, and a link to the original in the run's description) and
     copy the original run's per-epoch curves into it.
@@ -152,8 +164,8 @@ def link_mlflow_run(client, run_id: str, entry: Mapping[str, Any], prefix: str =
 
     from jedi_repro.tracking.notes import set_block
     from jedi_repro.tracking.runs import set_tags
-    set_tags(client, run_id, reuse_tags(entry))
-    src = entry.get('run_id')
+    src = _original_run_id(client, entry)
+    set_tags(client, run_id, reuse_tags({**entry, 'run_id': src}))
     if not src:
         return {}
     try:
@@ -174,14 +186,18 @@ def link_mlflow_run(client, run_id: str, entry: Mapping[str, Any], prefix: str =
 
 
 def adopt_logged(found: tuple[dict, dict], config, features, work_dir, seed,
-                 experiment: str | None) -> tuple[dict, str | None]:
+                 experiment: str | None, offline: bool = False) -> tuple[dict, str | None]:
     """``jedi train``'s reuse: adopt ``found`` into ``work_dir`` and log it as a finished MLflow run
-    (tagged and linked to the original run; ``experiment=None``: untracked). Returns (metrics, run id)."""
+    (tagged and linked to the original run; ``experiment=None``: untracked). ``offline``: the MLflow record
+    is kept in ``work_dir`` for ``jedi sync`` (the tags name the original run; its curves are not copied).
+    Returns (metrics, run id)."""
     metrics = adopt(*found, work_dir)
     if experiment is None:
         return metrics, None
+    from jedi_repro.tracking.offline import BufferedClient
     from jedi_repro.tracking.runs import log_train_run, start_train_run
-    client, run_id = start_train_run(work_dir, features=features, experiment=experiment, seed=seed)
+    client, run_id = start_train_run(work_dir, features=features, experiment=experiment, seed=seed,
+                                     client=BufferedClient(work_dir, offline=offline))
     link_mlflow_run(client, run_id, found[0])
     return metrics, log_train_run(metrics, config, work_dir, features=features, experiment=experiment,
                                   client=client, run_id=run_id)

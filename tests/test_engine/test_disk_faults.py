@@ -60,6 +60,22 @@ def test_cli_turns_a_disk_oserror_into_one_paragraph(monkeypatch, capsys):
     assert 'Traceback' not in err
 
 
+def test_a_full_disk_under_an_open_file_names_the_work_dir(tmp_path, monkeypatch, capsys):
+    """A write to an already open file (mmengine's log or scalars) raises ENOSPC without a path: `jedi train`
+    names its work dir, not the current directory."""
+    import jedi_repro.cli.train as train_cli
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+    monkeypatch.setattr(train_cli, 'train_logged', full)
+    store = tmp_path / 'store'
+    make_toy_store(store, n_datasets=2, n_classes=3, dim=8, n_train=8, n_val=4, n_test=4)
+    rc = main(['train', str(CONFIG), '--features', str(store), '--work-dir', str(tmp_path / 'wd'),
+               '--no-mlflow'])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.startswith(f'error: cannot write {tmp_path / "wd"}: no space left'), err
+
+
 def test_store_writer_on_a_full_disk_leaves_nothing(tmp_path, monkeypatch):
     import jedi_repro.data.feature_store as fs
     real_save = np.save
@@ -155,7 +171,7 @@ def test_disk_full_mid_run_keeps_last_epoch_and_resume_completes(small_disk, tmp
     out = ' '.join(log.read_text().split())  # the paragraph is wrapped at 100 columns
     assert rc == 1, out[-3000:]
     assert 'Traceback' not in out and 'no space left' in out, out[-3000:]
-    assert out.count('error: ') == 1 and f'error: cannot write {wd}/' in out, out[-3000:]
+    assert out.count('error: ') == 1 and f'error: cannot write {wd}' in out, out[-3000:]
     assert _tmp_leftovers(small_disk) == []
     assert not (wd / 'metrics.json').exists()
     import torch

@@ -1,18 +1,14 @@
 """Tracking faults (issue 27): an unreachable server is refused in seconds; an outage during a run costs no
 epoch (the record is kept in the work dir and sent later, idempotently); a resumed run carries no stale
 KILLED state. The integration tests use one real `mlflow server` on loopback per module, stopped and
-restarted to make the outage."""
+restarted to make the outage (tests/procs.py)."""
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-from procs import REPO, jedi, kill_group, wait_for
+from procs import REPO, MlflowServer, free_port, jedi, kill_group, wait_for
 
 from jedi_repro.cli import main
 from jedi_repro.data.toy import make_toy_store
@@ -20,39 +16,6 @@ from jedi_repro.tracking.offline import PENDING, SYNC_STATE, BufferedClient
 
 CONFIG = REPO / 'mm_configs' / 'jedi' / 'jedi_default.py'
 CURVE = 'val_epoch/mean/student/top1'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-class MlflowServer:
-    """`mlflow server` on 127.0.0.1 with a SQLite backend; stop() and start() again on the same port/db."""
-
-    def __init__(self, root: Path):
-        self.root, self.port, self.proc = root, _free_port(), None
-        self.uri = f'http://127.0.0.1:{self.port}'
-
-    def start(self):
-        from jedi_repro.tracking.server import server_command
-        cmd = server_command(f'sqlite:///{self.root}/mlflow.db', self.root / 'artifacts', port=self.port)
-        with open(self.root / 'server.log', 'ab') as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        from jedi_repro.tracking.offline import probe
-        wait_for(lambda: probe(self.uri, timeout=1) is None, 180, 'the mlflow server', self.proc)
-        return self
-
-    def stop(self):
-        if self.proc is not None:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # as a crash or a pulled cable: no goodbye
-            self.proc.wait(timeout=30)
-            self.proc = None
-
-    def client(self):
-        from mlflow.tracking import MlflowClient
-        return MlflowClient(self.uri)
 
 
 @pytest.fixture(scope='module')
@@ -80,7 +43,7 @@ def _points(srv, run_id):
 
 
 def test_unreachable_server_is_refused_in_seconds_before_any_work(store, tmp_path, monkeypatch, capsys):
-    uri = f'http://127.0.0.1:{_free_port()}'  # nothing listens there
+    uri = f'http://127.0.0.1:{free_port()}'  # nothing listens there
     monkeypatch.setenv('MLFLOW_TRACKING_URI', uri)
     t0 = time.time()
     rc = main(['train', str(CONFIG), '--features', str(store), '--work-dir', str(tmp_path / 'wd')])
@@ -132,6 +95,13 @@ def test_offline_run_is_sent_by_sync_once(server, store, tmp_path, monkeypatch):
     assert main(['sync', str(wd)]) == 0
     assert [r.info.run_id for r in _runs(server) if r.info.run_id not in before] == [run.info.run_id]
     assert _points(server, run.info.run_id) == points
+    # the same run again, offline: adopted (not trained), its MLflow record kept and sent like any other
+    again = tmp_path / 'again'
+    assert main(['train', str(CONFIG), '--features', str(store), '--work-dir', str(again), '--mlflow-offline',
+                 '--cfg-options', 'train_cfg.max_epochs=2']) == 0
+    assert (again / PENDING).is_file() and main(['sync', str(again)]) == 0
+    (adopted,) = [r for r in _runs(server) if r.info.run_id not in before | {run.info.run_id}]
+    assert adopted.info.status == 'FINISHED' and adopted.data.tags['jedi.reused_from'] == run.info.run_id
 
 
 @pytest.mark.integration
