@@ -1,36 +1,41 @@
-"""`jedi demo`, the main job, end to end in a fresh workspace: every stage, then the cached re-run."""
+"""`jedi demo`, the main job, end to end as a user who installed the wheel runs it: a fresh venv, an empty
+directory (the workspace defaults to ./jedi_work), every stage, then the cached re-run."""
 import os
 import re
-import subprocess
-import sys
 
 import pytest
+from wheels import build_wheel, copy_sources, install_in_fresh_venv, run
 
 from jedi_repro.benchmarks import demo_regime
 from jedi_repro.cli.demo import STUDIES
 
 
-def _demo(tmp_path, *args):
-    env = {**os.environ, 'JEDI_HOME': str(tmp_path / 'ws')}
-    env.pop('MLFLOW_TRACKING_URI', None)
-    done = subprocess.run([sys.executable, '-m', 'jedi_repro.cli', 'demo', *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=3000)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert 'jedi demo finished' in done.stdout
-    return done.stdout
-
-
 @pytest.mark.slow
-def test_quick_demo_end_to_end_then_cached(tmp_path):
-    console = _demo(tmp_path, '--quick')
-    out = tmp_path / 'ws' / 'reports' / 'demo-quick'  # the workspace by default, never the checkout
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['ws']
+def test_quick_demo_from_a_fresh_wheel_install_end_to_end_then_cached(tmp_path):
+    wheel = build_wheel(copy_sources(tmp_path / 'src'), tmp_path / 'wheels')
+    venv = tmp_path / 'venv'
+    site = install_in_fresh_venv(wheel, venv)
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'MLFLOW_TRACKING_URI', 'JEDI_HOME')}
+    code = 'import jedi_repro.resources as r; print(r.__file__); print(r.shipped_root())'
+    where = run([str(venv / 'bin' / 'python'), '-c', code], cwd=empty, env=env).split()
+    assert where[0].startswith(str(site)) and where[1] == str(site / 'jedi_repro' / '.mim')  # the wheel's
+
+    def demo(*args):
+        out = run([str(venv / 'bin' / 'jedi'), 'demo', *args], cwd=empty, env=env, timeout=3000)
+        assert 'jedi demo finished' in out
+        return out
+
+    console = demo('--quick')
+    out = empty / 'jedi_work' / 'reports' / 'demo-quick'  # the workspace by default, never the checkout
+    assert sorted(p.name for p in empty.iterdir()) == ['jedi_work']
     # quiet console: a line per epoch / trial, no mmengine stream (measured 5.6 kB; 95 kB before the change)
     assert 'mmengine - INFO' not in console and len(console) < 15_000, len(console)
     assert 'train epoch 4/4  val mean primary, %: expert' in console and 'trial-0003 fusion=logits' in console
     report = (out / 'report.md').read_text()
     assert '## Main results' in report
-    assert str(tmp_path) not in report and '$JEDI_HOME/studies/' in report  # portable paths only
+    assert str(empty) not in report and '$JEDI_HOME/studies/' in report  # portable paths only
     # the paper-shaped table: expert, student, teacher rows, a cell per dataset (4) and the mean
     for row in ('JEDI student', 'JEDI teacher'):
         line = next(r for r in report.splitlines() if r.startswith(f'| {row}'))
@@ -51,7 +56,7 @@ def test_quick_demo_end_to_end_then_cached(tmp_path):
     assert (out / 'tables' / 'main.csv').is_file()
 
     # a second run reuses every stage: no expert retrained, no JEDI run or trial repeated
-    again = _demo(tmp_path, '--quick', '--out', str(tmp_path / 'again'))  # an explicit --out
+    again = demo('--quick', '--out', str(tmp_path / 'again'))  # an explicit --out
     assert (tmp_path / 'again' / 'report.md').is_file()
     assert 'trained ' not in again
     assert 'reusing JEDI run' in again

@@ -3,7 +3,7 @@
 JEDI training (linear layers, the demo's sizes) is bitwise thread-count independent on CPU; the expert stage
 (3D convolutions) is not (the quick demo's first expert: loss 2.778 at 1 thread, 2.779 at 2), so it runs at
 a thread count fixed by configuration (``EXPERT_STAGE_THREADS``) whatever the process was given (README,
-"Protocol").
+"Protocol"; tests/test_experts/test_pipeline_integration.py builds the quick store under 1 and 2 threads).
 """
 import json
 import os
@@ -40,33 +40,3 @@ def test_jedi_train_is_independent_of_the_thread_count(tmp_path):
         assert one[block] == two[block], block
     assert one['convergence']['curves'] == two['convergence']['curves']
     assert one['runtime']['threads'] == 1 and two['runtime']['threads'] == 2  # what each run used, recorded
-
-
-_BUILD = """
-import json, sys
-from jedi_repro.experts.pipeline import build_features
-from jedi_repro.data.feature_store import FeatureStore
-root, experts, out = sys.argv[1:4]
-path = build_features('quick', seed=0, data_root=root, experts_dir=experts, out=out, log=None)
-store = FeatureStore.open(path)
-print(json.dumps(dict(hashes={k: v['sha256'] for k, v in store.manifest['arrays'].items()})))
-"""
-
-
-@pytest.mark.slow
-def test_expert_stage_gives_the_same_store_under_1_and_2_threads(tmp_path):
-    """The demo's expert stage (quick preset: render, train the experts, extract) from processes given 1
-    and 2 threads: every feature block and expert head is bitwise the same."""
-    stores = []
-    for threads in (1, 2):
-        env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads),
-               'JEDI_HOME': str(tmp_path / 'ws')}
-        env.pop('JEDI_EXPERT_THREADS', None)
-        done = subprocess.run([sys.executable, '-c', _BUILD, str(tmp_path / 'root'),
-                               str(tmp_path / f'experts{threads}'), str(tmp_path / f'store{threads}')],
-                              env=env, capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr[-2000:]
-        stores.append(json.loads(done.stdout.strip().splitlines()[-1])['hashes'])
-        pipeline = json.loads((tmp_path / f'experts{threads}' / 'pipeline.json').read_text())
-        assert pipeline['threads'] == 2  # the stage's own count, not the process's
-    assert stores[0] == stores[1] and len(stores[0]) > 10
