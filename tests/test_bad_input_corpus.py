@@ -736,6 +736,19 @@ def test_issue27_sync_to_a_server_that_does_not_answer(stores, video_roots, tmp_
                                 stores, video_roots, tmp_path, capsys)
     assert json.loads((run / 'mlflow_sync.json').read_text())['sent'] == 0  # nothing marked sent
 
+
+def test_issue27_sync_of_a_record_a_live_study_process_holds(stores, video_roots, tmp_path, capsys):
+    """A study worker still running sends its own record: `jedi sync` of its directory is refused, nothing
+    is sent or marked sent."""
+    from jedi_repro.tracking.offline import study_client
+    uri = f'sqlite:///{tmp_path}/held.db'
+    worker = study_client(tmp_path / 'study', 'worker-0', uri, say=lambda *_: None)
+    worker.offline = worker.behind = True
+    worker.set_tag('offline-' + 'c' * 32, 'k', 'v')
+    assert_refused_before_write(lambda tmp, s, r: ['sync', str(worker.run_dir)],
+                                [str(worker.run_dir), 'still running'], stores, video_roots, tmp_path, capsys)
+    assert json.loads((worker.run_dir / 'mlflow_sync.json').read_text())['sent'] == 0
+
 # ------------------------------------------------------------------ issue 26: the overlap regime map
 def _overlap_map(body: str):
     """`jedi bench regimes` on a map derived from mm_configs/yt8m/regimes_overlap.py."""

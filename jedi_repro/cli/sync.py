@@ -40,14 +40,15 @@ def _run(args) -> int:
     dirs = pending_run_dirs(target)
     if not dirs:
         print(f'{target}: no run below keeps a pending MLflow record; nothing to send')
-    left = 0
-    for run_dir, (n, pending) in sync_all(dirs, args.tracking_uri).items():
+    left, busy = 0, []
+    for run_dir, (n, pending) in sync_all(dirs, args.tracking_uri, say=busy.append).items():
         left += pending
         print(f'{run_dir}: {n} record(s) sent' + (f', {pending} left' if pending else '') if n or pending
               else f'{run_dir}: up to date (nothing left to send)')
     if left:
-        raise JediError(f'{left} record(s) under {target} are still pending: they name runs that a study '
-                        'process still running has not sent (it sends them itself), or whose record is gone')
+        why = ' '.join(busy) or ('they name runs of the study whose records were not sent yet (a study '
+                                 'process still running sends its own) or are gone')
+        raise JediError(f'{left} record(s) under {target} are still pending: {why}')
     if spec is not None and dirs:
         _publish_ranking(spec, args.storage, args.tracking_uri)
     return 0

@@ -655,7 +655,7 @@ def sync_all(run_dirs, tracking_uri: str | None = None, say=_say) -> dict[Path, 
                 n = sync(run_dir, tracking_uri, say=say)
             except RecordInUse as exc:
                 busy.add(run_dir)
-                say(f'{run_dir}: {exc}')
+                say(str(exc))
                 continue
             sent[run_dir] += n
             progress = progress or n > 0
