@@ -43,8 +43,22 @@ def feature_store_input(features: str | Path):
     return DatasetInput(dataset, tags=[InputTag('mlflow.data.context', 'train')])
 
 
+#: what a SQL tracking store says when two processes insert the same dataset at once (SQLite, PostgreSQL)
+DUPLICATE_MARKERS = ('UNIQUE constraint failed: datasets', 'duplicate key value violates unique constraint')
+
+
 def log_feature_store_input(client, run_id: str, features: str | Path | None) -> None:
-    """Log the feature store as the run's input (the runs table's Dataset column)."""
+    """Log the feature store as the run's input (the runs table's Dataset column).
+
+    MLflow looks the dataset up, then inserts it: two study workers logging the same store into a new
+    experiment at once can both miss it, and the second insert fails. Once the other process's insert is
+    in, the same call links the existing dataset, so it is made once more."""
     dataset = feature_store_input(features) if features else None
-    if dataset is not None:
+    if dataset is None:
+        return
+    try:
+        client.log_inputs(run_id, datasets=[dataset])
+    except Exception as exc:  # noqa: BLE001 - only the insert race is retried
+        if not any(m in str(exc) for m in DUPLICATE_MARKERS):
+            raise
         client.log_inputs(run_id, datasets=[dataset])

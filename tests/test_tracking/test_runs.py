@@ -165,3 +165,26 @@ def test_orphan_sweep_closes_only_runs_whose_process_is_gone(tmp_path):
     assert close_orphaned_runs(client) == [dead]
     assert client.get_run(dead).info.status == 'KILLED'
     assert client.get_run(live).info.status == client.get_run(ownerless).info.status == 'RUNNING'
+
+
+def test_a_dataset_inserted_by_another_process_at_the_same_moment_is_linked(tmp_path):
+    """Two workers logging the same store into a new experiment race on MLflow's dataset insert; the loser
+    links the dataset the winner inserted. Any other error is raised."""
+    from jedi_repro.data.toy import make_toy_store
+    from jedi_repro.tracking.inputs import log_feature_store_input
+
+    make_toy_store(tmp_path / 'store', n_datasets=2, n_classes=3, dim=8, n_train=8, n_val=4, n_test=4)
+    calls = []
+
+    def racing(run_id, datasets):
+        calls.append(datasets[0].dataset.name)
+        if len(calls) == 1:
+            raise RuntimeError('BAD_REQUEST: (sqlite3.IntegrityError) UNIQUE constraint failed: '
+                               'datasets.experiment_id, datasets.name, datasets.digest')
+    log_feature_store_input(SimpleNamespace(log_inputs=racing), 'r', tmp_path / 'store')
+    assert calls == ['store', 'store']
+
+    def broken(run_id, datasets):
+        raise RuntimeError('BAD_REQUEST: something else')
+    with pytest.raises(RuntimeError, match='something else'):
+        log_feature_store_input(SimpleNamespace(log_inputs=broken), 'r', tmp_path / 'store')
