@@ -257,7 +257,6 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
     before = state_counts(study)
     parent = study.user_attrs[PARENT_ATTR]
     total = _target(study, spec, n_trials)
-    check_space(spec, study, total)
     deadline = t0 + timeout_s if timeout_s else None
     if workers == 0:
         try:
@@ -269,6 +268,7 @@ def run_study(spec_path: str | Path, workers: int = 1, storage: str | None = Non
         procs = []
         print(f'study {spec.name}: nothing left to run', flush=True)
     else:
+        check_space(spec, study, total)
         procs = [_spawn(spec, url, i, n_trials, deadline, train_fn, logs, workers, reuse)
                  for i in range(workers)]
     try:
