@@ -591,11 +591,12 @@ def sync(run_dir: str | os.PathLike, tracking_uri: str | None = None, say=_say) 
         raise TrackingError(f'cannot send the MLflow record of {run_dir}: the tracking server '
                             f'{shown_uri(uri)} does not answer ({reason}). Start it, then run `jedi sync '
                             f'{run_dir}` again (what was sent before is not sent twice)')
-    lock = _try_lock(run_dir) if _peers(run_dir) is not None else None
-    if _peers(run_dir) is not None and lock is None:
+    peers = _peers(run_dir)
+    lock = _try_lock(run_dir) if peers is not None else None
+    if peers is not None and lock is None:
         raise RecordInUse(f'{run_dir} belongs to a study process that is still running; it sends its '
                           'record itself (run `jedi sync` again once it has ended)')
-    client = BufferedClient(run_dir, tracking_uri=uri, say=say, peers=_peers(run_dir))
+    client = BufferedClient(run_dir, tracking_uri=uri, say=say, peers=peers)
     try:
         return client.replay()
     except Exception as exc:
