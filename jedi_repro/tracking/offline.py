@@ -185,33 +185,31 @@ def _decode(value: Any) -> Any:
     return {k: _decode(v) for k, v in value.items()}
 
 
-def _substitute(value: Any, ids: dict[str, str]) -> Any:
-    """``value`` with every local run id that ``ids`` maps replaced by MLflow's (in ids, parent tags, notes;
-    a run's own ``jedi.offline_id`` is kept: it is how a replay finds the run again)."""
+def _map_local_ids(value: Any, fn) -> Any:
+    """``value`` with ``fn`` applied to every local run id it names (in ids, parent tags, notes; a run's own
+    ``jedi.offline_id`` is left alone: it is how a replay finds the run again)."""
     from mlflow.entities import RunTag
     if isinstance(value, str):
-        return LOCAL_ID.sub(lambda m: ids.get(m[0], m[0]), value) if 'offline-' in value else value
+        return LOCAL_ID.sub(lambda m: fn(m[0]), value) if 'offline-' in value else value
     if isinstance(value, RunTag):
-        return value if value.key == OFFLINE_TAG else RunTag(value.key, _substitute(value.value, ids))
+        return value if value.key == OFFLINE_TAG else RunTag(value.key, _map_local_ids(value.value, fn))
     if isinstance(value, (list, tuple)):
-        return type(value)(_substitute(v, ids) for v in value)
+        return type(value)(_map_local_ids(v, fn) for v in value)
     if isinstance(value, dict):
-        return {k: v if k == OFFLINE_TAG else _substitute(v, ids) for k, v in value.items()}
+        return {k: v if k == OFFLINE_TAG else _map_local_ids(v, fn) for k, v in value.items()}
     return value
+
+
+def _substitute(value: Any, ids: dict[str, str]) -> Any:
+    """``value`` with every local run id that ``ids`` maps replaced by MLflow's."""
+    return _map_local_ids(value, lambda local: ids.get(local, local))
 
 
 def _local_ids(value: Any) -> set[str]:
     """The local run ids ``value`` names (a run's own ``jedi.offline_id`` aside)."""
-    from mlflow.entities import RunTag
-    if isinstance(value, str):
-        return set(LOCAL_ID.findall(value)) if 'offline-' in value else set()
-    if isinstance(value, RunTag):
-        return set() if value.key == OFFLINE_TAG else _local_ids(value.value)
-    if isinstance(value, (list, tuple)):
-        return set().union(*map(_local_ids, value)) if value else set()
-    if isinstance(value, dict):
-        return set().union(*(_local_ids(v) for k, v in value.items() if k != OFFLINE_TAG)) if value else set()
-    return set()
+    found: set[str] = set()
+    _map_local_ids(value, lambda local: found.add(local) or local)
+    return found
 
 
 def _say(text: str) -> None:
@@ -368,8 +366,9 @@ class BufferedClient:
             local = args[1] if len(args) > 1 else kwargs.pop('local_path')
             args = (args[0], os.path.abspath(local), *args[2:])
         if not self.behind or self.catch_up():
-            ids = self._ids()
-            if self._waits(args, kwargs, ids):  # names a run a peer has not sent yet: after it
+            names = _local_ids((args, kwargs))
+            ids = self._ids() if names else {}  # most writes name MLflow ids only: no state to read
+            if self._waits(names, ids):  # names a run a peer has not sent yet: after it
                 self.behind = True
                 self._last_try = time.monotonic()
                 return self._record(op, args, kwargs)
@@ -384,10 +383,11 @@ class BufferedClient:
                 self._fall_behind(exc)
         return self._record(op, args, kwargs)
 
-    def _waits(self, args, kwargs, ids: dict[str, str]) -> bool:
-        """Whether a write names a run of the study that no record has sent yet (it is sent after that run;
-        a lone run's record names no other record's runs, and sends an unknown local id as it is)."""
-        return self.peers is not None and bool(_local_ids((args, kwargs)) - ids.keys())
+    def _waits(self, names: set[str], ids: dict[str, str]) -> bool:
+        """Whether a write naming local run ids ``names`` names a run of the study that no record has sent
+        yet (it is sent after that run; a lone run's record names no other record's runs, and sends an
+        unknown local id as it is)."""
+        return self.peers is not None and bool(names - ids.keys())
 
     def _remember(self, op: str, args: tuple, kwargs: dict, result=None) -> None:
         """Keep the tags written through here: the stand-in that :meth:`get_run` gives while behind."""
@@ -461,7 +461,7 @@ class BufferedClient:
         for i in range(state['sent'], len(records)):
             rec = records[i]
             args, kwargs = _decode(rec['args']), _decode(rec['kwargs'])
-            if self._waits(args, kwargs, ids):
+            if self._waits(_local_ids((args, kwargs)), ids):
                 break
             with quick_http():
                 result = self._send(rec['op'], args, kwargs, ids)
